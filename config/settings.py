@@ -1,0 +1,217 @@
+"""MGE Studio settings: one module, every value from the environment.
+
+The defaults run the whole app on one machine with nothing else installed: SQLite in
+var/, kombu's filesystem broker in var/broker/ and the offline LLM provider. Set
+DATABASE_URL and CELERY_BROKER_URL to run on PostgreSQL and Redis instead. Every
+variable is listed, with its default, in README.md and .env.example.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+# On by default like a development checkout; production (docker-compose.yml) turns it off.
+DEBUG = env_bool("DEBUG", True)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+    SECRET_KEY = "insecure-development-key-only-used-when-DEBUG-is-on"  # noqa: S105
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+SITE_URL = env_str("SITE_URL", "http://localhost:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "elicitation",
+    "moralgraph",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "elicitation.context_processors.llm_mode",
+            ],
+        },
+    }
+]
+
+
+def _database(url: str) -> dict:
+    if not url.startswith(("sqlite://", "postgres://", "postgresql://")):
+        raise ImproperlyConfigured(
+            f"DATABASE_URL must start with sqlite:// or postgres://, got {url.split(':')[0]!r}"
+        )
+    try:
+        config = dj_database_url.parse(url)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a valid URL: {error}") from None
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        # WAL and IMMEDIATE transactions let the web process and the worker share one
+        # SQLite file without "database is locked" errors under light load.
+        config["OPTIONS"] = {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
+    elif env_bool("DATABASE_POOL", True):
+        # psycopg 3's pool: connections are reused across requests, so CONN_MAX_AGE
+        # must stay 0 (Django refuses both at once).
+        config["OPTIONS"] = {
+            "pool": {
+                "min_size": env_int("DATABASE_POOL_MIN", 1, minimum=0),
+                "max_size": env_int("DATABASE_POOL_MAX", 10, minimum=1),
+                "timeout": 10,
+            }
+        }
+        config["CONN_MAX_AGE"] = 0
+    return config
+
+
+DATABASES = {"default": _database(env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+SESSION_COOKIE_AGE = 60 * 60 * 24 * 14  # a participant may come back within two weeks
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_SAMESITE = "Lax"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+MEDIA_ROOT = VAR_DIR / "media"
+EXPORT_ROOT = VAR_DIR / "exports"
+
+LOGIN_URL = "admin:login"
+
+# --- Celery -------------------------------------------------------------------------
+# The default broker is a folder on disk: it works across processes on one machine
+# with nothing installed, unlike eager mode, which would hide real queueing bugs.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+if not CELERY_BROKER_URL.startswith(("filesystem://", "redis://", "rediss://", "amqp://")):
+    raise ImproperlyConfigured(
+        f"CELERY_BROKER_URL must be filesystem://, redis:// or amqp://, "
+        f"got {CELERY_BROKER_URL.split(':')[0]!r}"
+    )
+_BROKER_DIR = VAR_DIR / "broker"
+# Above the longest task (a full reconciliation with a slow model), so that a message
+# whose worker died is redelivered, and never one that is still being worked on.
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 7200, minimum=60)
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for _folder in ("out", "processed", "control"):
+        (_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_BROKER_DIR / "out"),
+        "data_folder_out": str(_BROKER_DIR / "out"),
+        "processed_folder": str(_BROKER_DIR / "processed"),
+        "control_folder": str(_BROKER_DIR / "control"),
+        "store_processed": False,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "mge")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+RECONCILE_SWEEP_SECONDS = env_int("RECONCILE_SWEEP_SECONDS", 300, minimum=5)
+SCORE_DEBOUNCE_SECONDS = env_int("SCORE_DEBOUNCE_SECONDS", 30, minimum=0)
+
+# --- LLM ----------------------------------------------------------------------------
+# "offline" is the deterministic provider that ships with the app. Any other value is
+# a litellm model name ("openai/gpt-4o", "anthropic/claude-...") and its key is read
+# by litellm from the usual variable (OPENAI_API_KEY, ANTHROPIC_API_KEY, ...).
+LLM_MODEL = env_str("LLM_MODEL", "offline")
+LLM_MODELS = {
+    "interview": env_str("LLM_INTERVIEW_MODEL", LLM_MODEL),
+    "articulate": env_str("LLM_ARTICULATE_MODEL", LLM_MODEL),
+    "revise": env_str("LLM_ARTICULATE_MODEL", LLM_MODEL),
+    "dedup": env_str("LLM_DEDUP_MODEL", LLM_MODEL),
+    "contexts": env_str("LLM_DEDUP_MODEL", LLM_MODEL),
+    "hypothesis": env_str("LLM_HYPOTHESIS_MODEL", LLM_MODEL),
+    "response": env_str("LLM_RESPONSE_MODEL", LLM_MODEL),
+}
+EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "")  # empty: the local deterministic embedding
+LLM_TIMEOUT = env_float("LLM_TIMEOUT", 60.0, minimum=1.0)
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 3, minimum=0)
+LLM_RETRY_BASE_SECONDS = env_float("LLM_RETRY_BASE_SECONDS", 1.0, minimum=0.0)
+
+# --- Participant limits -------------------------------------------------------------
+MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 2000, minimum=100)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"LiteLLM": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
+}
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+CELERY_BEAT_SCHEDULE = {
+    "heartbeat": {"task": "elicitation.tasks.heartbeat", "schedule": 60.0},
+    # Sweeps catch up whatever a lost message or a dead worker left behind.
+    "reconcile-sweep": {
+        "task": "moralgraph.tasks.sweep_studies",
+        "schedule": float(RECONCILE_SWEEP_SECONDS),
+    },
+}

@@ -1,0 +1,147 @@
+from django.contrib import admin
+
+from elicitation import models
+
+
+class QuestionInline(admin.TabularInline):
+    model = models.Question
+    extra = 0
+    fields = ["position", "key", "title", "text"]
+
+
+@admin.register(models.Study)
+class StudyAdmin(admin.ModelAdmin):
+    list_display = ["title", "slug", "status", "participant_count", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["title", "slug"]
+    prepopulated_fields = {"slug": ["title"]}
+    readonly_fields = ["graph_changed_at", "scored_at", "created_at", "updated_at"]
+    inlines = [QuestionInline]
+
+    @admin.display(description="participants")
+    def participant_count(self, study):
+        return study.participants.count()
+
+
+@admin.register(models.Question)
+class QuestionAdmin(admin.ModelAdmin):
+    list_display = ["title", "study", "key", "position"]
+    list_filter = ["study"]
+    search_fields = ["title", "text"]
+
+
+class DemographicsInline(admin.StackedInline):
+    model = models.Demographics
+    extra = 0
+
+
+@admin.register(models.Participant)
+class ParticipantAdmin(admin.ModelAdmin):
+    list_display = ["public_id", "study", "question", "step", "consented_at", "completed_at"]
+    list_filter = ["study", "step"]
+    # Recruiter ids are searchable for support requests but never listed.
+    search_fields = ["public_id", "recruiter_pid"]
+    readonly_fields = ["public_id", "session_key", "created_at", "updated_at"]
+    inlines = [DemographicsInline]
+
+
+@admin.register(models.ConsentDecline)
+class ConsentDeclineAdmin(admin.ModelAdmin):
+    list_display = ["study", "created_at"]
+    list_filter = ["study"]
+
+
+@admin.register(models.Demographics)
+class DemographicsAdmin(admin.ModelAdmin):
+    list_display = ["participant", "political_affiliation", "age_band", "sex", "country"]
+    list_filter = ["political_affiliation", "age_band", "participant__study"]
+
+
+class MessageInline(admin.TabularInline):
+    model = models.Message
+    extra = 0
+    fields = ["seq", "role", "status", "content", "created_at"]
+    readonly_fields = fields
+
+
+@admin.register(models.Interview)
+class InterviewAdmin(admin.ModelAdmin):
+    list_display = ["id", "participant", "question", "status", "created_at"]
+    list_filter = ["status", "question__study", "question"]
+    inlines = [MessageInline]
+
+
+@admin.register(models.Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ["interview", "seq", "role", "status", "created_at"]
+    list_filter = ["role", "status"]
+    search_fields = ["content"]
+
+
+@admin.register(models.ValuesCard)
+class ValuesCardAdmin(admin.ModelAdmin):
+    list_display = [
+        "title",
+        "study",
+        "question",
+        "status",
+        "edited_by_participant",
+        "reconcile_status",
+        "created_at",
+    ]
+    list_filter = ["study", "status", "reconcile_status", "quality", "edited_by_participant"]
+    search_fields = ["title", "description"]
+    readonly_fields = ["embedding_model", "embedded_at", "reconciled_at", "reconcile_attempts"]
+
+
+@admin.register(models.Impression)
+class ImpressionAdmin(admin.ModelAdmin):
+    list_display = ["participant", "value", "question", "reason", "created_at"]
+    list_filter = ["question__study", "reason"]
+
+
+@admin.register(models.Selection)
+class SelectionAdmin(admin.ModelAdmin):
+    list_display = ["participant", "value", "question", "created_at"]
+    list_filter = ["question__study"]
+
+
+@admin.register(models.WiserJudgment)
+class WiserJudgmentAdmin(admin.ModelAdmin):
+    list_display = ["participant", "hypothesis", "verdict", "reason_private", "created_at"]
+    list_filter = ["verdict", "hypothesis__study"]
+    search_fields = ["reason"]
+
+
+@admin.register(models.SurveyAnswer)
+class SurveyAnswerAdmin(admin.ModelAdmin):
+    list_display = ["participant", "represented", "clarified", "learned", "trust", "fair_position"]
+    list_filter = ["participant__study", "represented"]
+
+
+@admin.register(models.LLMCall)
+class LLMCallAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "stage",
+        "model",
+        "prompt_name",
+        "prompt_version",
+        "input_tokens",
+        "output_tokens",
+        "cost",
+        "latency_ms",
+        "attempts",
+        "failed",
+    ]
+    list_filter = ["stage", "model", "study"]
+    search_fields = ["error"]
+
+    @admin.display(boolean=True)
+    def failed(self, call):
+        return bool(call.error)
+
+
+@admin.register(models.WorkerHeartbeat)
+class WorkerHeartbeatAdmin(admin.ModelAdmin):
+    list_display = ["name", "seen_at"]

@@ -1,0 +1,91 @@
+from django.contrib import admin
+
+from moralgraph import models
+
+
+class CardMappingInline(admin.TabularInline):
+    model = models.CardMapping
+    extra = 0
+    fields = ["card", "mapped_by", "merge", "reason", "created_at", "undone_at"]
+    readonly_fields = fields
+
+
+@admin.register(models.Value)
+class ValueAdmin(admin.ModelAdmin):
+    list_display = ["title", "study", "wording_source", "is_active", "card_count", "created_at"]
+    list_filter = ["study", "is_active", "wording_source"]
+    search_fields = ["title", "description"]
+    inlines = [CardMappingInline]
+
+    @admin.display(description="cards")
+    def card_count(self, value):
+        return value.mappings.filter(undone_at=None).count()
+
+
+@admin.register(models.ValueMerge)
+class ValueMergeAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "study",
+        "into_value",
+        "from_value",
+        "decided_by",
+        "similarity",
+        "created_at",
+        "undone_at",
+    ]
+    list_filter = ["study", "decided_by"]
+    search_fields = ["reason"]
+
+
+@admin.register(models.CardMapping)
+class CardMappingAdmin(admin.ModelAdmin):
+    list_display = ["card", "value", "mapped_by", "created_at", "undone_at"]
+    list_filter = ["mapped_by", "value__study"]
+
+
+@admin.register(models.Context)
+class ContextAdmin(admin.ModelAdmin):
+    list_display = ["text", "study", "source", "duplicate_of", "created_at"]
+    list_filter = ["study", "source"]
+    search_fields = ["text"]
+
+
+@admin.register(models.HypothesisRun)
+class HypothesisRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "study", "model", "prompt_version", "started_at", "finished_at"]
+    list_filter = ["study"]
+
+
+@admin.register(models.UpgradeHypothesis)
+class UpgradeHypothesisAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "from_value",
+        "to_value",
+        "context",
+        "direction",
+        "is_active",
+        "created_at",
+    ]
+    list_filter = ["study", "direction", "is_active"]
+    search_fields = ["story"]
+
+
+@admin.register(models.GraphSnapshot)
+class GraphSnapshotAdmin(admin.ModelAdmin):
+    list_display = ["id", "study", "mode", "as_of", "judgment_count", "input_hash", "created_at"]
+    list_filter = ["study", "mode"]
+    readonly_fields = ["input_hash", "params", "results"]
+
+
+@admin.register(models.TrainingResponse)
+class TrainingResponseAdmin(admin.ModelAdmin):
+    list_display = ["value", "question", "context", "model", "prompt_version", "created_at"]
+    list_filter = ["model"]
+
+
+@admin.register(models.ExportJob)
+class ExportJobAdmin(admin.ModelAdmin):
+    list_display = ["id", "study", "format", "mode", "status", "progress", "total", "created_at"]
+    list_filter = ["status", "format"]

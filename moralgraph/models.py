@@ -1,0 +1,251 @@
+"""The graph side of a study: canonical Values, Contexts, upgrade stories, snapshots.
+
+A participant's ValuesCard is never rewritten; which Value it counts toward is a
+CardMapping of its own, made by a merge (or at import) and undone by a split.
+"""
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Value(models.Model):
+    """A canonical value: the node of the moral graph that one or more cards express."""
+
+    class Wording(models.TextChoices):
+        CARD = "card", "A participant's card"
+        LLM = "llm", "Written by the LLM"
+        IMPORTED = "imported", "Imported"
+
+    study = models.ForeignKey("elicitation.Study", on_delete=models.CASCADE, related_name="values")
+    title = models.CharField(max_length=120)
+    description = models.TextField()
+    policies = models.JSONField(default=list)
+    wording_source = models.CharField(max_length=10, choices=Wording.choices, default=Wording.CARD)
+    representative_card = models.ForeignKey(
+        "elicitation.ValuesCard",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    embedding = models.BinaryField(null=True, blank=True, editable=False)
+    # A value whose cards were all merged elsewhere stays as a record but leaves the graph.
+    is_active = models.BooleanField(default=True)
+    external_id = models.CharField(max_length=200, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["study", "id"]
+        indexes = [models.Index(fields=["study", "is_active"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class ValueMerge(models.Model):
+    """One deduplication decision: these cards' values became one. Undone by a split."""
+
+    study = models.ForeignKey("elicitation.Study", on_delete=models.CASCADE, related_name="merges")
+    into_value = models.ForeignKey(Value, on_delete=models.CASCADE, related_name="merges_in")
+    from_value = models.ForeignKey(
+        Value, null=True, blank=True, on_delete=models.SET_NULL, related_name="merges_out"
+    )
+    card_ids = models.JSONField(default=list, help_text="The cards that moved.")
+    decided_by = models.CharField(max_length=20, default="llm", help_text="llm, admin or import.")
+    model = models.CharField(max_length=200, blank=True)
+    prompt_version = models.CharField(max_length=16, blank=True)
+    similarity = models.FloatField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class CardMapping(models.Model):
+    """Which Value a card counts toward, since when, and why. The current mapping is the
+    one not undone; history stays so a merge can be split and audited."""
+
+    card = models.ForeignKey(
+        "elicitation.ValuesCard", on_delete=models.CASCADE, related_name="mappings"
+    )
+    value = models.ForeignKey(Value, on_delete=models.CASCADE, related_name="mappings")
+    merge = models.ForeignKey(
+        ValueMerge, null=True, blank=True, on_delete=models.SET_NULL, related_name="mappings"
+    )
+    mapped_by = models.CharField(max_length=20, default="new", help_text="new, llm, admin, import.")
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["card"], condition=Q(undone_at=None), name="one_current_mapping_per_card"
+            ),
+        ]
+
+
+class Context(models.Model):
+    """A "When ..." phrase naming the kind of situation in which a value applies."""
+
+    class Source(models.TextChoices):
+        QUESTION = "question", "From a question"
+        INTERVIEW = "interview", "From an interview"
+        IMPORTED = "imported", "Imported"
+
+    study = models.ForeignKey(
+        "elicitation.Study", on_delete=models.CASCADE, related_name="contexts"
+    )
+    text = models.CharField(max_length=300)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.QUESTION)
+    questions = models.ManyToManyField("elicitation.Question", blank=True, related_name="contexts")
+    # Deduplication points a context at the one it duplicates, keeping the record.
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates"
+    )
+    embedding = models.BinaryField(null=True, blank=True, editable=False)
+    external_id = models.CharField(max_length=300, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["study", "text"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "text"], name="context_text_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class HypothesisRun(models.Model):
+    """One incremental pass that wrote upgrade stories."""
+
+    study = models.ForeignKey(
+        "elicitation.Study", on_delete=models.CASCADE, related_name="hypothesis_runs"
+    )
+    model = models.CharField(max_length=200, blank=True)
+    prompt_version = models.CharField(max_length=16, blank=True)
+    stats = models.JSONField(default=dict, blank=True)
+    external_id = models.CharField(max_length=200, blank=True, db_index=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+
+class UpgradeHypothesis(models.Model):
+    """A story of someone who moved from value A to value B in a context."""
+
+    class Direction(models.TextChoices):
+        FORWARD = "forward", "Forward"
+        REVERSE = "reverse", "Reverse"
+
+    study = models.ForeignKey(
+        "elicitation.Study", on_delete=models.CASCADE, related_name="hypotheses"
+    )
+    from_value = models.ForeignKey(Value, on_delete=models.PROTECT, related_name="upgrades_from")
+    to_value = models.ForeignKey(Value, on_delete=models.PROTECT, related_name="upgrades_to")
+    context = models.ForeignKey(Context, on_delete=models.PROTECT, related_name="hypotheses")
+    story = models.TextField()
+    mapping = models.JSONField(default=list, blank=True, help_text="A's policies onto B's.")
+    direction = models.CharField(
+        max_length=10, choices=Direction.choices, default=Direction.FORWARD
+    )
+    run = models.ForeignKey(
+        HypothesisRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="hypotheses"
+    )
+    model = models.CharField(max_length=200, blank=True)
+    prompt_version = models.CharField(max_length=16, blank=True)
+    # Retired hypotheses (say, after a merge made A and B one value) are no longer drawn
+    # but are never deleted once judged.
+    is_active = models.BooleanField(default=True)
+    external_id = models.CharField(max_length=200, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "upgrade hypotheses"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["from_value", "to_value", "context"], name="hypothesis_unique"
+            ),
+            models.CheckConstraint(
+                condition=~Q(from_value=models.F("to_value")), name="hypothesis_two_values"
+            ),
+        ]
+
+
+class GraphSnapshot(models.Model):
+    """One scoring run: its parameters, the hash of its inputs and its results."""
+
+    class Mode(models.TextChoices):
+        DEFAULT = "default", "Default"
+        COMPAT = "compat", "Compatibility (reference)"
+
+    study = models.ForeignKey(
+        "elicitation.Study", on_delete=models.CASCADE, related_name="snapshots"
+    )
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.DEFAULT)
+    params = models.JSONField(default=dict)
+    as_of = models.DateTimeField(null=True, blank=True)
+    input_hash = models.CharField(max_length=64)
+    judgment_count = models.PositiveIntegerField(default=0)
+    results = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # The same inputs give the same snapshot, stored once.
+            models.UniqueConstraint(
+                fields=["study", "mode", "input_hash"], name="snapshot_inputs_unique"
+            ),
+        ]
+
+
+class TrainingResponse(models.Model):
+    """An assistant response written under one value's guidance, cached for exports."""
+
+    value = models.ForeignKey(Value, on_delete=models.CASCADE, related_name="training_responses")
+    question = models.ForeignKey("elicitation.Question", on_delete=models.CASCADE, related_name="+")
+    context = models.ForeignKey(Context, on_delete=models.CASCADE, related_name="+")
+    model = models.CharField(max_length=200)
+    prompt_version = models.CharField(max_length=16)
+    response = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["value", "question", "context", "model", "prompt_version"],
+                name="training_response_cache_key",
+            ),
+        ]
+
+
+class ExportJob(models.Model):
+    """A researcher's export, built in the background with progress."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    study = models.ForeignKey("elicitation.Study", on_delete=models.CASCADE, related_name="exports")
+    format = models.CharField(max_length=30)
+    mode = models.CharField(max_length=10, default="default")
+    as_of = models.DateTimeField(null=True, blank=True)
+    snapshot = models.ForeignKey(GraphSnapshot, null=True, blank=True, on_delete=models.SET_NULL)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    progress = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    path = models.CharField(max_length=500, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]

@@ -1,0 +1,79 @@
+"""Rules the database holds, whatever code path writes the rows."""
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from elicitation.models import Message, Participant, ValuesCard, WiserJudgment
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def test_one_submitted_card_per_interview():
+    card = factories.ValuesCardFactory(status=ValuesCard.Status.SUBMITTED)
+    factories.ValuesCardFactory(interview=card.interview)  # a second draft is fine
+    with pytest.raises(IntegrityError), transaction.atomic():
+        factories.ValuesCardFactory(interview=card.interview, status=ValuesCard.Status.SUBMITTED)
+
+
+def test_one_judgment_per_participant_per_hypothesis():
+    hypothesis = factories.UpgradeHypothesisFactory()
+    participant = factories.ParticipantFactory(study=hypothesis.study)
+    key = WiserJudgment.make_pair_key(hypothesis.from_value_id, hypothesis.to_value_id)
+    WiserJudgment.objects.create(
+        participant=participant, hypothesis=hypothesis, pair_key=key, verdict="upgrade"
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        WiserJudgment.objects.create(
+            participant=participant, hypothesis=hypothesis, pair_key=key, verdict="no_upgrade"
+        )
+
+
+def test_a_participant_never_judges_the_same_pair_in_the_other_direction():
+    forward = factories.UpgradeHypothesisFactory()
+    reverse = factories.UpgradeHypothesisFactory(
+        study=forward.study,
+        from_value=forward.to_value,
+        to_value=forward.from_value,
+        context=forward.context,
+    )
+    participant = factories.ParticipantFactory(study=forward.study)
+    key = WiserJudgment.make_pair_key(forward.from_value_id, forward.to_value_id)
+    assert key == WiserJudgment.make_pair_key(reverse.from_value_id, reverse.to_value_id)
+    WiserJudgment.objects.create(
+        participant=participant, hypothesis=forward, pair_key=key, verdict="upgrade"
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        WiserJudgment.objects.create(
+            participant=participant, hypothesis=reverse, pair_key=key, verdict="upgrade"
+        )
+
+
+def test_the_same_recruiter_id_never_makes_two_participants():
+    first = factories.ParticipantFactory(recruiter_pid="PID-1")
+    factories.ParticipantFactory(study=first.study)  # anonymous ones do not collide
+    factories.ParticipantFactory(study=first.study)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        factories.ParticipantFactory(study=first.study, recruiter_pid="PID-1")
+    assert Participant.objects.filter(study=first.study).count() == 3
+
+
+def test_a_double_submitted_message_is_stored_once():
+    interview = factories.InterviewFactory()
+    Message.objects.create(interview=interview, seq=1, role="user", content="hi", client_token="t1")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Message.objects.create(
+            interview=interview, seq=2, role="user", content="hi", client_token="t1"
+        )
+
+
+def test_a_hypothesis_needs_two_different_values():
+    value = factories.ValueFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        factories.UpgradeHypothesisFactory(study=value.study, from_value=value, to_value=value)
+
+
+def test_study_model_for_prefers_the_study_override(settings):
+    study = factories.StudyFactory(hypothesis_model="openai/gpt-4o-mini")
+    assert study.model_for("hypothesis") == "openai/gpt-4o-mini"
+    assert study.model_for("interview") == settings.LLM_MODELS["interview"]
