@@ -1,0 +1,91 @@
+"""Scoring a study: read its wiser judgments from the database, score them with the pure
+functions in moralgraph.graph, store the result as a GraphSnapshot.
+
+The graph math lives in graph.py; this module only turns rows into graph.Judgment and
+a result into a row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Q
+from django.utils import timezone
+
+from elicitation.models import Demographics, Study, WiserJudgment
+from moralgraph import graph, selectors
+from moralgraph.models import GraphSnapshot
+
+# Answers that name no political group: they count in the pooled figures only.
+_NO_GROUP = {"", Demographics.Politics.PREFER_NOT}
+
+
+def judgments_for(study: Study, *, as_of: datetime | None = None) -> list[graph.Judgment]:
+    """Every wiser judgment of a study made before ``as_of`` (all of them if None).
+
+    Value ids are those of the active value each side now counts toward, so a judgment on
+    a value that was later merged counts for the merged value; a judgment whose two sides
+    have become one value carries no information and is left out.
+    """
+    rows = WiserJudgment.objects.filter(hypothesis__study=study)
+    if as_of is not None:
+        rows = rows.filter(created_at__lt=as_of)
+    rows = rows.order_by("id").values_list(
+        "hypothesis__from_value_id",
+        "hypothesis__to_value_id",
+        "hypothesis__context_id",
+        "hypothesis__context__duplicate_of_id",
+        "verdict",
+        "participant_id",
+        "participant__demographics__political_affiliation",
+    )
+    roots = selectors.value_roots(study)
+    judgments = []
+    for from_id, to_id, context_id, duplicate_of, verdict, participant_id, politics in rows:
+        from_id = roots.get(from_id, from_id)
+        to_id = roots.get(to_id, to_id)
+        if from_id == to_id:
+            continue
+        judgments.append(
+            graph.Judgment(
+                from_id=str(from_id),
+                to_id=str(to_id),
+                # A story written for a context later found to duplicate another counts
+                # toward the one it duplicates.
+                context_id=str(duplicate_of or context_id),
+                verdict=verdict,
+                group=None if politics in _NO_GROUP or politics is None else politics,
+                participant_id=str(participant_id),
+            )
+        )
+    return judgments
+
+
+def score_study(
+    *, study: Study, mode: str = "default", as_of: datetime | None = None
+) -> GraphSnapshot:
+    """Score a study's judgments into a snapshot; the same inputs return the same row.
+
+    A run over all judgments (no ``as_of``) in the default mode records when the study
+    was scored, which is what the debounced score task compares with graph_changed_at.
+    """
+    started = timezone.now()
+    judgments = judgments_for(study, as_of=as_of)
+    result = graph.score(judgments, mode=mode)
+    snapshot, _ = GraphSnapshot.objects.get_or_create(
+        study=study,
+        mode=mode,
+        input_hash=result["input_hash"],
+        defaults={
+            "params": result["params"],
+            "as_of": as_of,
+            "judgment_count": len(judgments),
+            "results": result,
+        },
+    )
+    if as_of is None and mode == GraphSnapshot.Mode.DEFAULT:
+        # Only move forward: a slower, older run must not hide a newer change.
+        Study.objects.filter(Q(scored_at=None) | Q(scored_at__lt=started), pk=study.pk).update(
+            scored_at=started
+        )
+    return snapshot

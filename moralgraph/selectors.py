@@ -1,0 +1,181 @@
+"""Reads of the graph side that are more than one queryset line."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from elicitation.models import Question, Selection, Study, ValuesCard
+from moralgraph.models import CardMapping, Context, UpgradeHypothesis, Value, ValueMerge
+
+
+def value_roots(study: Study) -> dict[int, int]:
+    """Map every merged-away value of a study to the active value it now counts toward.
+
+    A value has at most one merge out that is not undone, so following those links ends
+    at a value with none. Values absent from the map are their own root.
+    """
+    links = dict(
+        ValueMerge.objects.filter(study=study, undone_at=None, from_value__isnull=False)
+        .values_list("from_value_id", "into_value_id")
+        .iterator()
+    )
+    roots: dict[int, int] = {}
+    for start in links:
+        node, seen = start, {start}
+        while node in links:
+            node = links[node]
+            if node in seen:  # a cycle would be a bug elsewhere; never loop on it
+                break
+            seen.add(node)
+        roots[start] = node
+    return roots
+
+
+def root_of(value_id: int) -> int:
+    """The active value that ``value_id`` now counts toward (itself if never merged)."""
+    seen = {value_id}
+    while True:
+        into = (
+            ValueMerge.objects.filter(from_value_id=value_id, undone_at=None)
+            .values_list("into_value_id", flat=True)
+            .first()
+        )
+        if into is None or into in seen:
+            return value_id
+        seen.add(into)
+        value_id = into
+
+
+def current_card_ids(value: Value) -> list[int]:
+    return list(
+        CardMapping.objects.filter(value=value, undone_at=None)
+        .order_by("card_id")
+        .values_list("card_id", flat=True)
+    )
+
+
+def pending_cards(study: Study):
+    """Submitted cards that reconciliation has not yet placed, oldest first."""
+    return ValuesCard.objects.filter(
+        study=study,
+        status=ValuesCard.Status.SUBMITTED,
+        reconcile_status=ValuesCard.Reconcile.PENDING,
+    ).order_by("submitted_at", "id")
+
+
+def unembedded_cards(study: Study):
+    return pending_cards(study).filter(embedded_at=None)
+
+
+def interviews_without_contexts(study: Study):
+    """Interviews whose card was submitted and whose transcript has not been read for
+    contexts yet."""
+    submitted = ValuesCard.objects.filter(
+        interview=OuterRef("pk"), status=ValuesCard.Status.SUBMITTED
+    )
+    return (
+        study_interviews(study)
+        .filter(contexts_extracted_at=None)
+        .filter(Exists(submitted))
+        .select_related("question")
+        .order_by("id")
+    )
+
+
+def study_interviews(study: Study):
+    from elicitation.models import Interview
+
+    return Interview.objects.filter(question__study=study)
+
+
+def questions_without_contexts(study: Study):
+    has_context = Context.objects.filter(questions=OuterRef("pk"), source=Context.Source.QUESTION)
+    return Question.objects.filter(study=study).exclude(Exists(has_context)).order_by("id")
+
+
+def canonical_contexts(study: Study):
+    """Contexts that are not marked as duplicates of another."""
+    return Context.objects.filter(study=study, duplicate_of=None).order_by("id")
+
+
+def active_values(study: Study):
+    return Value.objects.filter(study=study, is_active=True).order_by("id")
+
+
+def value_ids_by_question(study: Study) -> dict[int, set[int]]:
+    """Active values per question, through the questions of the cards mapped to them."""
+    rows = CardMapping.objects.filter(
+        undone_at=None, value__study=study, value__is_active=True, card__question__isnull=False
+    ).values_list("card__question_id", "value_id")
+    by_question: dict[int, set[int]] = defaultdict(set)
+    for question_id, value_id in rows.iterator():
+        by_question[question_id].add(value_id)
+    return by_question
+
+
+def coselected_pairs(question_id: int, roots: dict[int, int]) -> dict[tuple[int, int], int]:
+    """How many participants selected both values of a pair for a question (ids resolved
+    through merges, pairs as (low, high))."""
+    picks: dict[int, set[int]] = defaultdict(set)
+    rows = Selection.objects.filter(question_id=question_id).values_list(
+        "participant_id", "value_id"
+    )
+    for participant_id, value_id in rows.iterator():
+        picks[participant_id].add(roots.get(value_id, value_id))
+    counts: dict[tuple[int, int], int] = defaultdict(int)
+    for chosen in picks.values():
+        ordered = sorted(chosen)
+        for i, low in enumerate(ordered):
+            for high in ordered[i + 1 :]:
+                counts[(low, high)] += 1
+    return counts
+
+
+def hypothesis_pairs(context: Context) -> set[tuple[int, int]]:
+    """Unordered value pairs (low, high) that already have a story in a context, in either
+    direction, active or retired."""
+    rows = UpgradeHypothesis.objects.filter(context=context).values_list(
+        "from_value_id", "to_value_id"
+    )
+    return {(min(a, b), max(a, b)) for a, b in rows.iterator()}
+
+
+def existing_hypotheses(context: Context) -> set[tuple[int, int]]:
+    """Ordered (from, to) pairs that already have a story in a context."""
+    return set(
+        UpgradeHypothesis.objects.filter(context=context).values_list(
+            "from_value_id", "to_value_id"
+        )
+    )
+
+
+def split_pairs(study: Study) -> set[tuple[int, int]]:
+    """Value pairs (low, high) whose merge an admin undid: dedup must not redo it."""
+    rows = ValueMerge.objects.filter(
+        study=study, undone_at__isnull=False, from_value__isnull=False
+    ).values_list("from_value_id", "into_value_id")
+    return {(min(a, b), max(a, b)) for a, b in rows}
+
+
+def studies_needing_work(*, stale_after: timedelta) -> Iterable[Study]:
+    """Studies with a card left pending for longer than ``stale_after`` (a lost message or
+    a dead worker), or an interview not yet read for contexts, or a question with none."""
+    cutoff = timezone.now() - stale_after
+    stale_card = ValuesCard.objects.filter(
+        study=OuterRef("pk"),
+        status=ValuesCard.Status.SUBMITTED,
+        reconcile_status=ValuesCard.Reconcile.PENDING,
+    ).filter(Q(submitted_at__lt=cutoff) | Q(submitted_at=None))
+    return Study.objects.filter(Exists(stale_card)).order_by("id")
+
+
+def studies_needing_score():
+    """Studies whose graph changed after they were last scored (or never scored)."""
+    return Study.objects.filter(graph_changed_at__isnull=False).filter(
+        Q(scored_at=None) | Q(scored_at__lt=F("graph_changed_at"))
+    )
