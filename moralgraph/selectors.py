@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from datetime import timedelta
 
 from django.db.models import Exists, F, OuterRef, Q
@@ -162,16 +161,28 @@ def split_pairs(study: Study) -> set[tuple[int, int]]:
     return {(min(a, b), max(a, b)) for a, b in rows}
 
 
-def studies_needing_work(*, stale_after: timedelta) -> Iterable[Study]:
-    """Studies with a card left pending for longer than ``stale_after`` (a lost message or
-    a dead worker), or an interview not yet read for contexts, or a question with none."""
+def studies_needing_work(*, stale_after: timedelta):
+    """Studies with work left for longer than ``stale_after`` (a lost message or a dead
+    worker): a pending card, an interview not yet read for contexts, or, in an open
+    study, a question with no contexts of its own."""
     cutoff = timezone.now() - stale_after
     stale_card = ValuesCard.objects.filter(
         study=OuterRef("pk"),
         status=ValuesCard.Status.SUBMITTED,
         reconcile_status=ValuesCard.Reconcile.PENDING,
     ).filter(Q(submitted_at__lt=cutoff) | Q(submitted_at=None))
-    return Study.objects.filter(Exists(stale_card)).order_by("id")
+    unread = ValuesCard.objects.filter(
+        study=OuterRef("pk"),
+        status=ValuesCard.Status.SUBMITTED,
+        interview__contexts_extracted_at=None,
+        reconcile_status=ValuesCard.Reconcile.DONE,
+        reconciled_at__lt=cutoff,
+    )
+    has_context = Context.objects.filter(questions=OuterRef("pk"), source=Context.Source.QUESTION)
+    bare_question = Question.objects.filter(study=OuterRef("pk")).exclude(Exists(has_context))
+    return Study.objects.filter(
+        Exists(stale_card) | Exists(unread) | (Q(status=Study.Status.OPEN) & Exists(bare_question))
+    ).order_by("id")
 
 
 def studies_needing_score():

@@ -1,0 +1,251 @@
+"""Upgrade hypotheses: stories of someone who came to see value B as wiser than A.
+
+Per canonical context, the values of that context's questions (a value belongs to the
+questions its cards answered) are paired, never all with all:
+
+- near: each value with its ``HYPOTHESIS_NEIGHBOURS`` nearest by embedding, the pairs
+  most likely to be a refinement of one another;
+- co-selected: each value with the ``HYPOTHESIS_COSELECTED`` values that participants
+  most often picked together with it as wise;
+- deepening: each value with the one value that attends to most of what it attends to
+  and more (its policy words are mostly contained in the other's, which has more).
+
+Each pair gets two stories, A -> B and B -> A, as separate rows (the journey shows them
+to different people to cancel framing). "forward" is the direction toward the value
+that looks deeper. Runs are incremental: a story that exists (active or retired) is
+never written again, and none is ever deleted.
+
+All functions here expect the caller to hold the study lock (moralgraph.locks).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from elicitation import llm
+from elicitation.models import Study
+from moralgraph import selectors, vectors
+from moralgraph.dedup import card_payload
+from moralgraph.models import HypothesisRun, UpgradeHypothesis, Value
+
+logger = logging.getLogger(__name__)
+
+# Words too common in policies to say anything about what a value attends to.
+_COMMON = frozenset(
+    """
+    about also and any are as at be been being but by can could for from has have her
+    his how if in into is it its may might more most not of on or our over so such than
+    that the their them then there these they this those to too under what when where
+    which while who whom why will with would you your person people someone one ones own
+    """.split()  # noqa: SIM905 - a word list reads better as text than as 70 literals
+)
+
+
+def neighbours() -> int:
+    return int(getattr(settings, "HYPOTHESIS_NEIGHBOURS", 2))
+
+
+def coselected_partners() -> int:
+    return int(getattr(settings, "HYPOTHESIS_COSELECTED", 2))
+
+
+def min_containment() -> float:
+    return float(getattr(settings, "HYPOTHESIS_MIN_CONTAINMENT", 0.5))
+
+
+@dataclass
+class HypothesisStats:
+    planned: int = 0
+    written: int = 0
+    failures: int = 0
+    contexts: int = 0
+
+
+def _policy_words(value: Value) -> frozenset[str]:
+    words = re.findall(r"[a-z]+", " ".join(value.policies or []).lower())
+    # A crude stem (plural s) is enough to see that one value contains another's words.
+    return frozenset(
+        w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
+        for w in words
+        if len(w) > 2 and w not in _COMMON
+    )
+
+
+def _containment(inner: frozenset[str], outer: frozenset[str]) -> float:
+    return len(inner & outer) / len(inner) if inner else 0.0
+
+
+def _orient(a: Value, b: Value, words: dict[int, frozenset[str]]) -> tuple[int, int]:
+    """(from, to) with ``to`` the value that looks deeper: it contains more of the other
+    than the other contains of it, else it has more policies, else it is newer."""
+    a_in_b = _containment(words[a.pk], words[b.pk])
+    b_in_a = _containment(words[b.pk], words[a.pk])
+    key_a = (a_in_b < b_in_a, len(a.policies or []), a.pk)
+    key_b = (b_in_a < a_in_b, len(b.policies or []), b.pk)
+    return (a.pk, b.pk) if key_a < key_b else (b.pk, a.pk)
+
+
+def candidate_pairs(
+    values: list[Value], coselected: dict[tuple[int, int], int]
+) -> dict[tuple[int, int], str]:
+    """Ordered (from, to) pairs to write stories for, each with why it was chosen."""
+    if len(values) < 2:
+        return {}
+    by_id = {v.pk: v for v in values}
+    words = {v.pk: _policy_words(v) for v in values}
+    found: dict[frozenset[int], str] = {}
+
+    def add(a: int, b: int, why: str) -> None:
+        if a != b:
+            found.setdefault(frozenset((a, b)), why)
+
+    embedded = [v for v in values if v.embedding is not None]
+    if len(embedded) >= 2:
+        matrix = np.vstack([vectors.from_bytes(v.embedding) for v in embedded])
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        matrix = matrix / np.where(norms > 0, norms, 1)
+        sims = np.round(matrix @ matrix.T, 6)
+        np.fill_diagonal(sims, -np.inf)
+        for i, value in enumerate(embedded):
+            order = sorted(range(len(embedded)), key=lambda j: (-sims[i, j], embedded[j].pk))
+            for j in order[: neighbours()]:
+                add(value.pk, embedded[j].pk, "near")
+
+    partners: dict[int, list[tuple[int, int]]] = {}
+    for (low, high), count in coselected.items():
+        if low in by_id and high in by_id:
+            partners.setdefault(low, []).append((count, high))
+            partners.setdefault(high, []).append((count, low))
+    for value_id, chosen in partners.items():
+        for _count, other in sorted(chosen, key=lambda p: (-p[0], p[1]))[: coselected_partners()]:
+            add(value_id, other, "co-selected")
+
+    for value in values:
+        inner = words[value.pk]
+        best = None
+        for other in values:
+            if other.pk == value.pk or len(words[other.pk]) <= len(inner):
+                continue
+            share = _containment(inner, words[other.pk])
+            if share >= min_containment() and (best is None or share > best[0]):
+                best = (share, other.pk)
+        if best is not None:
+            add(value.pk, best[1], "deepening")
+
+    pairs = {}
+    for pair, why in found.items():
+        a, b = sorted(pair)
+        pairs[_orient(by_id[a], by_id[b], words)] = why
+    return dict(sorted(pairs.items()))
+
+
+def _failed_before(study: Study) -> set[tuple[int, int, int]]:
+    """Stories the LLM refused for good in earlier runs: not asked again every pass."""
+    failed = set()
+    for stats in HypothesisRun.objects.filter(study=study).values_list("stats", flat=True):
+        for row in (stats or {}).get("failed", []):
+            failed.add(tuple(row[:3]))
+    return failed
+
+
+def write_hypotheses(
+    study: Study,
+    *,
+    stats: HypothesisStats | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> HypothesisStats:
+    """Write the stories still missing for every context of the study."""
+    stats = stats or HypothesisStats()
+    roots = selectors.value_roots(study)
+    by_question = selectors.value_ids_by_question(study)
+    values = {v.pk: v for v in selectors.active_values(study)}
+    failed = _failed_before(study)
+    coselections = {}
+
+    plan: list[tuple[int, int, object, str]] = []
+    for context in selectors.canonical_contexts(study).prefetch_related("questions"):
+        question_ids = [q.pk for q in context.questions.all()]
+        ids = set().union(*(by_question.get(q, set()) for q in question_ids)) & set(values)
+        if len(ids) < 2:
+            continue
+        stats.contexts += 1
+        together: dict[tuple[int, int], int] = {}
+        for question_id in question_ids:
+            if question_id not in coselections:
+                coselections[question_id] = selectors.coselected_pairs(question_id, roots)
+            for pair, count in coselections[question_id].items():
+                together[pair] = together.get(pair, 0) + count
+        existing = selectors.existing_hypotheses(context)
+        pairs = candidate_pairs([values[i] for i in sorted(ids)], together)
+        for (a, b), _why in pairs.items():
+            for src, dst, direction in (
+                (a, b, UpgradeHypothesis.Direction.FORWARD),
+                (b, a, UpgradeHypothesis.Direction.REVERSE),
+            ):
+                if (src, dst) not in existing and (src, dst, context.pk) not in failed:
+                    plan.append((src, dst, context, direction))
+    stats.planned += len(plan)
+    if not plan:
+        return stats
+
+    prompt = llm.load_prompt("moralgraph/hypothesis")
+    model = llm.model_for("hypothesis", study)
+    run = HypothesisRun.objects.create(
+        study=study, model=model[:200], prompt_version=prompt.version
+    )
+    refused: list[list] = []
+    try:
+        for done, (src, dst, context, direction) in enumerate(plan, start=1):
+            try:
+                reply = llm.structured(
+                    stage="hypothesis",
+                    prompt=prompt,
+                    payload={
+                        "context": context.text,
+                        "from": card_payload(values[src]),
+                        "to": card_payload(values[dst]),
+                    },
+                    study=study,
+                )
+            except llm.LLMError as error:
+                if error.retryable:
+                    raise
+                logger.warning("story %s->%s in %s failed: %s", src, dst, context.pk, error)
+                refused.append([src, dst, context.pk, str(error)[:300]])
+                stats.failures += 1
+                continue
+            try:
+                with transaction.atomic():
+                    _, created = UpgradeHypothesis.objects.get_or_create(
+                        from_value_id=src,
+                        to_value_id=dst,
+                        context=context,
+                        defaults={
+                            "study": study,
+                            "story": reply["story"],
+                            "mapping": reply.get("mapping", []),
+                            "direction": direction,
+                            "run": run,
+                            "model": model[:200],
+                            "prompt_version": prompt.version,
+                        },
+                    )
+            except IntegrityError:
+                created = False  # written meanwhile by an import; keep that one
+            stats.written += int(created)
+            if progress:
+                progress(done, len(plan))
+    finally:
+        HypothesisRun.objects.filter(pk=run.pk).update(
+            finished_at=timezone.now(),
+            stats={"planned": len(plan), "written": stats.written, "failed": refused},
+        )
+    return stats

@@ -1,0 +1,238 @@
+"""Writes of the graph side: reconcile a study or one card, split a merge, note that the
+graph changed. Tasks, commands and the admin call these; each holds the study lock for
+as long as it reads values to decide what to write.
+
+A reconcile pass, in order:
+
+1. contexts of every question that has none yet (``extract_question_contexts``);
+2. embed the pending cards, then place each: its own value, merged through the LLM judge
+   into the clusters it duplicates (moralgraph.dedup);
+3. contexts of each newly submitted interview, then deduplicate contexts
+   (moralgraph.contexts);
+4. upgrade stories still missing, per context (moralgraph.hypotheses);
+5. if a merge touched judged values, the graph changed: scoring is scheduled.
+
+Every step is incremental and idempotent, so a pass killed half way is finished by the
+next one, and a second pass over a finished study changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Count, Sum
+from django.utils import timezone
+
+from elicitation.models import LLMCall, Study, ValuesCard
+from moralgraph import contexts, dedup, hypotheses, locks, selectors
+from moralgraph.locks import StudyBusy
+from moralgraph.models import ValueMerge
+
+logger = logging.getLogger(__name__)
+
+# The stages a reconcile pass calls; LLM calls of the journey running meanwhile (the
+# interview) are not ours to report.
+RECONCILE_STAGES = ("dedup", "contexts", "hypothesis", "embed")
+
+Progress = Callable[[str, int, int], None]
+
+__all__ = [
+    "ReconcileReport",
+    "StudyBusy",
+    "extract_question_contexts",
+    "note_graph_changed",
+    "reconcile_card",
+    "reconcile_study",
+    "retry_failed_cards",
+    "split_merge",
+]
+
+
+@dataclass
+class ReconcileReport:
+    cards_embedded: int = 0
+    cards_placed: int = 0
+    cards_failed: int = 0
+    new_values: int = 0
+    merges: int = 0
+    judge_calls: int = 0
+    contexts_created: int = 0
+    contexts_merged: int = 0
+    interviews_read: int = 0
+    hypotheses: int = 0
+    llm_calls: int = 0
+    llm_cost: Decimal = Decimal("0")
+    graph_changed: bool = False
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def calls_per_card(self) -> float:
+        return self.judge_calls / self.cards_placed if self.cards_placed else 0.0
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["llm_cost"] = float(self.llm_cost)
+        return data
+
+
+def extract_question_contexts(study: Study) -> int:
+    """Contexts of each of the study's questions, asked once per question; returns how
+    many contexts were created. Holds the study lock."""
+    with locks.study_lock(study.pk):
+        return contexts.extract_question_contexts(study).created
+
+
+def reconcile_study(
+    *, study: Study, wait: bool = True, progress: Progress | None = None
+) -> ReconcileReport:
+    """Run every reconciliation step for a study now; see the module docstring.
+
+    ``wait=False`` raises StudyBusy at once if another process holds the study.
+    A retryable LLMError propagates (the caller retries later, the work done so far
+    stays done); permanent failures mark their card failed and the pass goes on.
+    """
+    with locks.study_lock(study.pk, wait=wait) as acquired:
+        if not acquired:
+            raise StudyBusy(study.slug)
+        report = ReconcileReport()
+        started = timezone.now()
+        try:
+            _reconcile(study, report, progress)
+        finally:
+            _count_calls(study, started, report)
+    if report.graph_changed:
+        note_graph_changed(study_id=study.pk)
+    return report
+
+
+def reconcile_card(*, card_id: int) -> ReconcileReport | None:
+    """Reconcile the study of one submitted card, starting with that card. Returns None
+    if the card is not pending any more. Raises StudyBusy without waiting: the card's
+    task retries, or the pass holding the study places it."""
+    card = (
+        ValuesCard.objects.filter(
+            pk=card_id,
+            status=ValuesCard.Status.SUBMITTED,
+            reconcile_status=ValuesCard.Reconcile.PENDING,
+        )
+        .select_related("study")
+        .first()
+    )
+    if card is None:
+        return None
+    return reconcile_study(study=card.study, wait=False)
+
+
+def _reconcile(study: Study, report: ReconcileReport, progress: Progress | None) -> None:
+    context_stats = contexts.extract_question_contexts(study)
+
+    dedup_stats = dedup.DedupStats()
+    try:
+        pending = list(selectors.unembedded_cards(study))
+        if progress:
+            progress("embed", 0, len(pending))
+        dedup_stats.embedded += dedup.embed_cards(study, pending)
+        if progress:
+            progress("embed", len(pending), len(pending))
+        dedup.ensure_value_embeddings(study)
+        index = dedup.ValueIndex.load(study)
+        tried: set[int] = set()
+        # Cards submitted while the pass runs join it: loop until none is left.
+        while True:
+            batch = list(
+                selectors.pending_cards(study).exclude(pk__in=tried).values_list("pk", flat=True)
+            )
+            if not batch:
+                break
+            total = len(tried) + len(batch)
+            for card_id in batch:
+                tried.add(card_id)
+                dedup.place_card(study=study, card_id=card_id, index=index, stats=dedup_stats)
+                if progress:
+                    progress("dedup", len(tried), total)
+    finally:
+        report.cards_embedded += dedup_stats.embedded
+        report.cards_placed += dedup_stats.placed
+        report.cards_failed += dedup_stats.failed
+        report.new_values += dedup_stats.new_values
+        report.merges += dedup_stats.merges
+        report.judge_calls += dedup_stats.judge_calls
+        report.failures += dedup_stats.failures
+        report.graph_changed |= dedup_stats.graph_changed
+
+    try:
+        interviews = list(selectors.interviews_without_contexts(study))
+        for done, interview in enumerate(interviews, start=1):
+            contexts.extract_interview_contexts(study, interview, context_stats)
+            if progress:
+                progress("contexts", done, len(interviews))
+        contexts.dedup_contexts(study, context_stats)
+    finally:
+        report.contexts_created += context_stats.created
+        report.contexts_merged += context_stats.merged
+        report.interviews_read += context_stats.interviews
+        report.graph_changed |= context_stats.graph_changed
+
+    story_stats = hypotheses.HypothesisStats()
+    try:
+        hypotheses.write_hypotheses(
+            study,
+            stats=story_stats,
+            progress=(lambda done, total: progress("stories", done, total)) if progress else None,
+        )
+    finally:
+        report.hypotheses += story_stats.written
+
+
+def _count_calls(study: Study, started, report: ReconcileReport) -> None:
+    calls = LLMCall.objects.filter(
+        study=study, created_at__gte=started, stage__in=RECONCILE_STAGES
+    ).aggregate(n=Count("id"), cost=Sum("cost"))
+    report.llm_calls = calls["n"] or 0
+    report.llm_cost = calls["cost"] or Decimal("0")
+
+
+def note_graph_changed(*, study_id: int) -> None:
+    """Record that the graph's inputs changed and schedule a debounced score."""
+    from moralgraph import tasks  # tasks import services: import here, not at the top
+
+    Study.objects.filter(pk=study_id).update(graph_changed_at=timezone.now())
+    transaction.on_commit(lambda: tasks.schedule_score(study_id))
+
+
+def split_merge(*, merge: ValueMerge) -> list[int]:
+    """Undo a dedup merge (the admin's "split"): the cards go back to the value they came
+    from, and scores recompute. Raises StudyBusy if a reconcile pass holds the study."""
+    with locks.study_lock(merge.study_id, wait=False) as acquired:
+        if not acquired:
+            raise StudyBusy(str(merge.study_id))
+        with transaction.atomic():
+            moved = dedup.split_merge(merge=merge)
+    if moved:
+        note_graph_changed(study_id=merge.study_id)
+    return moved
+
+
+def retry_failed_cards(cards) -> int:
+    """Put failed cards back in the queue (the admin's "retry"); returns how many."""
+    from moralgraph import tasks
+
+    ids = list(
+        cards.filter(reconcile_status=ValuesCard.Reconcile.FAILED).values_list("pk", flat=True)
+    )
+    with transaction.atomic():
+        count = ValuesCard.objects.filter(
+            pk__in=ids, reconcile_status=ValuesCard.Reconcile.FAILED
+        ).update(
+            reconcile_status=ValuesCard.Reconcile.PENDING,
+            reconcile_error="",
+            reconcile_attempts=0,
+            reconciled_at=None,
+        )
+        for card_id in ids:
+            transaction.on_commit(lambda card_id=card_id: tasks.process_card.delay(card_id))
+    return count
