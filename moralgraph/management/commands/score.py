@@ -1,0 +1,115 @@
+"""python manage.py score --study SLUG [--mode compat|default] [--as-of ISO-DATE]"""
+
+from datetime import UTC, datetime, time
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from elicitation.models import Study
+from moralgraph import scoring
+from moralgraph.models import Context, Value
+
+TOP = 3
+
+
+def _parse_as_of(text: str) -> datetime:
+    moment = parse_datetime(text)
+    if moment is None:
+        day = parse_date(text)
+        if day is None:
+            raise CommandError(f"--as-of must be an ISO date or date-time, got {text!r}")
+        moment = datetime.combine(day, time.min)
+    if timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+class Command(BaseCommand):
+    help = (
+        "Score a study's wiser judgments into a stored snapshot and print the top values "
+        "per context. --as-of keeps only judgments made before that moment (UTC if no "
+        "offset is given)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--study", required=True, metavar="SLUG")
+        parser.add_argument("--mode", choices=["default", "compat"], default="default")
+        parser.add_argument("--as-of", dest="as_of", metavar="ISO-DATE")
+
+    def handle(self, *, study: str, mode: str, as_of: str | None, **options):
+        found = Study.objects.filter(slug=study).first()
+        if found is None:
+            raise CommandError(f"no study with slug {study!r}")
+        moment = _parse_as_of(as_of) if as_of else None
+        snapshot = scoring.score_study(study=found, mode=mode, as_of=moment)
+        when = f" before {moment.isoformat()}" if moment else ""
+        self.stdout.write(
+            f"Snapshot {snapshot.pk} of {found.slug} ({mode}): {snapshot.judgment_count} "
+            f"judgments{when}, input hash {snapshot.input_hash[:12]}"
+        )
+        results = snapshot.results
+        if mode == "compat":
+            self._print_compat(results)
+        else:
+            self._print_default(results)
+
+    def _titles(self, ids) -> dict[str, str]:
+        values = Value.objects.filter(pk__in=[int(i) for i in ids if str(i).isdigit()])
+        return {str(v.pk): v.title for v in values}
+
+    def _contexts(self, ids) -> dict[str, str]:
+        rows = Context.objects.filter(pk__in=[int(i) for i in ids if str(i).isdigit()])
+        return {str(c.pk): c.text for c in rows}
+
+    def _print_default(self, results: dict) -> None:
+        scored = results.get("contexts", [])
+        if not scored:
+            self.stdout.write("No judgments yet: nothing to rank.")
+            return
+        ids = {r["value_id"] for c in scored for r in c["ranks"]}
+        titles = self._titles(ids)
+        texts = self._contexts(c["context_id"] for c in scored)
+        for context in scored:
+            self.stdout.write(f"\n{texts.get(context['context_id'], context['context_id'])}")
+            winner = context.get("winner")
+            for place, rank in enumerate(context["ranks"][:TOP], start=1):
+                value_id = rank["value_id"]
+                line = (
+                    f"  {place}. {titles.get(value_id, value_id)} (PageRank {rank['pagerank']:.3f})"
+                )
+                if winner and winner["value_id"] == value_id:
+                    line += f", wins {winner['wins']}/{winner['decisive']}"
+                    if winner.get("confidence") is not None:
+                        line += f", confidence {winner['confidence']:.2f}"
+                    if winner.get("carried_by"):
+                        line += f", carried by {', '.join(winner['carried_by'])} only"
+                    elif winner.get("bridged"):
+                        line += ", holds across groups"
+                self.stdout.write(line)
+            if not context["ranks"]:
+                self.stdout.write("  no edge has enough judgments yet")
+
+    def _print_compat(self, results: dict) -> None:
+        edges = results.get("edges", [])
+        if not edges:
+            self.stdout.write("No edge passes the reference's thresholds yet.")
+            return
+        ranks = {v["id"]: v["pageRank"] for v in results["values"]}
+        titles = self._titles(ranks)
+        by_context: dict[str, set[str]] = {}
+        for edge in edges:
+            for context_id in edge["contexts"]:
+                by_context.setdefault(context_id, set()).update(
+                    (edge["sourceValueId"], edge["wiserValueId"])
+                )
+        texts = self._contexts(by_context)
+        # The reference pools contexts into one ranking; shown per context it touches.
+        for context_id in sorted(by_context, key=lambda c: texts.get(c, c)):
+            self.stdout.write(f"\n{texts.get(context_id, context_id)}")
+            top = sorted(by_context[context_id], key=lambda v: (-ranks.get(v, 0.0), v))[:TOP]
+            for place, value_id in enumerate(top, start=1):
+                self.stdout.write(
+                    f"  {place}. {titles.get(value_id, value_id)} "
+                    f"(pageRank {ranks.get(value_id, 0.0):.4f})"
+                )
