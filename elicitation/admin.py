@@ -92,6 +92,14 @@ class ValuesCardAdmin(admin.ModelAdmin):
     list_filter = ["study", "status", "reconcile_status", "quality", "edited_by_participant"]
     search_fields = ["title", "description"]
     readonly_fields = ["embedding_model", "embedded_at", "reconciled_at", "reconcile_attempts"]
+    actions = ["retry_reconciliation"]
+
+    @admin.action(description="Retry reconciliation of the selected failed cards")
+    def retry_reconciliation(self, request, queryset):
+        from moralgraph.services import retry_failed_cards
+
+        count = retry_failed_cards(queryset)
+        self.message_user(request, f"{count} failed card(s) queued for reconciliation again.")
 
 
 @admin.register(models.Impression)

@@ -1,4 +1,4 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from moralgraph import models
 
@@ -36,6 +36,27 @@ class ValueMergeAdmin(admin.ModelAdmin):
     ]
     list_filter = ["study", "decided_by"]
     search_fields = ["reason"]
+    actions = ["split"]
+
+    @admin.action(description="Split: undo the selected merges (scores recompute)")
+    def split(self, request, queryset):
+        from moralgraph.services import StudyBusy, split_merge
+
+        split, moved, busy = 0, 0, 0
+        # Newest first, so that undoing a chain of merges peels it in reverse order.
+        for merge in queryset.filter(undone_at=None).order_by("-created_at", "-id"):
+            try:
+                cards = split_merge(merge=merge)
+                split, moved = split + 1, moved + len(cards)
+            except StudyBusy:
+                busy += 1
+        self.message_user(request, f"Split {split} merge(s); {moved} card(s) moved back.")
+        if busy:
+            self.message_user(
+                request,
+                f"{busy} merge(s) not split: their study is being reconciled; try again soon.",
+                level=messages.WARNING,
+            )
 
 
 @admin.register(models.CardMapping)
