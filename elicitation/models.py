@@ -256,6 +256,8 @@ class Message(models.Model):
 
     class Status(models.TextChoices):
         COMPLETE = "complete", "Complete"
+        # An assistant reply that is owed but not yet generated: the stream claims it.
+        PENDING = "pending", "Pending"
         STREAMING = "streaming", "Streaming"
         INTERRUPTED = "interrupted", "Interrupted"
         FAILED = "failed", "Failed"
@@ -426,6 +428,52 @@ class WiserJudgment(models.Model):
     def make_pair_key(value_a_id: int, value_b_id: int) -> str:
         low, high = sorted((int(value_a_id), int(value_b_id)))
         return f"{low}:{high}"
+
+
+class JudgmentAssignment(models.Model):
+    """An upgrade story drawn for a participant's "Wiser or not?" step.
+
+    Drawn once, when the participant reaches the step, so that reloads show the same
+    stories; it also counts how often each direction of a pair was shown, which is how
+    the draw balances directions across participants.
+    """
+
+    participant = models.ForeignKey(
+        Participant, on_delete=models.CASCADE, related_name="judgment_assignments"
+    )
+    hypothesis = models.ForeignKey(
+        "moralgraph.UpgradeHypothesis", on_delete=models.CASCADE, related_name="assignments"
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["participant", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participant", "hypothesis"], name="judgment_assignment_unique"
+            ),
+        ]
+
+
+class LLMRequest(models.Model):
+    """One participant action that costs an LLM call (a message, a card draft, a
+    revision). Counted by the rate limits; a table rather than a cache so that the
+    limits hold across every web process."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="llm_requests")
+    participant = models.ForeignKey(
+        Participant, on_delete=models.CASCADE, related_name="llm_requests"
+    )
+    kind = models.CharField(max_length=20)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "LLM request"
+        indexes = [
+            models.Index(fields=["participant", "created_at"]),
+            models.Index(fields=["study", "created_at"]),
+        ]
 
 
 class SurveyAnswer(models.Model):
