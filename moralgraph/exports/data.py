@@ -1,0 +1,252 @@
+"""What every export reads: one snapshot and the study rows around it, loaded once.
+
+Ids in exports are strings of our primary keys, as in the snapshot's results; participants
+appear only by their random ``public_id``. Everything is ordered by id (or by the order
+the snapshot gives), so the same database state and snapshot give the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+
+from django.db.models import Count, Q
+
+from elicitation.models import LLMCall, Question, Study
+from moralgraph import selectors
+from moralgraph.models import (
+    CardMapping,
+    Context,
+    GraphSnapshot,
+    UpgradeHypothesis,
+    Value,
+    ValueMerge,
+)
+
+
+class ExportData:
+    """One snapshot of a study and the rows its exports describe."""
+
+    def __init__(self, *, study: Study, snapshot: GraphSnapshot, as_of: datetime | None = None):
+        self.study = study
+        self.snapshot = snapshot
+        # Results read back from PostgreSQL's jsonb come with their keys reordered, fresh
+        # ones in the order scoring built them: sort every object's keys so that both
+        # export alike.
+        self.results: dict = canonical(snapshot.results)
+        self.mode: str = snapshot.mode
+        # The as_of asked for: a stored snapshot of the same inputs may carry another one.
+        self.as_of = as_of
+
+    def before(self, field: str = "created_at") -> Q:
+        """Rows made before the snapshot's as_of (every row when there is none)."""
+        return Q() if self.as_of is None else Q(**{f"{field}__lt": self.as_of})
+
+    # --- The graph ---------------------------------------------------------------------
+
+    @cached_property
+    def roots(self) -> dict[int, int]:
+        return selectors.value_roots(self.study)
+
+    @cached_property
+    def scored_value_ids(self) -> set[str]:
+        if self.mode == GraphSnapshot.Mode.COMPAT:
+            ids = set()
+            for pair in self.results.get("all_pairs", []):
+                ids.add(pair["sourceValueId"])
+                ids.add(pair["wiserValueId"])
+            return ids
+        return {v["id"] for v in self.results.get("values", [])}
+
+    @cached_property
+    def values(self) -> dict[str, Value]:
+        """The study's active values made before as_of, and every value the snapshot scored."""
+        scored = [int(i) for i in self.scored_value_ids]
+        rows = Value.objects.filter(study=self.study).filter(
+            (Q(is_active=True) & self.before()) | Q(pk__in=scored)
+        )
+        return {str(v.pk): v for v in rows.order_by("pk")}
+
+    @cached_property
+    def contexts(self) -> dict[str, Context]:
+        """Contexts the snapshot scored, by id."""
+        if self.mode == GraphSnapshot.Mode.COMPAT:
+            ids = {c for pair in self.results.get("all_pairs", []) for c in pair["contexts"]}
+        else:
+            ids = {c["context_id"] for c in self.results.get("contexts", [])}
+        rows = Context.objects.filter(study=self.study, pk__in=[int(i) for i in ids])
+        return {str(c.pk): c for c in rows.order_by("pk")}
+
+    @cached_property
+    def questions(self) -> list[Question]:
+        return list(Question.objects.filter(study=self.study).order_by("position", "pk"))
+
+    @cached_property
+    def context_questions(self) -> dict[str, list[str]]:
+        """Question ids per scored context; a context tied to no question applies to all."""
+        through = Context.questions.through
+        links: dict[str, list[str]] = defaultdict(list)
+        rows = through.objects.filter(context_id__in=[int(c) for c in self.contexts])
+        for context_id, question_id in rows.order_by("context_id", "question_id").values_list(
+            "context_id", "question_id"
+        ):
+            links[str(context_id)].append(str(question_id))
+        every = [str(q.pk) for q in self.questions]
+        return {c: links.get(c) or every for c in self.contexts}
+
+    @cached_property
+    def card_counts(self) -> dict[str, int]:
+        """Submitted cards that count toward each value now (through merges)."""
+        rows = (
+            CardMapping.objects.filter(value__study=self.study, undone_at=None)
+            .filter(self.before("card__created_at"))
+            .values("value_id")
+            .annotate(n=Count("card_id", distinct=True))
+        )
+        counts: Counter = Counter()
+        for row in rows:
+            counts[str(self.roots.get(row["value_id"], row["value_id"]))] += row["n"]
+        return dict(counts)
+
+    @cached_property
+    def stories(self) -> dict[tuple[str, str, str], str]:
+        """The story of each (from, to, context) judged, by current value and context ids."""
+        stories: dict[tuple[str, str, str], str] = {}
+        rows = UpgradeHypothesis.objects.filter(study=self.study).order_by("pk")
+        for from_id, to_id, context_id, duplicate_of, story in rows.values_list(
+            "from_value_id", "to_value_id", "context_id", "context__duplicate_of_id", "story"
+        ).iterator():
+            key = (
+                str(self.roots.get(from_id, from_id)),
+                str(self.roots.get(to_id, to_id)),
+                str(duplicate_of or context_id),
+            )
+            stories.setdefault(key, story)
+        return stories
+
+    def story(self, from_id: str, to_id: str, context_id: str) -> str | None:
+        """The story told in this direction, else the one told the other way."""
+        return self.stories.get((from_id, to_id, context_id)) or self.stories.get(
+            (to_id, from_id, context_id)
+        )
+
+    @cached_property
+    def reference_ids(self) -> dict[str, int] | None:
+        """Value id -> the reference's id, when every value of the study was imported with one."""
+        pairs = Value.objects.filter(study=self.study).values_list("pk", "external_id")
+        mapping = {}
+        for pk, external_id in pairs:
+            if not external_id.isdigit():
+                return None
+            mapping[str(pk)] = int(external_id)
+        if not mapping or len(set(mapping.values())) != len(mapping):
+            return None
+        return mapping
+
+    # --- Provenance --------------------------------------------------------------------
+
+    @cached_property
+    def provenance(self) -> dict[str, Any]:
+        calls = (
+            LLMCall.objects.filter(study=self.study, error="")
+            .filter(self.before())
+            .values("stage", "model", "prompt_name", "prompt_version")
+            .annotate(calls=Count("id"))
+            .order_by("stage", "model", "prompt_name", "prompt_version")
+        )
+        merges = (
+            ValueMerge.objects.filter(study=self.study, undone_at=None)
+            .filter(self.before())
+            .values("decided_by", "model", "prompt_version")
+            .annotate(merges=Count("id"))
+            .order_by("decided_by", "model", "prompt_version")
+        )
+        stories = (
+            UpgradeHypothesis.objects.filter(study=self.study)
+            .filter(self.before())
+            .values("model", "prompt_version")
+            .annotate(stories=Count("id"))
+            .order_by("model", "prompt_version")
+        )
+        wording = (
+            Value.objects.filter(pk__in=[int(i) for i in self.values])
+            .values("wording_source")
+            .annotate(values=Count("id"))
+            .order_by("wording_source")
+        )
+        return {
+            "llm_calls": list(calls),
+            "merges": list(merges),
+            "stories": list(stories),
+            "value_wording": {row["wording_source"]: row["values"] for row in wording},
+        }
+
+    # --- Small shared helpers ----------------------------------------------------------
+
+    def snapshot_header(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "params": canonical(self.snapshot.params),
+            "input_hash": self.snapshot.input_hash,
+            "as_of": iso(self.as_of),
+            "created_at": iso(self.snapshot.created_at),
+            "judgment_count": self.snapshot.judgment_count,
+        }
+
+    def value_title(self, value_id: str) -> str:
+        value = self.values.get(value_id)
+        return value.title if value else f"value {value_id}"
+
+
+def canonical(obj: Any) -> Any:
+    """``obj`` with every object's keys sorted, recursively."""
+    if isinstance(obj, dict):
+        return {key: canonical(obj[key]) for key in sorted(obj)}
+    if isinstance(obj, list):
+        return [canonical(item) for item in obj]
+    return obj
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def json_bytes(document: Any) -> bytes:
+    """JSON as exports write it: UTF-8, indented, keys in the order built, a final newline."""
+    return (json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False) + "\n").encode()
+
+
+def jsonl_bytes(rows: list[dict]) -> bytes:
+    lines = (json.dumps(row, ensure_ascii=False, allow_nan=False) for row in rows)
+    return "".join(line + "\n" for line in lines).encode()
+
+
+def csv_bytes(header: list[str], rows) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode()
+
+
+def zip_bytes(files: list[tuple[str, bytes]], moment: datetime) -> bytes:
+    """A zip whose bytes depend only on the files and ``moment`` (every entry's time)."""
+    stamp = moment.astimezone(UTC).timetuple()[:6]
+    stamp = max(stamp, (1980, 1, 1, 0, 0, 0))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in files:
+            info = zipfile.ZipInfo(name, date_time=stamp)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # Unix, whatever machine wrote it
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, content, compresslevel=6)
+    return buffer.getvalue()

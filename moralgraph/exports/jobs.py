@@ -1,0 +1,104 @@
+"""Exports as background jobs: an ExportJob row, a Celery task, progress as it goes.
+
+``start_export`` records the job and enqueues it once the row is committed; the task
+(moralgraph.export_tasks.run_export) calls ``run_export_job``, which claims the job with a
+conditional UPDATE (a message delivered twice finds it taken), writes the training
+responses the format needs (``progress`` counts them against ``total``), builds the file
+under EXPORT_ROOT and records its path and SHA-256.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from elicitation.llm import LLMError
+from elicitation.models import Study
+from moralgraph.exports import Export, build_export, resolve_mode
+from moralgraph.models import ExportJob
+
+logger = logging.getLogger(__name__)
+
+
+def start_export(
+    *, study: Study, fmt: str, mode: str | None = None, as_of: datetime | None = None
+) -> ExportJob:
+    """Record an export job and enqueue it after the surrounding transaction commits."""
+    from moralgraph import export_tasks
+
+    job = ExportJob.objects.create(
+        study=study, format=fmt, mode=resolve_mode(fmt, mode), as_of=as_of
+    )
+    transaction.on_commit(lambda: export_tasks.run_export.delay(job.pk))
+    return job
+
+
+def write_export(export: Export, study: Study) -> Path:
+    """Write the file under EXPORT_ROOT/<study>/, atomically (a reader never sees half)."""
+    directory = Path(settings.EXPORT_ROOT) / study.slug
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / export.filename
+    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+    partial.write_bytes(export.content)
+    partial.replace(path)
+    return path
+
+
+def run_export_job(job_id: int) -> ExportJob | None:
+    """Build a pending job's export. Returns None if the job was not pending.
+
+    A transient LLM error puts the job back to pending and re-raises, for the task to
+    retry later; the responses already written stay cached. Any other error fails it.
+    """
+    claimed = ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.PENDING).update(
+        status=ExportJob.Status.RUNNING, error=""
+    )
+    if claimed != 1:
+        return None  # someone else got there first, or it is finished
+    job = ExportJob.objects.select_related("study").get(pk=job_id)
+
+    def progress(done: int, total: int) -> None:
+        ExportJob.objects.filter(pk=job_id).update(progress=done, total=total)
+
+    try:
+        export = build_export(
+            study=job.study,
+            fmt=job.format,
+            mode=job.mode,
+            as_of=job.as_of,
+            generate=True,
+            progress=progress,
+        )
+        path = write_export(export, job.study)
+    except LLMError as error:
+        status = ExportJob.Status.PENDING if error.retryable else ExportJob.Status.FAILED
+        ExportJob.objects.filter(pk=job_id).update(status=status, error=str(error)[:2000])
+        raise
+    except Exception as error:
+        logger.exception("export job %s failed", job_id)
+        ExportJob.objects.filter(pk=job_id).update(
+            status=ExportJob.Status.FAILED, error=str(error)[:2000], finished_at=timezone.now()
+        )
+        raise
+    ExportJob.objects.filter(pk=job_id).update(
+        status=ExportJob.Status.DONE,
+        snapshot=export.snapshot,
+        path=str(path),
+        sha256=export.sha256,
+        finished_at=timezone.now(),
+    )
+    job.refresh_from_db()
+    return job
+
+
+def give_up(job_id: int, error: Exception) -> None:
+    """Fail a job whose transient errors outlasted the task's retries."""
+    ExportJob.objects.filter(pk=job_id).exclude(status=ExportJob.Status.DONE).update(
+        status=ExportJob.Status.FAILED, error=str(error)[:2000], finished_at=timezone.now()
+    )

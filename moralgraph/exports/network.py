@@ -1,0 +1,119 @@
+"""``graphml`` and ``gexf``: the graph for Gephi, Cytoscape and networkx users.
+
+Nodes are values (``label`` is the title; policies are one string, a policy per line, as
+neither format has lists). In the default mode the graph is a MultiDiGraph: one edge per
+context in which a pair was compared, keyed by the context id, pointing to the wiser value,
+with ``kept`` saying whether scoring kept it and ``weight`` its interval's lower bound.
+In compat mode it is a DiGraph of the kept pairs, as the reference drew it. Missing figures
+(a share with no decisive vote) are left out, since neither format has a null.
+"""
+
+from __future__ import annotations
+
+import io
+
+import networkx as nx
+from networkx.readwrite.gexf import GEXFWriter
+
+from moralgraph.exports.data import ExportData, iso
+from moralgraph.models import GraphSnapshot
+
+
+def graph(data: ExportData) -> nx.DiGraph:
+    compat = data.mode == GraphSnapshot.Mode.COMPAT
+    g = nx.DiGraph() if compat else nx.MultiDiGraph()
+    g.graph.update(
+        {
+            "study": data.study.slug,
+            "mode": data.mode,
+            "input_hash": data.snapshot.input_hash,
+            "as_of": iso(data.as_of) or "",
+            "judgment_count": int(data.snapshot.judgment_count),
+        }
+    )
+    if compat:
+        _compat(g, data)
+    else:
+        _default(g, data)
+    return g
+
+
+def _add_values(g: nx.DiGraph, data: ExportData, figures: dict[str, dict]) -> None:
+    for value_id, value in data.values.items():
+        attributes = {
+            "label": value.title,
+            "description": value.description,
+            "policies": "\n".join(value.policies),
+            "wording_source": value.wording_source,
+            "cards_merged": int(data.card_counts.get(value_id, 0)),
+        }
+        if value.external_id:
+            attributes["external_id"] = value.external_id
+        attributes.update(figures.get(value_id, {}))
+        g.add_node(value_id, **attributes)
+
+
+def _default(g: nx.MultiDiGraph, data: ExportData) -> None:
+    figures = {}
+    for v in data.results.get("values", []):
+        figures[v["id"]] = {
+            "contexts_won": "\n".join(data.contexts[c].text for c in v["contexts_won"])
+        }
+        if v["best_pagerank"] is not None:
+            figures[v["id"]]["best_pagerank"] = float(v["best_pagerank"])
+    _add_values(g, data, figures)
+    for scored in data.results.get("contexts", []):
+        context_id = scored["context_id"]
+        context = data.contexts[context_id].text
+        ranks = {r["value_id"]: r["pagerank"] for r in scored["ranks"]}
+        winner = (scored.get("winner") or {}).get("value_id")
+        for e in scored["edges"]:
+            attributes = {
+                "context": context,
+                "context_id": context_id,
+                "upgrade": int(e["counts"]["upgrade"]),
+                "no_upgrade": int(e["counts"]["no_upgrade"]),
+                "not_sure": int(e["counts"]["not_sure"]),
+                "decisive": int(e["decisive"]),
+                "interval_low": float(e["interval"][0]),
+                "interval_high": float(e["interval"][1]),
+                "weight": float(e["interval"][0]),
+                "kept": bool(e["kept"]),
+                "bridged": bool(e["bridged"]),
+                "carried_by": "\n".join(e["carried_by"]),
+                "to_pagerank": float(ranks.get(e["to_id"], 0.0)),
+                "to_is_winner": e["to_id"] == winner,
+            }
+            if e["wiser_share"] is not None:
+                attributes["wiser_share"] = float(e["wiser_share"])
+            if e["bridging"] is not None:
+                attributes["bridging"] = float(e["bridging"])
+            g.add_edge(e["from_id"], e["to_id"], key=context_id, **attributes)
+
+
+def _compat(g: nx.DiGraph, data: ExportData) -> None:
+    figures = {v["id"]: {"pageRank": float(v["pageRank"])} for v in data.results["values"]}
+    _add_values(g, data, figures)
+    for e in data.results["edges"]:
+        attributes = {key: int(n) for key, n in e["counts"].items()}
+        attributes["wiserLikelihood"] = float(e["summary"]["wiserLikelihood"])
+        attributes["entropy"] = float(e["summary"]["entropy"])
+        attributes["weight"] = float(e["summary"]["wiserLikelihood"])
+        attributes["contexts"] = "\n".join(sorted(data.contexts[c].text for c in e["contexts"]))
+        g.add_edge(e["sourceValueId"], e["wiserValueId"], **attributes)
+
+
+def build_graphml(data: ExportData) -> bytes:
+    buffer = io.BytesIO()
+    nx.write_graphml_xml(graph(data), buffer, encoding="utf-8", prettyprint=True)
+    return buffer.getvalue()
+
+
+def build_gexf(data: ExportData) -> bytes:
+    writer = GEXFWriter(encoding="utf-8", prettyprint=True, version="1.2draft")
+    # networkx stamps today's date; the snapshot's own date keeps the bytes reproducible.
+    writer.xml.find("meta").set("lastmodifieddate", data.snapshot.created_at.date().isoformat())
+    writer.add_graph(graph(data))
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()

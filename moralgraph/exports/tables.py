@@ -1,0 +1,470 @@
+"""``csv``: a zip of tidy tables, one row per thing, that pandas and R read as they are.
+
+Tables: questions, contexts, values, cards, hypotheses, judgments, selections, impressions,
+survey_answers and participants (the raw study, rows made before the snapshot's as_of), and
+edges and ranks (plus winners in the default mode) from the snapshot. Ids are our ids as
+strings; participants appear only as their random ``public_id``, with their political
+group. Lists (policies) are JSON arrays in one cell; times are ISO-8601 UTC. A reason the
+participant marked private is left empty, never exported.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from elicitation.models import (
+    Impression,
+    Participant,
+    Selection,
+    SurveyAnswer,
+    ValuesCard,
+    WiserJudgment,
+)
+from moralgraph.exports.data import ExportData, csv_bytes, iso, zip_bytes
+from moralgraph.models import CardMapping, GraphSnapshot, UpgradeHypothesis
+
+CHUNK = 5000
+
+
+def _s(value) -> str:
+    return "" if value is None else str(value)
+
+
+def _float(value) -> str:
+    return "" if value is None else repr(float(value))
+
+
+class _Tables:
+    def __init__(self, data: ExportData):
+        self.data = data
+        self.study = data.study
+        self.participant_ids = dict(
+            Participant.objects.filter(study=self.study).values_list("pk", "public_id")
+        )
+
+    def pid(self, pk: int | None) -> str:
+        return "" if pk is None else str(self.participant_ids[pk])
+
+    def files(self) -> list[tuple[str, bytes]]:
+        files = [
+            ("questions.csv", self.questions()),
+            ("contexts.csv", self.contexts()),
+            ("values.csv", self.values()),
+            ("cards.csv", self.cards()),
+            ("hypotheses.csv", self.hypotheses()),
+            ("judgments.csv", self.judgments()),
+            ("selections.csv", self.draws(Selection, with_reason=False)),
+            ("impressions.csv", self.draws(Impression, with_reason=True)),
+            ("survey_answers.csv", self.survey()),
+            ("participants.csv", self.participants()),
+        ]
+        if self.data.mode == GraphSnapshot.Mode.COMPAT:
+            files += [("edges.csv", self.compat_edges()), ("ranks.csv", self.compat_ranks())]
+        else:
+            files += [
+                ("edges.csv", self.default_edges()),
+                ("ranks.csv", self.default_ranks()),
+                ("winners.csv", self.winners()),
+            ]
+        return files
+
+    # --- The study's rows --------------------------------------------------------------
+
+    def questions(self) -> bytes:
+        return csv_bytes(
+            ["question_id", "key", "title", "text", "position"],
+            ([q.pk, q.key, q.title, q.text, q.position] for q in self.data.questions),
+        )
+
+    def contexts(self) -> bytes:
+        return csv_bytes(
+            ["context_id", "text", "source", "question_ids"],
+            (
+                [cid, c.text, c.source, ";".join(self.data.context_questions[cid])]
+                for cid, c in self.data.contexts.items()
+            ),
+        )
+
+    def values(self) -> bytes:
+        roots = self.data.roots
+        return csv_bytes(
+            [
+                "value_id",
+                "external_id",
+                "title",
+                "description",
+                "policies",
+                "wording_source",
+                "is_active",
+                "merged_into",
+                "cards_merged",
+            ],
+            (
+                [
+                    vid,
+                    v.external_id,
+                    v.title,
+                    v.description,
+                    json.dumps(v.policies, ensure_ascii=False),
+                    v.wording_source,
+                    v.is_active,
+                    _s(roots.get(v.pk)),
+                    self.data.card_counts.get(vid, 0),
+                ]
+                for vid, v in self.data.values.items()
+            ),
+        )
+
+    def cards(self) -> bytes:
+        mapped = dict(
+            CardMapping.objects.filter(card__study=self.study, undone_at=None).values_list(
+                "card_id", "value_id"
+            )
+        )
+        roots = self.data.roots
+        rows = (
+            ValuesCard.objects.filter(study=self.study, status=ValuesCard.Status.SUBMITTED)
+            .filter(self.data.before())
+            .order_by("pk")
+            .values_list(
+                "pk",
+                "external_id",
+                "participant_id",
+                "question_id",
+                "title",
+                "description",
+                "policies",
+                "quality",
+                "edited_by_participant",
+                "submitted_at",
+            )
+        )
+
+        def lines() -> Iterator[list]:
+            for (
+                pk,
+                ext,
+                participant,
+                question,
+                title,
+                desc,
+                policies,
+                quality,
+                edited,
+                at,
+            ) in rows.iterator(chunk_size=CHUNK):
+                value = mapped.get(pk)
+                yield [
+                    pk,
+                    ext,
+                    self.pid(participant),
+                    _s(question),
+                    title,
+                    desc,
+                    json.dumps(policies, ensure_ascii=False),
+                    quality,
+                    edited,
+                    "" if value is None else roots.get(value, value),
+                    iso(at) or "",
+                ]
+
+        return csv_bytes(
+            [
+                "card_id",
+                "external_id",
+                "participant_id",
+                "question_id",
+                "title",
+                "description",
+                "policies",
+                "quality",
+                "edited_by_participant",
+                "value_id",
+                "submitted_at",
+            ],
+            lines(),
+        )
+
+    def hypotheses(self) -> bytes:
+        rows = (
+            UpgradeHypothesis.objects.filter(study=self.study)
+            .filter(self.data.before())
+            .order_by("pk")
+            .values_list(
+                "pk",
+                "from_value_id",
+                "to_value_id",
+                "context_id",
+                "story",
+                "direction",
+                "is_active",
+                "model",
+                "prompt_version",
+            )
+        )
+        return csv_bytes(
+            [
+                "hypothesis_id",
+                "from_value_id",
+                "to_value_id",
+                "context_id",
+                "story",
+                "direction",
+                "is_active",
+                "model",
+                "prompt_version",
+            ],
+            (list(row) for row in rows.iterator(chunk_size=CHUNK)),
+        )
+
+    def judgments(self) -> bytes:
+        rows = (
+            WiserJudgment.objects.filter(participant__study=self.study)
+            .filter(self.data.before())
+            .order_by("pk")
+            .values_list(
+                "pk",
+                "participant_id",
+                "hypothesis_id",
+                "hypothesis__from_value_id",
+                "hypothesis__to_value_id",
+                "hypothesis__context_id",
+                "verdict",
+                "reason",
+                "reason_private",
+                "created_at",
+            )
+        )
+
+        def lines() -> Iterator[list]:
+            for pk, participant, hyp, a, b, context, verdict, reason, private, at in rows.iterator(
+                chunk_size=CHUNK
+            ):
+                yield [
+                    pk,
+                    self.pid(participant),
+                    hyp,
+                    a,
+                    b,
+                    context,
+                    verdict,
+                    "" if private else reason,
+                    iso(at),
+                ]
+
+        return csv_bytes(
+            [
+                "judgment_id",
+                "participant_id",
+                "hypothesis_id",
+                "from_value_id",
+                "to_value_id",
+                "context_id",
+                "verdict",
+                "reason",
+                "created_at",
+            ],
+            lines(),
+        )
+
+    def draws(self, model: type, *, with_reason: bool) -> bytes:
+        fields = ["pk", "participant_id", "question_id", "value_id", "draw_id", "created_at"]
+        if with_reason:
+            fields.insert(5, "reason")
+        rows = (
+            model.objects.filter(participant__study=self.study)
+            .filter(self.data.before())
+            .order_by("pk")
+            .values_list(*fields)
+        )
+        header = ["id", "participant_id", "question_id", "value_id", "draw_id"]
+        header += ["draw_reason"] if with_reason else []
+        header += ["created_at"]
+        return csv_bytes(
+            header,
+            (
+                [row[0], self.pid(row[1]), *row[2:-1], iso(row[-1])]
+                for row in rows.iterator(chunk_size=CHUNK)
+            ),
+        )
+
+    def survey(self) -> bytes:
+        fields = ["represented", "clarified", "learned", "trust", "fair_position", "comment"]
+        rows = (
+            SurveyAnswer.objects.filter(participant__study=self.study)
+            .filter(self.data.before())
+            .order_by("participant_id")
+            .values_list("participant_id", *fields)
+        )
+        return csv_bytes(
+            ["participant_id", *fields],
+            ([self.pid(row[0]), *(_s(x) for x in row[1:])] for row in rows),
+        )
+
+    def participants(self) -> bytes:
+        # A participant is in the export if any of their rows is.
+        active = set()
+        for model in (WiserJudgment, Selection, Impression):
+            active.update(
+                model.objects.filter(participant__study=self.study)
+                .filter(self.data.before())
+                .values_list("participant_id", flat=True)
+                .distinct()
+            )
+        active.update(
+            ValuesCard.objects.filter(study=self.study, participant__isnull=False)
+            .filter(self.data.before())
+            .values_list("participant_id", flat=True)
+            .distinct()
+        )
+        rows = (
+            Participant.objects.filter(study=self.study, pk__in=active)
+            .order_by("pk")
+            .values_list("pk", "question_id", "demographics__political_affiliation", "completed_at")
+        )
+        return csv_bytes(
+            ["participant_id", "question_id", "political_group", "completed"],
+            (
+                [self.pid(pk), _s(question), politics or "", completed is not None]
+                for pk, question, politics, completed in rows
+            ),
+        )
+
+    # --- The snapshot ------------------------------------------------------------------
+
+    def default_edges(self) -> bytes:
+        def lines() -> Iterator[list]:
+            for scored in self.data.results["contexts"]:
+                for e in scored["edges"]:
+                    yield [
+                        scored["context_id"],
+                        e["from_id"],
+                        e["to_id"],
+                        e["counts"]["upgrade"],
+                        e["counts"]["no_upgrade"],
+                        e["counts"]["not_sure"],
+                        e["decisive"],
+                        _float(e["wiser_share"]),
+                        _float(e["interval"][0]),
+                        _float(e["interval"][1]),
+                        e["kept"],
+                        _float(e["bridging"]),
+                        e["bridged"],
+                        ";".join(e["carried_by"]),
+                    ]
+
+        return csv_bytes(
+            [
+                "context_id",
+                "from_value_id",
+                "to_value_id",
+                "upgrade",
+                "no_upgrade",
+                "not_sure",
+                "decisive",
+                "wiser_share",
+                "interval_low",
+                "interval_high",
+                "kept",
+                "bridging",
+                "bridged",
+                "carried_by",
+            ],
+            lines(),
+        )
+
+    def default_ranks(self) -> bytes:
+        return csv_bytes(
+            ["context_id", "value_id", "pagerank"],
+            (
+                [scored["context_id"], r["value_id"], _float(r["pagerank"])]
+                for scored in self.data.results["contexts"]
+                for r in scored["ranks"]
+            ),
+        )
+
+    def winners(self) -> bytes:
+        def lines() -> Iterator[list]:
+            for scored in self.data.results["contexts"]:
+                w = scored.get("winner")
+                if w is None:
+                    continue
+                yield [
+                    scored["context_id"],
+                    w["value_id"],
+                    _float(w["pagerank"]),
+                    _float(w["margin"]),
+                    w["wins"],
+                    w["decisive"],
+                    _float(w["win_share"]),
+                    _float(w["confidence"]),
+                    _float(w["interval"][1]),
+                    _float(w["bridging"]),
+                    w["bridged"],
+                    ";".join(w["carried_by"]),
+                ]
+
+        return csv_bytes(
+            [
+                "context_id",
+                "value_id",
+                "pagerank",
+                "margin",
+                "wins",
+                "decisive",
+                "win_share",
+                "confidence",
+                "interval_high",
+                "bridging",
+                "bridged",
+                "carried_by",
+            ],
+            lines(),
+        )
+
+    def compat_edges(self) -> bytes:
+        return csv_bytes(
+            [
+                "source_value_id",
+                "wiser_value_id",
+                "context_ids",
+                "markedWiser",
+                "markedNotWiser",
+                "markedLessWise",
+                "markedUnsure",
+                "impressions",
+                "wiserLikelihood",
+                "entropy",
+                "kept",
+            ],
+            (
+                [
+                    e["sourceValueId"],
+                    e["wiserValueId"],
+                    ";".join(e["contexts"]),
+                    *(e["counts"][k] for k in _COMPAT_COUNTS),
+                    _float(e["summary"]["wiserLikelihood"]),
+                    _float(e["summary"]["entropy"]),
+                    e["kept"],
+                ]
+                for e in self.data.results["all_pairs"]
+            ),
+        )
+
+    def compat_ranks(self) -> bytes:
+        return csv_bytes(
+            ["value_id", "pageRank"],
+            ([v["id"], _float(v["pageRank"])] for v in self.data.results["values"]),
+        )
+
+
+_COMPAT_COUNTS = ("markedWiser", "markedNotWiser", "markedLessWise", "markedUnsure", "impressions")
+
+
+def files(data: ExportData) -> list[tuple[str, bytes]]:
+    return _Tables(data).files()
+
+
+def build(data: ExportData) -> bytes:
+    return zip_bytes(files(data), data.snapshot.created_at)
