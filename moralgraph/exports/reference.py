@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 
 from moralgraph.exports.data import ExportData, json_bytes
 
-
 # The reference's key order.
 COUNTS = ("markedWiser", "markedNotWiser", "markedLessWise", "markedUnsure", "impressions")
 SUMMARY = ("wiserLikelihood", "entropy")

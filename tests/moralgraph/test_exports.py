@@ -179,7 +179,7 @@ def test_reference_json_uses_our_ids_for_a_study_not_imported():
     from tests.factories import UpgradeHypothesisFactory
 
     hypothesis = UpgradeHypothesisFactory()
-    for n in range(2):
+    for _ in range(2):
         participant = Participant.objects.create(study=hypothesis.study)
         WiserJudgment.objects.create(
             participant=participant,
