@@ -87,3 +87,5 @@ class Command(BaseCommand):
     def _progress(self, done: int, total: int) -> None:
         if total:
             self.stderr.write(f"Training responses: {done}/{total}")
+        else:
+            self.stderr.write("Training responses: all cached")

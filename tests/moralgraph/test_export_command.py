@@ -1,0 +1,97 @@
+"""The export command: formats, modes, --as-of, -o, --background."""
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from moralgraph.importers import import_reference
+from moralgraph.models import ExportJob
+
+REFERENCE = Path(__file__).resolve().parent.parent / "fixtures" / "reference"
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def study():
+    return import_reference(REFERENCE, study_slug="ref").study
+
+
+def _run(*args):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("export", "--study", "ref", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_it_writes_the_file_given_with_o(study, tmp_path):
+    path = tmp_path / "graph.json"
+    _, err = _run("--format", "graph-json", "-o", str(path))
+    document = json.loads(path.read_text())
+    assert document["schema"] == "graph-json"
+    assert f"Wrote {path}" in err and "25 judgments" in err
+
+
+def test_it_names_the_file_after_the_study_format_mode_and_snapshot(study, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _run("--format", "csv", "--mode", "compat")
+    [written] = list(tmp_path.iterdir())
+    assert written.name.startswith("ref-csv-compat-") and written.suffix == ".zip"
+    assert "edges.csv" in zipfile.ZipFile(written).namelist()
+
+
+def test_as_of_takes_a_date(study, tmp_path):
+    path = tmp_path / "reference.json"
+    _run("--format", "reference-json", "--as-of", "2023-09-30", "-o", str(path))
+    edges = json.loads(path.read_text())["edges"]
+    assert len(edges) == 4  # the late 104 -> 105 judgment is left out
+    _run("--format", "reference-json", "--as-of", "2023-10-03T00:00:00Z", "-o", str(path))
+    assert len(json.loads(path.read_text())["edges"]) == 5
+
+
+def test_it_writes_to_stdout(study, capsysbinary):
+    call_command("export", "--study", "ref", "--format", "constitution-md", "-o", "-")
+    assert capsysbinary.readouterr().out.startswith(b"# Constitution: ref")
+
+
+def test_it_generates_training_responses_with_progress(study, tmp_path):
+    path = tmp_path / "sft.jsonl"
+    _, err = _run("--format", "sft-jsonl", "-o", str(path))
+    assert "Training responses: 1/1" in err
+    assert len(path.read_text().splitlines()) == 1
+    _, err = _run("--format", "sft-jsonl", "-o", str(path))
+    assert "Training responses: all cached" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "reference-json", "--mode", "default"], "written from compat"),
+        (["--format", "graph-json", "--as-of", "last tuesday"], "--as-of must be an ISO date"),
+    ],
+)
+def test_it_refuses_bad_options(study, args, message):
+    with pytest.raises(CommandError, match=message):
+        _run(*args)
+
+
+def test_it_refuses_an_unknown_study():
+    with pytest.raises(CommandError, match="no study with slug 'nope'"):
+        call_command("export", "--study", "nope", "--format", "csv")
+
+
+def test_background_queues_a_job(study, monkeypatch, django_capture_on_commit_callbacks):
+    from moralgraph import export_tasks
+
+    sent = []
+    monkeypatch.setattr(export_tasks.run_export, "delay", lambda job_id: sent.append(job_id))
+    with django_capture_on_commit_callbacks(execute=True):
+        out, _ = _run("--format", "bundle", "--background")
+    job = ExportJob.objects.get()
+    assert sent == [job.pk]
+    assert job.status == ExportJob.Status.PENDING
+    assert (job.format, job.mode) == ("bundle", "default")
+    assert f"Export job {job.pk} queued" in out
