@@ -1,0 +1,156 @@
+"""The order of a participant's steps, which of them a study turns on, and how far along
+a participant is ("step 3 of 8, about 9 minutes left").
+
+Pure functions of a Study's settings: no queries, so every page can call them freely.
+Whether a step has anything to show (enough values to select from, stories to judge)
+is decided when the participant reaches it, in services._advance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from django.urls import reverse
+
+from elicitation.models import Participant, Study
+
+CONSENT = "consent"
+Step = Participant.Step
+
+# Every step in journey order. Consent comes first but is not a Participant.step: a
+# participant row exists only once somebody has agreed.
+ORDER: tuple[str, ...] = (
+    CONSENT,
+    Step.ABOUT,
+    Step.QUESTION,
+    Step.INTERVIEW,
+    Step.CARD,
+    Step.SELECTION,
+    Step.JUDGMENTS,
+    Step.SURVEY,
+    Step.DONE,
+)
+
+LABELS = {CONSENT: "Consent", **{step.value: step.label for step in Step}}
+
+# Relative effort of each step. The reference advertised 15 minutes and took a median of
+# 21.6, mostly in the interview, so the interview carries the most weight here.
+_WEIGHTS = {
+    CONSENT: 1.0,
+    Step.ABOUT: 1.0,
+    Step.QUESTION: 1.0,
+    Step.INTERVIEW: 6.0,
+    Step.CARD: 2.0,
+    Step.SELECTION: 2.0,
+    Step.SURVEY: 1.0,
+    Step.DONE: 0.0,
+}
+_WEIGHT_PER_JUDGMENT = 1.0
+
+_URL_NAMES = {
+    CONSENT: "elicitation:consent",
+    Step.ABOUT: "elicitation:about",
+    Step.QUESTION: "elicitation:question",
+    Step.INTERVIEW: "elicitation:interview",
+    Step.CARD: "elicitation:card",
+    Step.SELECTION: "elicitation:selection",
+    Step.JUDGMENTS: "elicitation:judgments",
+    Step.SURVEY: "elicitation:survey",
+    Step.DONE: "elicitation:done",
+}
+
+
+def is_enabled(study: Study, step: str) -> bool:
+    if step == Step.ABOUT:
+        return study.demographics_enabled
+    if step == Step.SELECTION:
+        return study.selection_enabled and study.selection_count > 0
+    if step == Step.JUDGMENTS:
+        return study.judgments_enabled and study.judgment_count > 0
+    if step == Step.SURVEY:
+        return study.survey_enabled
+    return step in ORDER
+
+
+def steps_for(study: Study) -> list[str]:
+    """The steps this study runs, in order, consent first and done last."""
+    return [step for step in ORDER if is_enabled(study, step)]
+
+
+def next_step(study: Study, current: str) -> str:
+    """The enabled step after ``current`` (done stays done)."""
+    steps = steps_for(study)
+    if current not in steps:
+        # A step the study turned off while somebody was on it: continue from its place.
+        later = ORDER[ORDER.index(current) + 1 :]
+        return next(step for step in later if step in steps)
+    index = steps.index(current)
+    return steps[min(index + 1, len(steps) - 1)]
+
+
+def first_step(study: Study) -> str:
+    """Where a participant starts once they have agreed."""
+    return next_step(study, CONSENT)
+
+
+def url_for(study: Study, step: str) -> str:
+    return reverse(_URL_NAMES[step], args=[study.slug])
+
+
+def _weight(study: Study, step: str) -> float:
+    if step == Step.JUDGMENTS:
+        return _WEIGHT_PER_JUDGMENT * study.judgment_count
+    return _WEIGHTS[step]
+
+
+@dataclass(frozen=True)
+class Progress:
+    number: int  # 1-based position of the current step
+    total: int  # steps a participant works through (done is not one)
+    label: str
+    minutes_left: int
+    percent: int
+    finished: bool
+
+
+def progress(study: Study, step: str) -> Progress:
+    """Where ``step`` sits in the study, and a rough time left from the study's estimate."""
+    steps = [s for s in steps_for(study) if s != Step.DONE]
+    if step == Step.DONE:
+        return Progress(len(steps), len(steps), LABELS[step], 0, 100, True)
+    if step not in steps:
+        step = next_step(study, step)
+        if step == Step.DONE:
+            return progress(study, step)
+    index = steps.index(step)
+    weights = [_weight(study, s) for s in steps]
+    total = sum(weights) or 1.0
+    remaining = sum(weights[index:])
+    minutes = max(1, round(study.estimated_minutes * remaining / total))
+    percent = round(100 * sum(weights[:index]) / total)
+    return Progress(index + 1, len(steps), LABELS[step], minutes, percent, False)
+
+
+def can_view(current: str, page: str) -> bool:
+    """Whether a participant on step ``current`` may open the page of step ``page``.
+
+    Only the current step, with one way back: from their draft card to the conversation,
+    to keep talking. Everything else redirects to the current step, so nobody skips
+    ahead by URL, and the back button after a submit lands where they are.
+    """
+    return page == current or (current == Step.CARD and page == Step.INTERVIEW)
+
+
+def recruiter_url(study: Study, code: str) -> str:
+    """The study's completion URL carrying ``code``: in place of ``{code}`` if the URL
+    has that placeholder, else as the ``cc`` parameter (Prolific's name for it)."""
+    url = study.completion_url
+    if not url or not code:
+        return ""
+    if "{code}" in url:
+        return url.replace("{code}", quote(code, safe=""))
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "cc"]
+    query.append(("cc", code))
+    return urlunsplit(parts._replace(query=urlencode(query)))

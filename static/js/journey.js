@@ -1,0 +1,143 @@
+/* The participant journey's small script: the interview's live token stream, the
+ * composer's niceties, focus after a step changes, and the completion countdown.
+ * Every page works without it; only the live stream needs it. */
+(function () {
+  "use strict";
+
+  var path = window.location.pathname;
+
+  function setBusy(busy) {
+    var composer = document.getElementById("composer");
+    if (!composer) return;
+    composer.setAttribute("aria-busy", busy ? "true" : "false");
+    var button = composer.querySelector("button[type=submit]");
+    if (button) button.disabled = busy;
+  }
+
+  function scrollToEnd(element) {
+    var rect = element.getBoundingClientRect();
+    if (rect.bottom > window.innerHeight - 140) {
+      window.scrollBy({ top: rect.bottom - window.innerHeight + 140, behavior: "smooth" });
+    }
+  }
+
+  /* Tokens arrive HTML-escaped by the server, so appending them as HTML shows
+   * exactly the characters the model wrote and never markup. */
+  function streamInto(bubble) {
+    if (bubble.dataset.streaming) return;
+    bubble.dataset.streaming = "1";
+    var text = bubble.querySelector(".text");
+    var source = new EventSource(bubble.dataset.streamUrl);
+    setBusy(true);
+
+    function finish(errorHtml) {
+      source.close();
+      bubble.classList.remove("is-pending");
+      bubble.removeAttribute("data-stream-url");
+      var typing = bubble.querySelector(".typing");
+      if (typing) typing.remove();
+      if (errorHtml) {
+        var box = bubble.querySelector(".bubble-error");
+        if (box) {
+          box.querySelector(".bubble-error-text").innerHTML = errorHtml;
+          box.hidden = false;
+        }
+        bubble.classList.add("is-failed");
+      }
+      setBusy(false);
+    }
+
+    source.addEventListener("token", function (event) {
+      text.insertAdjacentHTML("beforeend", event.data);
+      bubble.classList.add("has-text");
+      scrollToEnd(bubble);
+    });
+    source.addEventListener("done", function () {
+      finish(null);
+      var input = document.getElementById("id_content");
+      if (input && document.activeElement === document.body) input.focus();
+    });
+    source.addEventListener("failed", function (event) {
+      finish(event.data);
+    });
+    source.onerror = function () {
+      // The browser would reconnect on its own and could show the reply twice; stop
+      // instead and offer the retry button, which shows whatever the server has.
+      if (bubble.dataset.streaming) {
+        finish("The connection to the interviewer was lost. Your conversation is saved.");
+      }
+    };
+  }
+
+  function initComposer(form) {
+    if (form.dataset.ready) return;
+    form.dataset.ready = "1";
+    var input = form.querySelector("textarea");
+    var hint = form.querySelector(".hint");
+    var max = parseInt(input.getAttribute("maxlength"), 10);
+    var original = hint ? hint.innerHTML : "";
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    input.addEventListener("input", function () {
+      if (!hint || !max) return;
+      var left = max - input.value.length;
+      hint.textContent = left < max * 0.2 ? left + " characters left" : "";
+      if (left >= max * 0.2) hint.innerHTML = original;
+    });
+  }
+
+  function initCountdown(element) {
+    if (element.dataset.ready) return;
+    element.dataset.ready = "1";
+    var seconds = parseInt(element.dataset.redirectSeconds, 10);
+    var out = element.querySelector(".countdown");
+    var timer = window.setInterval(function () {
+      seconds -= 1;
+      if (out) out.textContent = Math.max(seconds, 0);
+      if (seconds <= 0) {
+        window.clearInterval(timer);
+        window.location.assign(element.dataset.redirectUrl);
+      }
+    }, 1000);
+  }
+
+  function init(root) {
+    root.querySelectorAll("[data-stream-url]").forEach(streamInto);
+    root.querySelectorAll("#composer").forEach(initComposer);
+    if (root.id === "composer") initComposer(root);
+    root.querySelectorAll("[data-redirect-url]").forEach(initCountdown);
+    if (root.matches && root.matches("[data-stream-url]")) streamInto(root);
+  }
+
+  if (window.htmx) {
+    htmx.onLoad(init);
+
+    document.body.addEventListener("htmx:afterRequest", function (event) {
+      var form = event.detail.elt;
+      if (form.id === "composer" && event.detail.successful && event.detail.xhr.status === 200) {
+        form.querySelector("textarea").value = "";
+      }
+    });
+
+    // After a whole step is swapped in, move focus to its heading so keyboard and
+    // screen reader users start at the top of the new step.
+    document.body.addEventListener("htmx:afterSettle", function (event) {
+      if (event.detail.target && event.detail.target.id === "step") {
+        if (window.location.pathname !== path) {
+          path = window.location.pathname;
+          var heading = document.querySelector("#step h1");
+          if (heading) heading.focus({ preventScroll: false });
+          window.scrollTo(0, 0);
+        }
+      }
+    });
+  } else {
+    document.addEventListener("DOMContentLoaded", function () {
+      init(document.body);
+    });
+  }
+})();
