@@ -67,11 +67,13 @@ class ExportData:
     @cached_property
     def values(self) -> dict[str, Value]:
         """The study's active values made before as_of, and every value the snapshot scored."""
-        scored = [int(i) for i in self.scored_value_ids]
-        rows = Value.objects.filter(study=self.study).filter(
-            (Q(is_active=True) & self.before()) | Q(pk__in=scored)
-        )
-        return {str(v.pk): v for v in rows.order_by("pk")}
+        scored = self.scored_value_ids
+        values = {}
+        for value in Value.objects.filter(study=self.study).order_by("pk").iterator():
+            made = self.as_of is None or value.created_at < self.as_of
+            if (value.is_active and made) or str(value.pk) in scored:
+                values[str(value.pk)] = value
+        return values
 
     @cached_property
     def contexts(self) -> dict[str, Context]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+from django.db.models import Exists, OuterRef
+
 from elicitation.models import (
     Impression,
     Participant,
@@ -303,23 +305,22 @@ class _Tables:
         )
 
     def participants(self) -> bytes:
-        # A participant is in the export if any of their rows is.
-        active = set()
-        for model in (WiserJudgment, Selection, Impression):
-            active.update(
-                model.objects.filter(participant__study=self.study)
-                .filter(self.data.before())
-                .values_list("participant_id", flat=True)
-                .distinct()
-            )
-        active.update(
-            ValuesCard.objects.filter(study=self.study, participant__isnull=False)
-            .filter(self.data.before())
-            .values_list("participant_id", flat=True)
-            .distinct()
-        )
+        # A participant is in the export if any of their rows is. Subqueries, not a list of
+        # ids: a large study's ids would pass the database's limit on query parameters.
+        before = self.data.before()
+
+        def made(model: type) -> Exists:
+            return Exists(model.objects.filter(before, participant=OuterRef("pk")))
+
         rows = (
-            Participant.objects.filter(study=self.study, pk__in=active)
+            Participant.objects.filter(study=self.study)
+            .filter(
+                made(WiserJudgment)
+                | made(Selection)
+                | made(Impression)
+                | made(ValuesCard)
+                | made(SurveyAnswer)
+            )
             .order_by("pk")
             .values_list("pk", "question_id", "demographics__political_affiliation", "completed_at")
         )
@@ -327,7 +328,7 @@ class _Tables:
             ["participant_id", "question_id", "political_group", "completed"],
             (
                 [self.pid(pk), _s(question), politics or "", completed is not None]
-                for pk, question, politics, completed in rows
+                for pk, question, politics, completed in rows.iterator(chunk_size=CHUNK)
             ),
         )
 
