@@ -47,6 +47,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Case, When
+from django.utils import timezone
 from django.utils.text import slugify
 
 from elicitation.models import (
@@ -545,6 +546,9 @@ class _Writer:
         self._draws("impressions", Impression, self.dump.impressions)
         self._demographics()
         self._link_contexts()
+        if self.report.changed:
+            # New judgments: the graph needs scoring (the sweep picks this up).
+            Study.objects.filter(pk=study.pk).update(graph_changed_at=timezone.now())
         return self.report
 
     def _tally(self, kind: str, created: int, existing: int) -> None:
@@ -677,9 +681,9 @@ class _Writer:
                     submitted_at=c.created,
                     external_id=str(c.id),
                     created_at=c.created,
-                    # Reconciliation happened in the reference; never redo it here.
+                    # Reconciled in the reference, not here (so no reconciled_at): done,
+                    # never to be redone.
                     reconcile_status=ValuesCard.Reconcile.DONE,
-                    reconciled_at=c.created,
                 )
             )
         ValuesCard.objects.bulk_create(new, batch_size=BATCH)

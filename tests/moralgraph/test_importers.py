@@ -114,6 +114,18 @@ def test_it_maps_cards_and_leaves_invalid_ones_unmapped():
     assert any("'invalid' have no canonical value" in note for note in report.notes)
 
 
+def test_imported_cards_give_reconciliation_nothing_to_do():
+    from datetime import timedelta
+
+    from moralgraph import selectors
+
+    study = _import().study
+    assert not selectors.pending_cards(study).exists()
+    assert study not in selectors.studies_needing_work(stale_after=timedelta(0))
+    # The new judgments do need scoring.
+    assert study in selectors.studies_needing_score()
+
+
 def test_it_imports_judgments_with_their_verdict_reason_and_time():
     study = _import().study
     judgment = WiserJudgment.objects.get(participant__study=study, external_id="4:101:102")
@@ -219,7 +231,9 @@ def test_a_second_run_changes_nothing():
     first = _import()
     before = _counts()
     stamps = sorted(Value.objects.values_list("pk", "updated_at"))
+    changed_at = Study.objects.get().graph_changed_at
     second = _import()
+    assert Study.objects.get().graph_changed_at == changed_at
     assert not second.changed
     assert _counts() == before
     assert sorted(Value.objects.values_list("pk", "updated_at")) == stamps
