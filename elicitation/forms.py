@@ -65,7 +65,7 @@ class MessageForm(forms.Form):
         self.fields["content"].widget.attrs.update(
             {
                 "rows": 3,
-                "maxlength": study.message_max_chars,
+                "maxlength": services.message_limit(study),
                 "placeholder": "Write your answer…",
                 "aria-label": "Your message to the interviewer",
             }

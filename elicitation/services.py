@@ -303,15 +303,22 @@ class Exchange:
     created: bool  # False when the same client_token was sent before
 
 
+def message_limit(study: Study) -> int:
+    """Characters allowed in one message: the study's limit, capped by MESSAGE_MAX_CHARS
+    (one long message is one expensive LLM call, so the site sets a ceiling)."""
+    return min(study.message_max_chars, settings.MESSAGE_MAX_CHARS)
+
+
 def validate_message(*, study: Study, content: str) -> str:
     """The message as it will be stored, or ValidationError with a message to show."""
     text = (content or "").strip()
     if not text:
         raise ValidationError("Please write a message before sending.", code="empty")
-    if len(text) > study.message_max_chars:
+    limit = message_limit(study)
+    if len(text) > limit:
         raise ValidationError(
-            f"Your message is {len(text):,} characters long; the limit is "
-            f"{study.message_max_chars:,}. Please shorten it, or send it in two parts.",
+            f"Your message is {len(text):,} characters long; the limit is {limit:,}. "
+            "Please shorten it, or send it in two parts.",
             code="too_long",
         )
     return text

@@ -264,6 +264,7 @@ def _interview_context(study, participant, *, form=None, error="", card_error=""
         "error": error,
         "card_error": card_error,
         "turns": turns,
+        "max_chars": services.message_limit(study),
         "can_see_card": turns >= study.interview_min_turns,
         "turns_left": max(0, study.interview_min_turns - turns),
         "has_draft": selectors.draft_card(participant) is not None,

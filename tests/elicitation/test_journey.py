@@ -1,0 +1,97 @@
+"""Step order, progress and time left, from a study's settings alone (no database)."""
+
+from elicitation import journey
+from elicitation.models import Participant, Study
+
+Step = Participant.Step
+
+
+def _study(**fields) -> Study:
+    return Study(slug="s", title="S", **fields)
+
+
+def test_all_steps_run_by_default():
+    assert journey.steps_for(_study()) == [
+        "consent",
+        "about",
+        "question",
+        "interview",
+        "card",
+        "selection",
+        "judgments",
+        "survey",
+        "done",
+    ]
+
+
+def test_the_study_settings_turn_steps_off():
+    study = _study(
+        demographics_enabled=False, selection_enabled=False, judgment_count=0, survey_enabled=False
+    )
+    assert journey.steps_for(study) == ["consent", "question", "interview", "card", "done"]
+    assert journey.first_step(study) == Step.QUESTION
+    assert journey.next_step(study, Step.CARD) == Step.DONE
+
+
+def test_next_step_after_a_step_the_study_turned_off_continues_from_its_place():
+    study = _study(selection_enabled=False)
+    assert journey.next_step(study, Step.SELECTION) == Step.JUDGMENTS
+
+
+def test_done_stays_done():
+    assert journey.next_step(_study(), Step.DONE) == Step.DONE
+
+
+def test_progress_counts_steps_and_time_left():
+    study = _study(estimated_minutes=20)
+    first = journey.progress(study, "consent")
+    assert (first.number, first.total) == (1, 8)
+    assert first.minutes_left == 20
+    assert first.percent == 0
+    interview = journey.progress(study, Step.INTERVIEW)
+    assert interview.number == 4
+    assert 0 < interview.minutes_left < 20
+    survey = journey.progress(study, Step.SURVEY)
+    assert survey.number == 8
+    assert survey.minutes_left >= 1
+    assert journey.progress(study, Step.DONE).finished
+
+
+def test_progress_shrinks_with_the_steps_a_study_runs():
+    study = _study(demographics_enabled=False, survey_enabled=False)
+    assert journey.progress(study, Step.QUESTION).total == 6
+    assert journey.progress(study, Step.QUESTION).number == 2
+
+
+def test_the_interview_weighs_most_in_the_time_left():
+    study = _study(estimated_minutes=15)
+    before = journey.progress(study, Step.INTERVIEW).minutes_left
+    after = journey.progress(study, Step.CARD).minutes_left
+    assert before - after >= 4
+
+
+def test_a_participant_sees_only_their_step_and_may_go_back_from_the_card_to_talk():
+    assert journey.can_view(Step.INTERVIEW, Step.INTERVIEW)
+    assert not journey.can_view(Step.INTERVIEW, Step.CARD)
+    assert journey.can_view(Step.CARD, Step.INTERVIEW)
+    assert not journey.can_view(Step.SELECTION, Step.CARD)
+    assert not journey.can_view(Step.QUESTION, Step.SURVEY)
+
+
+def test_recruiter_url_adds_the_code_as_cc():
+    study = _study(completion_url="https://app.prolific.com/submissions/complete?x=1")
+    assert journey.recruiter_url(study, "AB12") == (
+        "https://app.prolific.com/submissions/complete?x=1&cc=AB12"
+    )
+
+
+def test_recruiter_url_replaces_an_existing_cc_and_fills_a_placeholder():
+    study = _study(completion_url="https://example.org/done?cc=OLD")
+    assert journey.recruiter_url(study, "NEW") == "https://example.org/done?cc=NEW"
+    study = _study(completion_url="https://example.org/finish/{code}/")
+    assert journey.recruiter_url(study, "A B") == "https://example.org/finish/A%20B/"
+
+
+def test_recruiter_url_is_empty_without_url_or_code():
+    assert journey.recruiter_url(_study(), "X") == ""
+    assert journey.recruiter_url(_study(completion_url="https://example.org/"), "") == ""
