@@ -123,17 +123,34 @@
       }
     });
 
+    // Which card-editor button was pressed, to put focus back where it makes sense.
+    var lastAction = null;
+    document.body.addEventListener("click", function (event) {
+      var button = event.target.closest && event.target.closest("button[name=action]");
+      lastAction = button ? button.value : null;
+    });
+
     // After a whole step is swapped in, move focus to its heading so keyboard and
-    // screen reader users start at the top of the new step.
+    // screen reader users start at the top of the new step. Within the same step (the
+    // card editor adding or removing a line), keep focus on what the participant is doing.
     document.body.addEventListener("htmx:afterSettle", function (event) {
-      if (event.detail.target && event.detail.target.id === "step") {
-        if (window.location.pathname !== path) {
-          path = window.location.pathname;
-          var heading = document.querySelector("#step h1");
-          if (heading) heading.focus({ preventScroll: false });
-          window.scrollTo(0, 0);
-        }
+      if (!event.detail.target || event.detail.target.id !== "step") return;
+      if (window.location.pathname !== path) {
+        path = window.location.pathname;
+        var heading = document.querySelector("#step h1");
+        if (heading) heading.focus({ preventScroll: false });
+        window.scrollTo(0, 0);
+      } else if (lastAction === "add") {
+        var policies = document.querySelectorAll("#step [name=policies]");
+        if (policies.length) policies[policies.length - 1].focus();
+      } else if (lastAction && lastAction.indexOf("remove-") === 0) {
+        var adder = document.querySelector("#step button[value=add]");
+        if (adder) adder.focus();
+      } else {
+        var problem = document.querySelector("#step [aria-invalid=true], #step .error:not(:empty), #step .notice");
+        if (problem) problem.scrollIntoView({ block: "center" });
       }
+      lastAction = null;
     });
   } else {
     document.addEventListener("DOMContentLoaded", function () {

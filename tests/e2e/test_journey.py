@@ -181,7 +181,7 @@ def test_whole_journey(uvicorn_server, browser, screenshots, study):
     page.get_by_role("button", name="See my card").click()
 
     _step(page, "card")
-    policies = page.locator("input[name=policies]")
+    policies = page.locator("[name=policies]")
     drafted = policies.count()
     assert 3 <= drafted <= 7
     screenshots(page, "desktop-05a-card-draft")
@@ -191,7 +191,7 @@ def test_whole_journey(uvicorn_server, browser, screenshots, study):
     )
     page.get_by_role("button", name="Ask for this change").click()
     page.wait_for_function(
-        "n => document.querySelectorAll('input[name=policies]').length === n", arg=drafted + 1
+        "n => document.querySelectorAll('[name=policies]').length === n", arg=drafted + 1
     )
     # ... then edit directly: title, a policy, add one, remove one.
     page.get_by_label("Title").fill(TITLE_XSS)
@@ -199,14 +199,14 @@ def test_whole_journey(uvicorn_server, browser, screenshots, study):
     if policies.count() < 7:
         page.get_by_role("button", name="+ Add another").click()
         page.wait_for_function(
-            "n => document.querySelectorAll('input[name=policies]').length === n",
+            "n => document.querySelectorAll('[name=policies]').length === n",
             arg=drafted + 2,
         )
         policies.last.fill("MOMENTS when she can think without anyone watching")
     before = policies.count()
     page.get_by_role("button", name="Remove policy 2").click()
     page.wait_for_function(
-        "n => document.querySelectorAll('input[name=policies]').length === n", arg=before - 1
+        "n => document.querySelectorAll('[name=policies]').length === n", arg=before - 1
     )
     assert page.get_by_label("Title").input_value() == TITLE_XSS
     screenshots(page, "desktop-05-card")
