@@ -489,7 +489,8 @@ async def reply_stream(*, participant: Participant, reply: Message) -> AsyncIter
 
 
 async def _await_reply(reply_id: int, *, timeout: float = 60.0) -> AsyncIterator[str]:
-    """Another connection is writing this reply (an EventSource reconnect): wait for it."""
+    """Another connection is writing this reply (an EventSource reconnect, a reload while
+    it streamed): wait for it to end, then send what it saved."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -497,12 +498,18 @@ async def _await_reply(reply_id: int, *, timeout: float = 60.0) -> AsyncIterator
         if reply.status != Message.Status.STREAMING or loop.time() > deadline:
             break
         await asyncio.sleep(0.3)
-    if reply.status == Message.Status.FAILED:
-        raise llm.LLMError(
-            "the reply failed on another connection", stage="interview", model="", retryable=True
-        )
     if reply.content:
         yield reply.content
+    if reply.status != Message.Status.COMPLETE:
+        # Cut off, failed, or still not finished: the page offers to ask again.
+        raise llm.LLMError(
+            f"reply {reply_id} ended {reply.status} on another connection",
+            stage="interview",
+            model="",
+            retryable=True,
+            user_message="This reply was cut off before it finished. Your conversation "
+            "is saved — please try again.",
+        )
 
 
 # ---------------------------------------------------------------------------------------

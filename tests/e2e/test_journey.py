@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from elicitation.demo import load_demo_study
-from elicitation.models import Participant, Question, ValuesCard
+from elicitation.models import ConsentDecline, Participant, Question, ValuesCard
 from moralgraph.models import CardMapping, Value
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -301,6 +301,19 @@ def test_whole_journey(uvicorn_server, browser, screenshots, study):
     assert page.locator("#completion-code").inner_text() == study.completion_code
     screenshots(page, "phone-09-done")
     assert _xss_fired(page) is None
+    context.close()
+
+    # --- Somebody who declines: thanked, and nothing about them is kept ------------------
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2)
+    page = context.new_page()
+    page.goto(f"{base}/s/{slug}/?PROLIFIC_PID=e2e-three")
+    _step(page, "consent")
+    page.get_by_role("button", name="I do not agree").click()
+    page.get_by_role("heading", name="Thank you").wait_for()
+    assert "Nothing about you has been stored" in page.locator("#step").inner_text()
+    screenshots(page, "phone-10-declined")
+    assert ConsentDecline.objects.filter(study=study).count() == 1
+    assert not Participant.objects.filter(recruiter_pid="e2e-three").exists()
     context.close()
 
 

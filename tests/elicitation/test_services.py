@@ -571,3 +571,13 @@ def test_a_reply_is_streamed_by_one_connection_only(interviewing):
         again = _stream(fresh(interviewing), reply)
     astream.assert_not_called()
     assert again == ["".join(first)]
+
+
+def test_reconnecting_to_a_cut_off_reply_sends_its_part_and_offers_a_retry(interviewing):
+    exchange = services.message_send(participant=interviewing, content=ANSWERS[0])
+    reply = services.own_reply(participant=interviewing, reply_id=exchange.reply.pk)
+    partial = "".join(_stream(fresh(interviewing), reply, take=2))
+    with pytest.raises(llm.LLMError) as cut:
+        _stream(fresh(interviewing), reply)
+    assert "cut off" in cut.value.user_message
+    assert Message.objects.get(pk=reply.pk).content == partial
