@@ -93,7 +93,9 @@ def datasheet(
         for m in provenance["merges"]
     }
     stories = {
-        " ".join(filter(None, (s["model"] or "unknown model", s["prompt_version"]))): s["stories"]
+        " ".join(filter(None, (s["model"] or "model not recorded", s["prompt_version"]))): s[
+            "stories"
+        ]
         for s in provenance["stories"]
     }
 
@@ -204,7 +206,7 @@ def datasheet(
         "import json, pandas as pd, networkx as nx",
         'graph = json.load(open("graph.json"))',
         'judgments = pd.read_csv("tables/judgments.csv")',
-        'g = nx.read_graphml("graph.graphml")',
+        'g = nx.read_graphml("graph.graphml", force_multigraph=True)  # an edge per context',
         "from datasets import load_dataset  # Hugging Face",
         'sft = load_dataset("json", data_files="sft.jsonl")  # TRL SFTTrainer',
         'dpo = load_dataset("json", data_files="dpo.jsonl")  # TRL DPOTrainer',
