@@ -8,236 +8,506 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='ConsentDecline',
+            name="ConsentDecline",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Demographics',
+            name="Demographics",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('political_affiliation', models.CharField(blank=True, choices=[('democrat', 'Democrat'), ('republican', 'Republican'), ('independent', 'Independent'), ('other', 'Other'), ('prefer_not', 'Prefer not to say')], max_length=20)),
-                ('age_band', models.CharField(blank=True, choices=[('18-24', '18–24'), ('25-34', '25–34'), ('35-44', '35–44'), ('45-54', '45–54'), ('55-64', '55–64'), ('65+', '65 or over'), ('prefer_not', 'Prefer not to say')], max_length=20)),
-                ('sex', models.CharField(blank=True, max_length=40)),
-                ('country', models.CharField(blank=True, max_length=80)),
-                ('other', models.TextField(blank=True)),
-                ('extra', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "political_affiliation",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("democrat", "Democrat"),
+                            ("republican", "Republican"),
+                            ("independent", "Independent"),
+                            ("other", "Other"),
+                            ("prefer_not", "Prefer not to say"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "age_band",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("18-24", "18–24"),
+                            ("25-34", "25–34"),
+                            ("35-44", "35–44"),
+                            ("45-54", "45–54"),
+                            ("55-64", "55–64"),
+                            ("65+", "65 or over"),
+                            ("prefer_not", "Prefer not to say"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("sex", models.CharField(blank=True, max_length=40)),
+                ("country", models.CharField(blank=True, max_length=80)),
+                ("other", models.TextField(blank=True)),
+                ("extra", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'verbose_name_plural': 'demographics',
+                "verbose_name_plural": "demographics",
             },
         ),
         migrations.CreateModel(
-            name='Impression',
+            name="Impression",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('draw_id', models.CharField(blank=True, max_length=64)),
-                ('reason', models.CharField(blank=True, help_text='Why the draw picked it.', max_length=20)),
-                ('external_id', models.CharField(blank=True, db_index=True, max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("draw_id", models.CharField(blank=True, max_length=64)),
+                (
+                    "reason",
+                    models.CharField(
+                        blank=True, help_text="Why the draw picked it.", max_length=20
+                    ),
+                ),
+                ("external_id", models.CharField(blank=True, db_index=True, max_length=200)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
         migrations.CreateModel(
-            name='Interview',
+            name="Interview",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('active', 'Active'), ('card', 'Card drafted'), ('done', 'Card submitted')], default='active', max_length=10)),
-                ('external_id', models.CharField(blank=True, db_index=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('contexts_extracted_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("active", "Active"),
+                            ("card", "Card drafted"),
+                            ("done", "Card submitted"),
+                        ],
+                        default="active",
+                        max_length=10,
+                    ),
+                ),
+                ("external_id", models.CharField(blank=True, db_index=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("contexts_extracted_at", models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='LLMCall',
+            name="LLMCall",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stage', models.CharField(db_index=True, max_length=20)),
-                ('model', models.CharField(max_length=200)),
-                ('prompt_name', models.CharField(blank=True, max_length=100)),
-                ('prompt_version', models.CharField(blank=True, max_length=16)),
-                ('input_tokens', models.PositiveIntegerField(default=0)),
-                ('output_tokens', models.PositiveIntegerField(default=0)),
-                ('cost', models.DecimalField(decimal_places=6, default=0, max_digits=12)),
-                ('latency_ms', models.PositiveIntegerField(default=0)),
-                ('attempts', models.PositiveSmallIntegerField(default=1)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("stage", models.CharField(db_index=True, max_length=20)),
+                ("model", models.CharField(max_length=200)),
+                ("prompt_name", models.CharField(blank=True, max_length=100)),
+                ("prompt_version", models.CharField(blank=True, max_length=16)),
+                ("input_tokens", models.PositiveIntegerField(default=0)),
+                ("output_tokens", models.PositiveIntegerField(default=0)),
+                ("cost", models.DecimalField(decimal_places=6, default=0, max_digits=12)),
+                ("latency_ms", models.PositiveIntegerField(default=0)),
+                ("attempts", models.PositiveSmallIntegerField(default=1)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
             ],
             options={
-                'verbose_name': 'LLM call',
-                'ordering': ['-created_at'],
+                "verbose_name": "LLM call",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Message',
+            name="Message",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.PositiveIntegerField()),
-                ('role', models.CharField(choices=[('user', 'Participant'), ('assistant', 'Interviewer')], max_length=10)),
-                ('content', models.TextField(blank=True)),
-                ('status', models.CharField(choices=[('complete', 'Complete'), ('streaming', 'Streaming'), ('interrupted', 'Interrupted'), ('failed', 'Failed')], default='complete', max_length=12)),
-                ('client_token', models.CharField(blank=True, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seq", models.PositiveIntegerField()),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("user", "Participant"), ("assistant", "Interviewer")],
+                        max_length=10,
+                    ),
+                ),
+                ("content", models.TextField(blank=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("complete", "Complete"),
+                            ("streaming", "Streaming"),
+                            ("interrupted", "Interrupted"),
+                            ("failed", "Failed"),
+                        ],
+                        default="complete",
+                        max_length=12,
+                    ),
+                ),
+                ("client_token", models.CharField(blank=True, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['interview', 'seq'],
+                "ordering": ["interview", "seq"],
             },
         ),
         migrations.CreateModel(
-            name='Participant',
+            name="Participant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('session_key', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('recruiter_pid', models.CharField(blank=True, max_length=200)),
-                ('recruiter_study_id', models.CharField(blank=True, max_length=200)),
-                ('recruiter_session_id', models.CharField(blank=True, max_length=200)),
-                ('step', models.CharField(choices=[('about', 'About you'), ('question', 'The question'), ('interview', 'Interview'), ('card', 'Your card'), ('selection', 'Which are wise?'), ('judgments', 'Wiser or not?'), ('survey', 'Last questions'), ('done', 'Done')], default='about', max_length=20)),
-                ('consented_at', models.DateTimeField(blank=True, null=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('external_id', models.CharField(blank=True, db_index=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("public_id", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("session_key", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("recruiter_pid", models.CharField(blank=True, max_length=200)),
+                ("recruiter_study_id", models.CharField(blank=True, max_length=200)),
+                ("recruiter_session_id", models.CharField(blank=True, max_length=200)),
+                (
+                    "step",
+                    models.CharField(
+                        choices=[
+                            ("about", "About you"),
+                            ("question", "The question"),
+                            ("interview", "Interview"),
+                            ("card", "Your card"),
+                            ("selection", "Which are wise?"),
+                            ("judgments", "Wiser or not?"),
+                            ("survey", "Last questions"),
+                            ("done", "Done"),
+                        ],
+                        default="about",
+                        max_length=20,
+                    ),
+                ),
+                ("consented_at", models.DateTimeField(blank=True, null=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("external_id", models.CharField(blank=True, db_index=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Question',
+            name="Question",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.SlugField(help_text='Short stable name, e.g. abortion.', max_length=80)),
-                ('title', models.CharField(max_length=200)),
-                ('text', models.TextField(help_text='Shown as the message a user sent to an AI.')),
-                ('seed_message', models.TextField(blank=True, help_text="The interviewer's opening line.")),
-                ('position', models.PositiveSmallIntegerField(default=0)),
-                ('external_id', models.CharField(blank=True, db_index=True, max_length=200)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "key",
+                    models.SlugField(help_text="Short stable name, e.g. abortion.", max_length=80),
+                ),
+                ("title", models.CharField(max_length=200)),
+                ("text", models.TextField(help_text="Shown as the message a user sent to an AI.")),
+                (
+                    "seed_message",
+                    models.TextField(blank=True, help_text="The interviewer's opening line."),
+                ),
+                ("position", models.PositiveSmallIntegerField(default=0)),
+                ("external_id", models.CharField(blank=True, db_index=True, max_length=200)),
             ],
             options={
-                'ordering': ['study', 'position', 'id'],
+                "ordering": ["study", "position", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Selection',
+            name="Selection",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('draw_id', models.CharField(blank=True, max_length=64)),
-                ('external_id', models.CharField(blank=True, db_index=True, max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("draw_id", models.CharField(blank=True, max_length=64)),
+                ("external_id", models.CharField(blank=True, db_index=True, max_length=200)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
         migrations.CreateModel(
-            name='Study',
+            name="Study",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(unique=True)),
-                ('title', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('consent_text', models.TextField(default="This study asks you to talk with an AI interviewer about how an AI should answer a hard question, and to judge other people's answers. Your answers are stored without your name and published for research.")),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('open', 'Open'), ('closed', 'Closed')], default='draft', max_length=10)),
-                ('estimated_minutes', models.PositiveSmallIntegerField(default=15)),
-                ('licence', models.CharField(default='CC-BY-4.0', max_length=100)),
-                ('demographics_enabled', models.BooleanField(default=True)),
-                ('demographic_fields', models.JSONField(blank=True, default=list, help_text='Items asked in "About you", from: political_affiliation, age_band, sex, country, other. Empty means all.')),
-                ('interview_min_turns', models.PositiveSmallIntegerField(default=3, help_text='Participant messages before the card can be drafted.')),
-                ('selection_enabled', models.BooleanField(default=True)),
-                ('selection_count', models.PositiveSmallIntegerField(default=6)),
-                ('min_selections', models.PositiveSmallIntegerField(default=0)),
-                ('judgments_enabled', models.BooleanField(default=True)),
-                ('judgment_count', models.PositiveSmallIntegerField(default=3)),
-                ('survey_enabled', models.BooleanField(default=True)),
-                ('message_max_chars', models.PositiveIntegerField(default=2000)),
-                ('messages_per_minute', models.PositiveSmallIntegerField(default=6)),
-                ('messages_per_hour_study', models.PositiveIntegerField(default=3000)),
-                ('completion_url', models.URLField(blank=True, help_text='Where to send finished participants.')),
-                ('completion_code', models.CharField(default=elicitation.models._completion_code, max_length=40)),
-                ('no_consent_code', models.CharField(blank=True, max_length=40)),
-                ('interview_model', models.CharField(blank=True, max_length=200)),
-                ('articulate_model', models.CharField(blank=True, max_length=200)),
-                ('dedup_model', models.CharField(blank=True, max_length=200)),
-                ('hypothesis_model', models.CharField(blank=True, max_length=200)),
-                ('response_model', models.CharField(blank=True, max_length=200)),
-                ('graph_changed_at', models.DateTimeField(blank=True, null=True)),
-                ('scored_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(unique=True)),
+                ("title", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "consent_text",
+                    models.TextField(
+                        default="This study asks you to talk with an AI interviewer about how an AI should answer a hard question, and to judge other people's answers. Your answers are stored without your name and published for research."
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("draft", "Draft"), ("open", "Open"), ("closed", "Closed")],
+                        default="draft",
+                        max_length=10,
+                    ),
+                ),
+                ("estimated_minutes", models.PositiveSmallIntegerField(default=15)),
+                ("licence", models.CharField(default="CC-BY-4.0", max_length=100)),
+                ("demographics_enabled", models.BooleanField(default=True)),
+                (
+                    "demographic_fields",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text='Items asked in "About you", from: political_affiliation, age_band, sex, country, other. Empty means all.',
+                    ),
+                ),
+                (
+                    "interview_min_turns",
+                    models.PositiveSmallIntegerField(
+                        default=3, help_text="Participant messages before the card can be drafted."
+                    ),
+                ),
+                ("selection_enabled", models.BooleanField(default=True)),
+                ("selection_count", models.PositiveSmallIntegerField(default=6)),
+                ("min_selections", models.PositiveSmallIntegerField(default=0)),
+                ("judgments_enabled", models.BooleanField(default=True)),
+                ("judgment_count", models.PositiveSmallIntegerField(default=3)),
+                ("survey_enabled", models.BooleanField(default=True)),
+                ("message_max_chars", models.PositiveIntegerField(default=2000)),
+                ("messages_per_minute", models.PositiveSmallIntegerField(default=6)),
+                ("messages_per_hour_study", models.PositiveIntegerField(default=3000)),
+                (
+                    "completion_url",
+                    models.URLField(blank=True, help_text="Where to send finished participants."),
+                ),
+                (
+                    "completion_code",
+                    models.CharField(default=elicitation.models._completion_code, max_length=40),
+                ),
+                ("no_consent_code", models.CharField(blank=True, max_length=40)),
+                ("interview_model", models.CharField(blank=True, max_length=200)),
+                ("articulate_model", models.CharField(blank=True, max_length=200)),
+                ("dedup_model", models.CharField(blank=True, max_length=200)),
+                ("hypothesis_model", models.CharField(blank=True, max_length=200)),
+                ("response_model", models.CharField(blank=True, max_length=200)),
+                ("graph_changed_at", models.DateTimeField(blank=True, null=True)),
+                ("scored_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name_plural': 'studies',
-                'ordering': ['-created_at'],
+                "verbose_name_plural": "studies",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='SurveyAnswer',
+            name="SurveyAnswer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('represented', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(5)])),
-                ('clarified', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(5)])),
-                ('learned', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(5)])),
-                ('trust', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(5)])),
-                ('fair_position', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(5)])),
-                ('comment', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "represented",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(5),
+                        ],
+                    ),
+                ),
+                (
+                    "clarified",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(5),
+                        ],
+                    ),
+                ),
+                (
+                    "learned",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(5),
+                        ],
+                    ),
+                ),
+                (
+                    "trust",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(5),
+                        ],
+                    ),
+                ),
+                (
+                    "fair_position",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(5),
+                        ],
+                    ),
+                ),
+                ("comment", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
         ),
         migrations.CreateModel(
-            name='ValuesCard',
+            name="ValuesCard",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=120)),
-                ('description', models.TextField()),
-                ('policies', models.JSONField(default=list)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('submitted', 'Submitted')], default='draft', max_length=10)),
-                ('quality', models.CharField(choices=[('ok', 'OK'), ('invalid', 'Invalid')], default='ok', max_length=10)),
-                ('edited_by_participant', models.BooleanField(default=False)),
-                ('submitted_at', models.DateTimeField(blank=True, null=True)),
-                ('external_id', models.CharField(blank=True, db_index=True, max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('embedding', models.BinaryField(blank=True, null=True)),
-                ('embedding_model', models.CharField(blank=True, max_length=200)),
-                ('embedded_at', models.DateTimeField(blank=True, null=True)),
-                ('reconcile_status', models.CharField(choices=[('pending', 'Pending'), ('done', 'Done'), ('failed', 'Failed')], default='pending', max_length=10)),
-                ('reconcile_error', models.TextField(blank=True)),
-                ('reconcile_attempts', models.PositiveSmallIntegerField(default=0)),
-                ('reconciled_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=120)),
+                ("description", models.TextField()),
+                ("policies", models.JSONField(default=list)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("draft", "Draft"), ("submitted", "Submitted")],
+                        default="draft",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "quality",
+                    models.CharField(
+                        choices=[("ok", "OK"), ("invalid", "Invalid")], default="ok", max_length=10
+                    ),
+                ),
+                ("edited_by_participant", models.BooleanField(default=False)),
+                ("submitted_at", models.DateTimeField(blank=True, null=True)),
+                ("external_id", models.CharField(blank=True, db_index=True, max_length=200)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("embedding", models.BinaryField(blank=True, null=True)),
+                ("embedding_model", models.CharField(blank=True, max_length=200)),
+                ("embedded_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "reconcile_status",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("done", "Done"), ("failed", "Failed")],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("reconcile_error", models.TextField(blank=True)),
+                ("reconcile_attempts", models.PositiveSmallIntegerField(default=0)),
+                ("reconciled_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='WiserJudgment',
+            name="WiserJudgment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('pair_key', models.CharField(max_length=64)),
-                ('verdict', models.CharField(choices=[('upgrade', 'Yes, wiser'), ('no_upgrade', 'No'), ('not_sure', 'Not sure')], max_length=12)),
-                ('reason', models.TextField(blank=True)),
-                ('reason_private', models.BooleanField(default=False, help_text='The participant asked that the reason stay out of exports.')),
-                ('external_id', models.CharField(blank=True, db_index=True, max_length=200)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("pair_key", models.CharField(max_length=64)),
+                (
+                    "verdict",
+                    models.CharField(
+                        choices=[
+                            ("upgrade", "Yes, wiser"),
+                            ("no_upgrade", "No"),
+                            ("not_sure", "Not sure"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("reason", models.TextField(blank=True)),
+                (
+                    "reason_private",
+                    models.BooleanField(
+                        default=False,
+                        help_text="The participant asked that the reason stay out of exports.",
+                    ),
+                ),
+                ("external_id", models.CharField(blank=True, db_index=True, max_length=200)),
+                (
+                    "created_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='WorkerHeartbeat',
+            name="WorkerHeartbeat",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('seen_at', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("seen_at", models.DateTimeField()),
             ],
         ),
     ]

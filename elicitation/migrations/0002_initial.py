@@ -5,163 +5,284 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('elicitation', '0001_initial'),
-        ('moralgraph', '0001_initial'),
+        ("elicitation", "0001_initial"),
+        ("moralgraph", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='impression',
-            name='value',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='impressions', to='moralgraph.value'),
+            model_name="impression",
+            name="value",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="impressions",
+                to="moralgraph.value",
+            ),
         ),
         migrations.AddField(
-            model_name='message',
-            name='interview',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='elicitation.interview'),
+            model_name="message",
+            name="interview",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="messages",
+                to="elicitation.interview",
+            ),
         ),
         migrations.AddField(
-            model_name='interview',
-            name='participant',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='interviews', to='elicitation.participant'),
+            model_name="interview",
+            name="participant",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="interviews",
+                to="elicitation.participant",
+            ),
         ),
         migrations.AddField(
-            model_name='impression',
-            name='participant',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='impressions', to='elicitation.participant'),
+            model_name="impression",
+            name="participant",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="impressions",
+                to="elicitation.participant",
+            ),
         ),
         migrations.AddField(
-            model_name='demographics',
-            name='participant',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='demographics', to='elicitation.participant'),
+            model_name="demographics",
+            name="participant",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="demographics",
+                to="elicitation.participant",
+            ),
         ),
         migrations.AddField(
-            model_name='participant',
-            name='question',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='participants', to='elicitation.question'),
+            model_name="participant",
+            name="question",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="participants",
+                to="elicitation.question",
+            ),
         ),
         migrations.AddField(
-            model_name='interview',
-            name='question',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='interviews', to='elicitation.question'),
+            model_name="interview",
+            name="question",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="interviews",
+                to="elicitation.question",
+            ),
         ),
         migrations.AddField(
-            model_name='impression',
-            name='question',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='impressions', to='elicitation.question'),
+            model_name="impression",
+            name="question",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="impressions",
+                to="elicitation.question",
+            ),
         ),
         migrations.AddField(
-            model_name='selection',
-            name='participant',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='selections', to='elicitation.participant'),
+            model_name="selection",
+            name="participant",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="selections",
+                to="elicitation.participant",
+            ),
         ),
         migrations.AddField(
-            model_name='selection',
-            name='question',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='selections', to='elicitation.question'),
+            model_name="selection",
+            name="question",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="selections",
+                to="elicitation.question",
+            ),
         ),
         migrations.AddField(
-            model_name='selection',
-            name='value',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='selections', to='moralgraph.value'),
+            model_name="selection",
+            name="value",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="selections",
+                to="moralgraph.value",
+            ),
         ),
         migrations.AddField(
-            model_name='question',
-            name='study',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='questions', to='elicitation.study'),
+            model_name="question",
+            name="study",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="questions",
+                to="elicitation.study",
+            ),
         ),
         migrations.AddField(
-            model_name='participant',
-            name='study',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='participants', to='elicitation.study'),
+            model_name="participant",
+            name="study",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="participants",
+                to="elicitation.study",
+            ),
         ),
         migrations.AddField(
-            model_name='llmcall',
-            name='study',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='llm_calls', to='elicitation.study'),
+            model_name="llmcall",
+            name="study",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="llm_calls",
+                to="elicitation.study",
+            ),
         ),
         migrations.AddField(
-            model_name='consentdecline',
-            name='study',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='declines', to='elicitation.study'),
+            model_name="consentdecline",
+            name="study",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="declines",
+                to="elicitation.study",
+            ),
         ),
         migrations.AddField(
-            model_name='surveyanswer',
-            name='participant',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='survey', to='elicitation.participant'),
+            model_name="surveyanswer",
+            name="participant",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="survey",
+                to="elicitation.participant",
+            ),
         ),
         migrations.AddField(
-            model_name='valuescard',
-            name='interview',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='cards', to='elicitation.interview'),
+            model_name="valuescard",
+            name="interview",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="cards",
+                to="elicitation.interview",
+            ),
         ),
         migrations.AddField(
-            model_name='valuescard',
-            name='participant',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='cards', to='elicitation.participant'),
+            model_name="valuescard",
+            name="participant",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="cards",
+                to="elicitation.participant",
+            ),
         ),
         migrations.AddField(
-            model_name='valuescard',
-            name='question',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='cards', to='elicitation.question'),
+            model_name="valuescard",
+            name="question",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="cards",
+                to="elicitation.question",
+            ),
         ),
         migrations.AddField(
-            model_name='valuescard',
-            name='study',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='cards', to='elicitation.study'),
+            model_name="valuescard",
+            name="study",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="cards",
+                to="elicitation.study",
+            ),
         ),
         migrations.AddField(
-            model_name='wiserjudgment',
-            name='hypothesis',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='judgments', to='moralgraph.upgradehypothesis'),
+            model_name="wiserjudgment",
+            name="hypothesis",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="judgments",
+                to="moralgraph.upgradehypothesis",
+            ),
         ),
         migrations.AddField(
-            model_name='wiserjudgment',
-            name='participant',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='judgments', to='elicitation.participant'),
+            model_name="wiserjudgment",
+            name="participant",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="judgments",
+                to="elicitation.participant",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='message',
-            constraint=models.UniqueConstraint(fields=('interview', 'seq'), name='message_seq_unique'),
+            model_name="message",
+            constraint=models.UniqueConstraint(
+                fields=("interview", "seq"), name="message_seq_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='message',
-            constraint=models.UniqueConstraint(condition=models.Q(('client_token', ''), _negated=True), fields=('interview', 'client_token'), name='message_client_token_unique'),
+            model_name="message",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("client_token", ""), _negated=True),
+                fields=("interview", "client_token"),
+                name="message_client_token_unique",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='interview',
-            constraint=models.UniqueConstraint(fields=('participant', 'question'), name='interview_per_question_unique'),
+            model_name="interview",
+            constraint=models.UniqueConstraint(
+                fields=("participant", "question"), name="interview_per_question_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='impression',
-            constraint=models.UniqueConstraint(fields=('participant', 'value', 'question'), name='impression_unique'),
+            model_name="impression",
+            constraint=models.UniqueConstraint(
+                fields=("participant", "value", "question"), name="impression_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='selection',
-            constraint=models.UniqueConstraint(fields=('participant', 'value', 'question'), name='selection_unique'),
+            model_name="selection",
+            constraint=models.UniqueConstraint(
+                fields=("participant", "value", "question"), name="selection_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='question',
-            constraint=models.UniqueConstraint(fields=('study', 'key'), name='question_key_unique'),
+            model_name="question",
+            constraint=models.UniqueConstraint(fields=("study", "key"), name="question_key_unique"),
         ),
         migrations.AddConstraint(
-            model_name='participant',
-            constraint=models.UniqueConstraint(condition=models.Q(('recruiter_pid', ''), _negated=True), fields=('study', 'recruiter_pid'), name='participant_recruiter_pid_unique'),
+            model_name="participant",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("recruiter_pid", ""), _negated=True),
+                fields=("study", "recruiter_pid"),
+                name="participant_recruiter_pid_unique",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='valuescard',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'submitted')), fields=('interview',), name='one_submitted_card_per_interview'),
+            model_name="valuescard",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "submitted")),
+                fields=("interview",),
+                name="one_submitted_card_per_interview",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='wiserjudgment',
-            constraint=models.UniqueConstraint(fields=('participant', 'hypothesis'), name='one_judgment_per_hypothesis'),
+            model_name="wiserjudgment",
+            constraint=models.UniqueConstraint(
+                fields=("participant", "hypothesis"), name="one_judgment_per_hypothesis"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='wiserjudgment',
-            constraint=models.UniqueConstraint(fields=('participant', 'pair_key'), name='one_judgment_per_pair'),
+            model_name="wiserjudgment",
+            constraint=models.UniqueConstraint(
+                fields=("participant", "pair_key"), name="one_judgment_per_pair"
+            ),
         ),
     ]
