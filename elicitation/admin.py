@@ -121,6 +121,18 @@ class WiserJudgmentAdmin(admin.ModelAdmin):
     search_fields = ["reason"]
 
 
+@admin.register(models.JudgmentAssignment)
+class JudgmentAssignmentAdmin(admin.ModelAdmin):
+    list_display = ["participant", "hypothesis", "position", "created_at"]
+    list_filter = ["hypothesis__study"]
+
+
+@admin.register(models.LLMRequest)
+class LLMRequestAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "study", "participant", "kind"]
+    list_filter = ["study", "kind"]
+
+
 @admin.register(models.SurveyAnswer)
 class SurveyAnswerAdmin(admin.ModelAdmin):
     list_display = ["participant", "represented", "clarified", "learned", "trust", "fair_position"]

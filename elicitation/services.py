@@ -449,7 +449,7 @@ def reply_generate(*, participant: Participant, reply: Message) -> Message:
 def _stream_delay() -> float:
     """Seconds between offline tokens. The offline interviewer answers instantly; a short
     pause per word makes its stream look (and test) like a real model's."""
-    return max(0, getattr(settings, "OFFLINE_STREAM_DELAY_MS", 25)) / 1000
+    return max(0, settings.OFFLINE_STREAM_DELAY_MS) / 1000
 
 
 async def reply_stream(*, participant: Participant, reply: Message) -> AsyncIterator[str]:

@@ -6,197 +6,490 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('elicitation', '0001_initial'),
+        ("elicitation", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Context',
+            name="Context",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('text', models.CharField(max_length=300)),
-                ('source', models.CharField(choices=[('question', 'From a question'), ('interview', 'From an interview'), ('imported', 'Imported')], default='question', max_length=10)),
-                ('embedding', models.BinaryField(blank=True, null=True)),
-                ('external_id', models.CharField(blank=True, db_index=True, max_length=300)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('duplicate_of', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='duplicates', to='moralgraph.context')),
-                ('questions', models.ManyToManyField(blank=True, related_name='contexts', to='elicitation.question')),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='contexts', to='elicitation.study')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("text", models.CharField(max_length=300)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("question", "From a question"),
+                            ("interview", "From an interview"),
+                            ("imported", "Imported"),
+                        ],
+                        default="question",
+                        max_length=10,
+                    ),
+                ),
+                ("embedding", models.BinaryField(blank=True, null=True)),
+                ("external_id", models.CharField(blank=True, db_index=True, max_length=300)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "duplicate_of",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="duplicates",
+                        to="moralgraph.context",
+                    ),
+                ),
+                (
+                    "questions",
+                    models.ManyToManyField(
+                        blank=True, related_name="contexts", to="elicitation.question"
+                    ),
+                ),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="contexts",
+                        to="elicitation.study",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['study', 'text'],
+                "ordering": ["study", "text"],
             },
         ),
         migrations.CreateModel(
-            name='GraphSnapshot',
+            name="GraphSnapshot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mode', models.CharField(choices=[('default', 'Default'), ('compat', 'Compatibility (reference)')], default='default', max_length=10)),
-                ('params', models.JSONField(default=dict)),
-                ('as_of', models.DateTimeField(blank=True, null=True)),
-                ('input_hash', models.CharField(max_length=64)),
-                ('judgment_count', models.PositiveIntegerField(default=0)),
-                ('results', models.JSONField(default=dict)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='snapshots', to='elicitation.study')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[("default", "Default"), ("compat", "Compatibility (reference)")],
+                        default="default",
+                        max_length=10,
+                    ),
+                ),
+                ("params", models.JSONField(default=dict)),
+                ("as_of", models.DateTimeField(blank=True, null=True)),
+                ("input_hash", models.CharField(max_length=64)),
+                ("judgment_count", models.PositiveIntegerField(default=0)),
+                ("results", models.JSONField(default=dict)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="snapshots",
+                        to="elicitation.study",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='ExportJob',
+            name="ExportJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('format', models.CharField(max_length=30)),
-                ('mode', models.CharField(default='default', max_length=10)),
-                ('as_of', models.DateTimeField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='pending', max_length=10)),
-                ('progress', models.PositiveIntegerField(default=0)),
-                ('total', models.PositiveIntegerField(default=0)),
-                ('path', models.CharField(blank=True, max_length=500)),
-                ('sha256', models.CharField(blank=True, max_length=64)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='exports', to='elicitation.study')),
-                ('snapshot', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='moralgraph.graphsnapshot')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("format", models.CharField(max_length=30)),
+                ("mode", models.CharField(default="default", max_length=10)),
+                ("as_of", models.DateTimeField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("progress", models.PositiveIntegerField(default=0)),
+                ("total", models.PositiveIntegerField(default=0)),
+                ("path", models.CharField(blank=True, max_length=500)),
+                ("sha256", models.CharField(blank=True, max_length=64)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="exports",
+                        to="elicitation.study",
+                    ),
+                ),
+                (
+                    "snapshot",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="moralgraph.graphsnapshot",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='HypothesisRun',
+            name="HypothesisRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model', models.CharField(blank=True, max_length=200)),
-                ('prompt_version', models.CharField(blank=True, max_length=16)),
-                ('stats', models.JSONField(blank=True, default=dict)),
-                ('external_id', models.CharField(blank=True, db_index=True, max_length=200)),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='hypothesis_runs', to='elicitation.study')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("model", models.CharField(blank=True, max_length=200)),
+                ("prompt_version", models.CharField(blank=True, max_length=16)),
+                ("stats", models.JSONField(blank=True, default=dict)),
+                ("external_id", models.CharField(blank=True, db_index=True, max_length=200)),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="hypothesis_runs",
+                        to="elicitation.study",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Value',
+            name="Value",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=120)),
-                ('description', models.TextField()),
-                ('policies', models.JSONField(default=list)),
-                ('wording_source', models.CharField(choices=[('card', "A participant's card"), ('llm', 'Written by the LLM'), ('imported', 'Imported')], default='card', max_length=10)),
-                ('embedding', models.BinaryField(blank=True, null=True)),
-                ('is_active', models.BooleanField(default=True)),
-                ('external_id', models.CharField(blank=True, db_index=True, max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('representative_card', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='elicitation.valuescard')),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='values', to='elicitation.study')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=120)),
+                ("description", models.TextField()),
+                ("policies", models.JSONField(default=list)),
+                (
+                    "wording_source",
+                    models.CharField(
+                        choices=[
+                            ("card", "A participant's card"),
+                            ("llm", "Written by the LLM"),
+                            ("imported", "Imported"),
+                        ],
+                        default="card",
+                        max_length=10,
+                    ),
+                ),
+                ("embedding", models.BinaryField(blank=True, null=True)),
+                ("is_active", models.BooleanField(default=True)),
+                ("external_id", models.CharField(blank=True, db_index=True, max_length=200)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "representative_card",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="elicitation.valuescard",
+                    ),
+                ),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="values",
+                        to="elicitation.study",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['study', 'id'],
+                "ordering": ["study", "id"],
             },
         ),
         migrations.CreateModel(
-            name='UpgradeHypothesis',
+            name="UpgradeHypothesis",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('story', models.TextField()),
-                ('mapping', models.JSONField(blank=True, default=list, help_text="A's policies onto B's.")),
-                ('direction', models.CharField(choices=[('forward', 'Forward'), ('reverse', 'Reverse')], default='forward', max_length=10)),
-                ('model', models.CharField(blank=True, max_length=200)),
-                ('prompt_version', models.CharField(blank=True, max_length=16)),
-                ('is_active', models.BooleanField(default=True)),
-                ('external_id', models.CharField(blank=True, db_index=True, max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('context', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='hypotheses', to='moralgraph.context')),
-                ('run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='hypotheses', to='moralgraph.hypothesisrun')),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='hypotheses', to='elicitation.study')),
-                ('from_value', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='upgrades_from', to='moralgraph.value')),
-                ('to_value', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='upgrades_to', to='moralgraph.value')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("story", models.TextField()),
+                (
+                    "mapping",
+                    models.JSONField(blank=True, default=list, help_text="A's policies onto B's."),
+                ),
+                (
+                    "direction",
+                    models.CharField(
+                        choices=[("forward", "Forward"), ("reverse", "Reverse")],
+                        default="forward",
+                        max_length=10,
+                    ),
+                ),
+                ("model", models.CharField(blank=True, max_length=200)),
+                ("prompt_version", models.CharField(blank=True, max_length=16)),
+                ("is_active", models.BooleanField(default=True)),
+                ("external_id", models.CharField(blank=True, db_index=True, max_length=200)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "context",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="hypotheses",
+                        to="moralgraph.context",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="hypotheses",
+                        to="moralgraph.hypothesisrun",
+                    ),
+                ),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="hypotheses",
+                        to="elicitation.study",
+                    ),
+                ),
+                (
+                    "from_value",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="upgrades_from",
+                        to="moralgraph.value",
+                    ),
+                ),
+                (
+                    "to_value",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="upgrades_to",
+                        to="moralgraph.value",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'upgrade hypotheses',
+                "verbose_name_plural": "upgrade hypotheses",
             },
         ),
         migrations.CreateModel(
-            name='TrainingResponse',
+            name="TrainingResponse",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model', models.CharField(max_length=200)),
-                ('prompt_version', models.CharField(max_length=16)),
-                ('response', models.TextField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('context', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='moralgraph.context')),
-                ('question', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='elicitation.question')),
-                ('value', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='training_responses', to='moralgraph.value')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("model", models.CharField(max_length=200)),
+                ("prompt_version", models.CharField(max_length=16)),
+                ("response", models.TextField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "context",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="moralgraph.context",
+                    ),
+                ),
+                (
+                    "question",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="elicitation.question",
+                    ),
+                ),
+                (
+                    "value",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="training_responses",
+                        to="moralgraph.value",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ValueMerge',
+            name="ValueMerge",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('card_ids', models.JSONField(default=list, help_text='The cards that moved.')),
-                ('decided_by', models.CharField(default='llm', help_text='llm, admin or import.', max_length=20)),
-                ('model', models.CharField(blank=True, max_length=200)),
-                ('prompt_version', models.CharField(blank=True, max_length=16)),
-                ('similarity', models.FloatField(blank=True, null=True)),
-                ('reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('undone_at', models.DateTimeField(blank=True, null=True)),
-                ('from_value', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='merges_out', to='moralgraph.value')),
-                ('into_value', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='merges_in', to='moralgraph.value')),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='merges', to='elicitation.study')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("card_ids", models.JSONField(default=list, help_text="The cards that moved.")),
+                (
+                    "decided_by",
+                    models.CharField(
+                        default="llm", help_text="llm, admin or import.", max_length=20
+                    ),
+                ),
+                ("model", models.CharField(blank=True, max_length=200)),
+                ("prompt_version", models.CharField(blank=True, max_length=16)),
+                ("similarity", models.FloatField(blank=True, null=True)),
+                ("reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("undone_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "from_value",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="merges_out",
+                        to="moralgraph.value",
+                    ),
+                ),
+                (
+                    "into_value",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="merges_in",
+                        to="moralgraph.value",
+                    ),
+                ),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="merges",
+                        to="elicitation.study",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='CardMapping',
+            name="CardMapping",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mapped_by', models.CharField(default='new', help_text='new, llm, admin, import.', max_length=20)),
-                ('reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('undone_at', models.DateTimeField(blank=True, null=True)),
-                ('card', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='mappings', to='elicitation.valuescard')),
-                ('value', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='mappings', to='moralgraph.value')),
-                ('merge', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='mappings', to='moralgraph.valuemerge')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "mapped_by",
+                    models.CharField(
+                        default="new", help_text="new, llm, admin, import.", max_length=20
+                    ),
+                ),
+                ("reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("undone_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "card",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="mappings",
+                        to="elicitation.valuescard",
+                    ),
+                ),
+                (
+                    "value",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="mappings",
+                        to="moralgraph.value",
+                    ),
+                ),
+                (
+                    "merge",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="mappings",
+                        to="moralgraph.valuemerge",
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='context',
-            constraint=models.UniqueConstraint(fields=('study', 'text'), name='context_text_unique'),
+            model_name="context",
+            constraint=models.UniqueConstraint(
+                fields=("study", "text"), name="context_text_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='graphsnapshot',
-            constraint=models.UniqueConstraint(fields=('study', 'mode', 'input_hash'), name='snapshot_inputs_unique'),
+            model_name="graphsnapshot",
+            constraint=models.UniqueConstraint(
+                fields=("study", "mode", "input_hash"), name="snapshot_inputs_unique"
+            ),
         ),
         migrations.AddIndex(
-            model_name='value',
-            index=models.Index(fields=['study', 'is_active'], name='moralgraph__study_i_54a281_idx'),
+            model_name="value",
+            index=models.Index(
+                fields=["study", "is_active"], name="moralgraph__study_i_54a281_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='upgradehypothesis',
-            constraint=models.UniqueConstraint(fields=('from_value', 'to_value', 'context'), name='hypothesis_unique'),
+            model_name="upgradehypothesis",
+            constraint=models.UniqueConstraint(
+                fields=("from_value", "to_value", "context"), name="hypothesis_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='upgradehypothesis',
-            constraint=models.CheckConstraint(condition=models.Q(('from_value', models.F('to_value')), _negated=True), name='hypothesis_two_values'),
+            model_name="upgradehypothesis",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("from_value", models.F("to_value")), _negated=True),
+                name="hypothesis_two_values",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='trainingresponse',
-            constraint=models.UniqueConstraint(fields=('value', 'question', 'context', 'model', 'prompt_version'), name='training_response_cache_key'),
+            model_name="trainingresponse",
+            constraint=models.UniqueConstraint(
+                fields=("value", "question", "context", "model", "prompt_version"),
+                name="training_response_cache_key",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='cardmapping',
-            constraint=models.UniqueConstraint(condition=models.Q(('undone_at', None)), fields=('card',), name='one_current_mapping_per_card'),
+            model_name="cardmapping",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("undone_at", None)),
+                fields=("card",),
+                name="one_current_mapping_per_card",
+            ),
         ),
     ]
