@@ -1,12 +1,13 @@
 """Deduplication: participants' cards become canonical Values.
 
-Each submitted card first becomes a value of its own (its wording, its embedding). Its
-nearest active values by embedding, at most ``DEDUP_TOP_K`` above
-``DEDUP_MIN_SIMILARITY``, go to the LLM judge one pair at a time; every value the judge
-calls the same is united with the card's, union-find style: the card's value and every
-matching cluster merge into the largest of them. So a card costs at most
-``DEDUP_TOP_K`` judge calls however large the study grows, where the reference compared
-batches in one ever-larger prompt.
+Each submitted card first becomes a value of its own (its wording, its embedding).
+Then the cards already placed that are nearest to it by embedding (at most
+``DEDUP_TOP_K`` at or above ``DEDUP_MIN_SIMILARITY``, at most
+``DEDUP_MEMBERS_PER_VALUE`` of any one value) go to the LLM judge one pair at a time;
+every value the judge calls the same is united with the card's, union-find style: the
+card's value and every matching cluster merge into the largest of them. So a card
+costs at most ``DEDUP_TOP_K`` judge calls however large the study grows, where the
+reference compared batches in one ever-larger prompt.
 
 Every merge is a ValueMerge row (the cards that moved, the judge's model, prompt version
 and reason) plus new CardMapping rows; the old mappings are kept, marked undone.
@@ -18,6 +19,7 @@ All functions here expect the caller to hold the study lock (moralgraph.locks).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,14 +39,20 @@ EMBED_BATCH = 64
 
 
 def top_k() -> int:
-    return int(getattr(settings, "DEDUP_TOP_K", 5))
+    return int(getattr(settings, "DEDUP_TOP_K", 4))
 
 
 def min_similarity() -> float:
-    # Tuned on bench/dedup.py with the local hashed embedding, where paraphrases of one
-    # value sit at 0.45-0.9 and different values below 0.4. A model embedding spreads
-    # differently: set DEDUP_MIN_SIMILARITY with it.
-    return float(getattr(settings, "DEDUP_MIN_SIMILARITY", 0.35))
+    # Tuned on bench/dedup.py with the local hashed embedding, where nine in ten pairs of
+    # paraphrases sit above 0.45 and unrelated cards around 0.25. A model embedding
+    # spreads differently: set DEDUP_MIN_SIMILARITY with it.
+    return float(getattr(settings, "DEDUP_MIN_SIMILARITY", 0.45))
+
+
+def members_per_value() -> int:
+    # A second member of a near value gets judged when the first is refused: paraphrase
+    # is not transitive for a judge, and the cluster's other wording may be closer.
+    return int(getattr(settings, "DEDUP_MEMBERS_PER_VALUE", 3))
 
 
 def max_attempts() -> int:
@@ -130,75 +138,137 @@ def ensure_value_embeddings(study: Study) -> int:
     return len(missing)
 
 
-class ValueIndex:
-    """The active values of one study and their vectors, held in memory for a pass.
+class ClusterIndex:
+    """The members of a study's active values and their vectors, in memory for a pass.
+
+    A member is a card mapped to the value, or the value itself when no card of it has
+    a vector (an imported value). Candidates for a new card are the values of its most
+    similar members, each value represented by its member nearest to the card: with
+    union-find semantics a card that duplicates any member duplicates the value, and
+    the nearest member is the one most likely to be a paraphrase.
 
     Kept in step with our own writes; nobody else writes values while we hold the study
     lock, so it never goes stale within a pass.
     """
 
-    def __init__(self, dimensions: int | None = None):
-        self._ids: list[int] = []
-        self._row: dict[int, int] = {}
-        self._matrix = np.zeros((64, dimensions or vectors.DIMENSIONS), dtype=np.float32)
-        self._alive = np.zeros(64, dtype=bool)
+    def __init__(self, dimensions: int = vectors.DIMENSIONS):
+        self._members: list[tuple[str, int]] = []  # ("card", card id) or ("value", value id)
+        self._matrix = np.zeros((256, dimensions), dtype=np.float32)
+        self._root = np.zeros(256, dtype=np.int64)  # the active value a member counts toward
+        self._alive = np.zeros(256, dtype=bool)
 
     @classmethod
-    def load(cls, study: Study) -> ValueIndex:
-        rows = list(
-            selectors.active_values(study)
+    def load(cls, study: Study) -> ClusterIndex:
+        cards = list(
+            CardMapping.objects.filter(undone_at=None, value__study=study, value__is_active=True)
+            .exclude(card__embedding=None)
+            .order_by("card_id")
+            .values_list("card_id", "value_id", "card__embedding")
+            .iterator()
+        )
+        with_cards = {value_id for _, value_id, _ in cards}
+        bare = [
+            (value_id, blob)
+            for value_id, blob in selectors.active_values(study)
             .exclude(embedding=None)
             .values_list("id", "embedding")
             .iterator()
-        )
-        first = vectors.from_bytes(rows[0][1]) if rows else None
-        index = cls(dimensions=None if first is None else first.shape[0])
-        for value_id, blob in rows:
-            index.put(value_id, vectors.from_bytes(blob))
+            if value_id not in with_cards
+        ]
+        blobs = [row[2] for row in cards] + [row[1] for row in bare]
+        index = cls(vectors.from_bytes(blobs[0]).shape[0] if blobs else vectors.DIMENSIONS)
+        for card_id, value_id, blob in cards:
+            index.add(("card", card_id), value_id, vectors.from_bytes(blob))
+        for value_id, blob in bare:
+            index.add(("value", value_id), value_id, vectors.from_bytes(blob))
         return index
 
     def __len__(self) -> int:
-        return int(self._alive[: len(self._ids)].sum())
+        return int(self._alive[: len(self._members)].sum())
 
-    def put(self, value_id: int, vector) -> None:
+    def add(self, member: tuple[str, int], value_id: int, vector) -> None:
         vector = _unit(vector)
         if vector.shape[0] != self._matrix.shape[1]:
-            if len(self):
+            if self._members:
                 raise ValueError("vectors of different dimensions in one study")
-            self._matrix = np.zeros((64, vector.shape[0]), dtype=np.float32)
-        row = self._row.get(value_id)
-        if row is None:
-            row = len(self._ids)
-            if row == self._matrix.shape[0]:
-                self._matrix = np.vstack([self._matrix, np.zeros_like(self._matrix)])
-                self._alive = np.concatenate([self._alive, np.zeros_like(self._alive)])
-            self._ids.append(value_id)
-            self._row[value_id] = row
+            self._matrix = np.zeros((256, vector.shape[0]), dtype=np.float32)
+        row = len(self._members)
+        if row == self._matrix.shape[0]:
+            self._matrix = np.vstack([self._matrix, np.zeros_like(self._matrix)])
+            self._root = np.concatenate([self._root, np.zeros_like(self._root)])
+            self._alive = np.concatenate([self._alive, np.zeros_like(self._alive)])
+        self._members.append(member)
         self._matrix[row] = vector
+        self._root[row] = value_id
         self._alive[row] = True
 
-    def drop(self, value_id: int) -> None:
-        row = self._row.get(value_id)
-        if row is not None:
-            self._alive[row] = False
+    def move(self, source_id: int, target_id: int) -> None:
+        """A merge: every member of ``source_id`` now counts toward ``target_id``."""
+        n = len(self._members)
+        self._root[:n][self._root[:n] == source_id] = target_id
 
-    def nearest(self, vector, *, k: int, threshold: float) -> list[tuple[int, float]]:
-        """Up to ``k`` (value id, cosine) pairs at or above ``threshold``, best first and,
-        among equals, oldest first."""
-        n = len(self._ids)
+    def nearest(
+        self, vector, *, k: int, threshold: float, per_value: int = 1
+    ) -> list[tuple[int, tuple, float]]:
+        """The members most similar to ``vector``, at or above ``threshold``: (value id,
+        member, cosine), best first (ties: older member first), at most ``per_value``
+        members of one value and ``k`` in all."""
+        n = len(self._members)
         if n == 0 or k <= 0:
             return []
         query = _unit(vector)
         if not query.any():
             return []
-        sims = self._matrix[:n] @ query
-        sims = np.where(self._alive[:n], np.round(sims, 6), -np.inf)
-        keep = np.flatnonzero(sims >= threshold)
-        ranked = sorted(((self._ids[i], float(sims[i])) for i in keep), key=lambda p: (-p[1], p[0]))
-        return ranked[:k]
+        sims = np.round(self._matrix[:n] @ query, 6)
+        rows = np.flatnonzero(self._alive[:n] & (sims >= threshold))
+        # Stable sort on -similarity keeps insertion (= age) order among ties.
+        rows = rows[np.argsort(-sims[rows], kind="stable")]
+        found: list[tuple[int, tuple, float]] = []
+        seen: dict[int, int] = {}
+        for row in rows:
+            value_id = int(self._root[row])
+            if seen.get(value_id, 0) < per_value:
+                seen[value_id] = seen.get(value_id, 0) + 1
+                found.append((value_id, self._members[row], float(sims[row])))
+                if len(found) == k:
+                    break
+        return found
 
 
-# --- Placing one card -----------------------------------------------------------------
+# --- Placing cards ---------------------------------------------------------------------
+
+
+def place_pending_cards(
+    study: Study,
+    stats: DedupStats,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> DedupStats:
+    """Embed the study's pending cards, then place each one, oldest first."""
+    pending = list(selectors.unembedded_cards(study))
+    if progress:
+        progress("embed", 0, len(pending))
+    stats.embedded += embed_cards(study, pending)
+    if progress:
+        progress("embed", len(pending), len(pending))
+    ensure_value_embeddings(study)
+    index = ClusterIndex.load(study)
+    tried: set[int] = set()
+    # Cards submitted while the pass runs join it: loop until none is left.
+    while True:
+        pending_ids = selectors.pending_cards(study).values_list("pk", flat=True)
+        batch = [pk for pk in pending_ids if pk not in tried]
+        if not batch:
+            return stats
+        total = len(tried) + len(batch)
+        for card_id in batch:
+            tried.add(card_id)
+            place_card(study=study, card_id=card_id, index=index, stats=stats)
+            if progress:
+                progress("dedup", len(tried), total)
+
+
+# --- One card -------------------------------------------------------------------------
 
 
 @dataclass
@@ -219,7 +289,7 @@ def mark_failed(card_id: int, reason: str) -> None:
     logger.warning("card %s not reconciled: %s", card_id, reason)
 
 
-def place_card(*, study: Study, card_id: int, index: ValueIndex, stats: DedupStats) -> str:
+def place_card(*, study: Study, card_id: int, index: ClusterIndex, stats: DedupStats) -> str:
     """Give one pending card a value: its own, or (through merges) an existing one.
 
     Returns "placed", "failed" or "skipped" (not pending any more: someone else got
@@ -252,21 +322,28 @@ def place_card(*, study: Study, card_id: int, index: ValueIndex, stats: DedupSta
             return "failed"
 
     vector = vectors.from_bytes(card.embedding)
-    candidates = index.nearest(vector, k=top_k(), threshold=min_similarity())
-    wording = {v.pk: v for v in Value.objects.filter(pk__in=[c[0] for c in candidates])}
+    candidates = index.nearest(
+        vector, k=top_k(), threshold=min_similarity(), per_value=members_per_value()
+    )
+    members = _wording(candidates)
     prompt = llm.load_prompt("moralgraph/dedup")
     matches: list[_Match] = []
     try:
-        for value_id, similarity in candidates:
+        for value_id, member, similarity in candidates:
+            if any(m.value_id == value_id for m in matches):
+                continue  # already the same value: its other members add nothing
             reply = llm.structured(
                 stage="dedup",
                 prompt=prompt,
-                payload={"a": card_payload(card), "b": card_payload(wording[value_id])},
+                payload={"a": card_payload(card), "b": card_payload(members[member])},
                 study=study,
             )
             stats.judge_calls += 1
             if reply["same"]:
-                matches.append(_Match(value_id, similarity, str(reply.get("reason", ""))))
+                reason = str(reply.get("reason", ""))
+                if member[0] == "card":
+                    reason = f"Same as card {member[1]}: {reason}"
+                matches.append(_Match(value_id, similarity, reason))
     except llm.LLMError as error:
         if error.retryable:
             ValuesCard.objects.filter(pk=card.pk).update(
@@ -305,15 +382,25 @@ def place_card(*, study: Study, card_id: int, index: ValueIndex, stats: DedupSta
             stats=stats,
         )
     stats.placed += 1
+    index.add(("card", card.pk), own.pk, vector)
     if merged is None:
         stats.new_values += 1
-        index.put(own.pk, vector)
     else:
         target, gone = merged
         for value_id in gone:
-            index.drop(value_id)
-        index.put(target.pk, vectors.from_bytes(target.embedding))
+            index.move(value_id, target.pk)
     return "placed"
+
+
+def _wording(candidates: list[tuple[int, tuple, float]]) -> dict[tuple, object]:
+    """The card or value row behind each candidate member, fetched in two queries."""
+    card_ids = [m[1] for _, m, _ in candidates if m[0] == "card"]
+    value_ids = [m[1] for _, m, _ in candidates if m[0] == "value"]
+    rows: dict[tuple, object] = {
+        ("card", c.pk): c for c in ValuesCard.objects.filter(pk__in=card_ids)
+    }
+    rows.update({("value", v.pk): v for v in Value.objects.filter(pk__in=value_ids)})
+    return rows
 
 
 def _unite(

@@ -202,6 +202,7 @@ def write_hypotheses(
         study=study, model=model[:200], prompt_version=prompt.version
     )
     refused: list[list] = []
+    written = 0
     try:
         for done, (src, dst, context, direction) in enumerate(plan, start=1):
             try:
@@ -240,12 +241,13 @@ def write_hypotheses(
                     )
             except IntegrityError:
                 created = False  # written meanwhile by an import; keep that one
-            stats.written += int(created)
+            written += int(created)
             if progress:
                 progress(done, len(plan))
     finally:
+        stats.written += written
         HypothesisRun.objects.filter(pk=run.pk).update(
             finished_at=timezone.now(),
-            stats={"planned": len(plan), "written": stats.written, "failed": refused},
+            stats={"planned": len(plan), "written": written, "failed": refused},
         )
     return stats

@@ -132,28 +132,7 @@ def _reconcile(study: Study, report: ReconcileReport, progress: Progress | None)
 
     dedup_stats = dedup.DedupStats()
     try:
-        pending = list(selectors.unembedded_cards(study))
-        if progress:
-            progress("embed", 0, len(pending))
-        dedup_stats.embedded += dedup.embed_cards(study, pending)
-        if progress:
-            progress("embed", len(pending), len(pending))
-        dedup.ensure_value_embeddings(study)
-        index = dedup.ValueIndex.load(study)
-        tried: set[int] = set()
-        # Cards submitted while the pass runs join it: loop until none is left.
-        while True:
-            batch = list(
-                selectors.pending_cards(study).exclude(pk__in=tried).values_list("pk", flat=True)
-            )
-            if not batch:
-                break
-            total = len(tried) + len(batch)
-            for card_id in batch:
-                tried.add(card_id)
-                dedup.place_card(study=study, card_id=card_id, index=index, stats=dedup_stats)
-                if progress:
-                    progress("dedup", len(tried), total)
+        dedup.place_pending_cards(study, dedup_stats, progress=progress)
     finally:
         report.cards_embedded += dedup_stats.embedded
         report.cards_placed += dedup_stats.placed
