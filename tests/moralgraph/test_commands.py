@@ -1,0 +1,131 @@
+"""The reconcile and score commands print what they did."""
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from elicitation.models import Demographics, WiserJudgment
+from moralgraph import tasks
+from moralgraph.models import GraphSnapshot
+from tests.factories import (
+    ContextFactory,
+    ParticipantFactory,
+    StudyFactory,
+    UpgradeHypothesisFactory,
+    ValueFactory,
+)
+from tests.moralgraph.test_services import make_study
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args):
+    out = StringIO()
+    call_command(*args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def test_reconcile_sync_prints_what_it_did():
+    study = make_study()
+    out = run("reconcile", "--study", study.slug, "--sync")
+
+    assert f"Reconciled {study.slug}" in out
+    assert "cards embedded:   4" in out
+    assert "cards placed:     4 (0 failed)" in out
+    assert "values:           3 new, 1 merges" in out
+    assert "contexts:" in out and "4 interviews read" in out
+    assert "upgrade stories:" in out
+    assert "LLM calls:" in out and "(cost $0.0000)" in out
+
+    again = run("reconcile", "--study", study.slug, "--sync")
+    assert "cards embedded:   0" in again
+    assert "LLM calls:        0" in again
+
+
+def test_reconcile_without_sync_queues_the_task(monkeypatch):
+    queued = []
+    monkeypatch.setattr(tasks.reconcile_study, "delay", lambda study_id: queued.append(study_id))
+    study = StudyFactory()
+    out = run("reconcile", "--study", study.slug)
+    assert queued == [study.pk]
+    assert "Queued" in out and "--sync" in out
+
+
+def test_an_unknown_study_is_an_error():
+    with pytest.raises(CommandError, match="no study"):
+        run("reconcile", "--study", "nope", "--sync")
+    with pytest.raises(CommandError, match="no study"):
+        run("score", "--study", "nope")
+
+
+def _judged_study():
+    """b beats a and c beats b, by democrats and republicans alike, in one context."""
+    study = StudyFactory()
+    context = ContextFactory(study=study, text="When the user is in distress")
+    a = ValueFactory(study=study, title="Plain Comfort")
+    b = ValueFactory(study=study, title="Steady Presence")
+    c = ValueFactory(study=study, title="Grounded Care")
+    ab = UpgradeHypothesisFactory(study=study, from_value=a, to_value=b, context=context)
+    bc = UpgradeHypothesisFactory(study=study, from_value=b, to_value=c, context=context)
+    long_ago = timezone.now() - timedelta(days=30)
+    for hypothesis, when in ((ab, long_ago), (bc, timezone.now())):
+        for politics in ("democrat", "republican", "democrat", "republican"):
+            participant = ParticipantFactory(study=study)
+            Demographics.objects.create(participant=participant, political_affiliation=politics)
+            WiserJudgment.objects.create(
+                participant=participant,
+                hypothesis=hypothesis,
+                pair_key=WiserJudgment.make_pair_key(
+                    hypothesis.from_value_id, hypothesis.to_value_id
+                ),
+                verdict="upgrade",
+                created_at=when,
+            )
+    return study
+
+
+def test_score_prints_the_top_values_per_context():
+    study = _judged_study()
+    out = run("score", "--study", study.slug)
+
+    assert "(default): 8 judgments" in out
+    assert "When the user is in distress" in out
+    lines = out.splitlines()
+    first = next(line for line in lines if line.strip().startswith("1."))
+    assert "Grounded Care" in first and "holds across groups" in first
+    assert GraphSnapshot.objects.filter(study=study, mode="default").count() == 1
+
+
+def test_score_compat_mode():
+    study = _judged_study()
+    out = run("score", "--study", study.slug, "--mode", "compat")
+    assert "(compat): 8 judgments" in out
+    assert "1. Grounded Care (pageRank" in out
+    assert GraphSnapshot.objects.get(study=study).mode == "compat"
+
+
+def test_score_as_of_leaves_out_later_judgments():
+    study = _judged_study()
+    day = (timezone.now() - timedelta(days=2)).date().isoformat()
+    out = run("score", "--study", study.slug, "--as-of", day)
+    assert "4 judgments before" in out
+    snapshot = GraphSnapshot.objects.get(study=study)
+    assert snapshot.judgment_count == 4
+    assert snapshot.as_of.date().isoformat() == day
+    assert "Steady Presence" in out.splitlines()[2] or "Steady Presence" in out
+
+
+def test_score_rejects_a_bad_date():
+    study = StudyFactory()
+    with pytest.raises(CommandError, match="ISO date"):
+        run("score", "--study", study.slug, "--as-of", "last tuesday")
+
+
+def test_score_with_no_judgments_says_so():
+    study = StudyFactory()
+    out = run("score", "--study", study.slug)
+    assert "0 judgments" in out
+    assert "No judgments yet" in out

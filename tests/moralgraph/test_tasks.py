@@ -1,0 +1,243 @@
+"""Every task is idempotent: run twice, the second run changes nothing. Transient errors
+retry; permanent ones mark the card and let the rest of the study go on."""
+
+from datetime import timedelta
+
+import pytest
+from celery.exceptions import Retry
+from django.utils import timezone
+
+from elicitation import llm
+from elicitation.models import LLMCall, Study, ValuesCard, WiserJudgment
+from moralgraph import locks, tasks
+from moralgraph.models import GraphSnapshot, UpgradeHypothesis, Value
+from tests.factories import (
+    ContextFactory,
+    ParticipantFactory,
+    StudyFactory,
+    UpgradeHypothesisFactory,
+    ValueFactory,
+)
+from tests.moralgraph.test_services import CARDS, make_study, snapshot_state
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Record what tasks would enqueue instead of sending it to a broker."""
+    messages = []
+    for task in (tasks.process_card, tasks.reconcile_study, tasks.score_study):
+        monkeypatch.setattr(
+            task, "delay", lambda *args, _name=task.name: messages.append((_name, args))
+        )
+    monkeypatch.setattr(
+        tasks,
+        "schedule_score",
+        lambda study_id, countdown=None: messages.append(("score", study_id)),
+    )
+    return messages
+
+
+@pytest.fixture
+def retries(monkeypatch):
+    """Record task.retry(...) calls; the task raises what retry returns."""
+    calls = []
+
+    def fake_retry(task):
+        def retry(exc=None, countdown=None, **kwargs):
+            calls.append((task.name, type(exc).__name__, countdown))
+            return Retry(exc=exc, when=countdown)
+
+        return retry
+
+    for task in (tasks.process_card, tasks.reconcile_study):
+        monkeypatch.setattr(task, "retry", fake_retry(task))
+    return calls
+
+
+def judged_study():
+    study = StudyFactory()
+    context = ContextFactory(study=study)
+    a, b = ValueFactory(study=study), ValueFactory(study=study)
+    story = UpgradeHypothesisFactory(study=study, from_value=a, to_value=b, context=context)
+    for verdict in ("upgrade", "upgrade"):
+        WiserJudgment.objects.create(
+            participant=ParticipantFactory(study=study),
+            hypothesis=story,
+            pair_key=WiserJudgment.make_pair_key(a.pk, b.pk),
+            verdict=verdict,
+        )
+    return study
+
+
+def test_process_card_twice_is_process_card_once(sent):
+    study = make_study()
+    card = ValuesCard.objects.filter(study=study).order_by("id").first()
+
+    tasks.process_card.apply(args=[card.pk]).get()
+    first = snapshot_state(study)
+    calls = LLMCall.objects.count()
+    tasks.process_card.apply(args=[card.pk]).get()
+
+    assert snapshot_state(study) == first
+    assert LLMCall.objects.count() == calls
+    card.refresh_from_db()
+    assert card.reconcile_status == ValuesCard.Reconcile.DONE
+    # The card's task did the study's pending work with it.
+    assert not ValuesCard.objects.filter(study=study, reconcile_status="pending").exists()
+
+
+def test_reconcile_study_twice_is_reconcile_study_once(sent):
+    study = make_study()
+    report = tasks.reconcile_study.apply(args=[study.pk]).get()
+    first = snapshot_state(study)
+    calls = LLMCall.objects.count()
+
+    again = tasks.reconcile_study.apply(args=[study.pk]).get()
+
+    assert report["cards_placed"] == 4
+    assert again["cards_placed"] == 0 and again["llm_calls"] == 0
+    assert snapshot_state(study) == first
+    assert LLMCall.objects.count() == calls
+
+
+def test_tasks_for_rows_that_are_gone_do_nothing(sent):
+    assert tasks.process_card.apply(args=[10**9]).get() is None
+    assert tasks.reconcile_study.apply(args=[10**9]).get() is None
+    assert tasks.score_study.apply(args=[10**9]).get() is None
+
+
+def test_judgment_recorded_marks_the_graph_changed_and_schedules_one_score(
+    sent, django_capture_on_commit_callbacks
+):
+    study = judged_study()
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.judgment_recorded.apply(args=[study.pk])
+    study.refresh_from_db()
+    changed = study.graph_changed_at
+    assert changed is not None
+    assert sent == [("score", study.pk)]
+
+    tasks.judgment_recorded.apply(args=[study.pk])
+    study.refresh_from_db()
+    assert study.graph_changed_at >= changed
+    assert GraphSnapshot.objects.count() == 0  # scoring waits for the debounce
+
+
+def test_score_study_scores_once_per_change(settings):
+    settings.SCORE_DEBOUNCE_SECONDS = 0
+    study = judged_study()
+    Study.objects.filter(pk=study.pk).update(graph_changed_at=timezone.now())
+
+    snapshot_id = tasks.score_study.apply(args=[study.pk]).get()
+    again = tasks.score_study.apply(args=[study.pk]).get()
+
+    assert snapshot_id == GraphSnapshot.objects.get().pk
+    assert again is None  # already scored after the change
+    study.refresh_from_db()
+    assert study.scored_at >= study.graph_changed_at
+
+    Study.objects.filter(pk=study.pk).update(graph_changed_at=timezone.now())
+    assert tasks.score_study.apply(args=[study.pk]).get() == snapshot_id  # same inputs
+
+
+def test_score_study_waits_under_a_stream_of_judgments(settings):
+    settings.SCORE_DEBOUNCE_SECONDS = 60
+    study = judged_study()
+    now = timezone.now()
+    Study.objects.filter(pk=study.pk).update(
+        scored_at=now - timedelta(seconds=10), graph_changed_at=now
+    )
+    # Scored ten seconds ago: the task that the latest change scheduled will score it.
+    assert tasks.score_study.apply(args=[study.pk]).get() is None
+    Study.objects.filter(pk=study.pk).update(scored_at=now - timedelta(seconds=120))
+    assert tasks.score_study.apply(args=[study.pk]).get() is not None
+
+
+def test_a_study_that_never_changed_is_not_scored():
+    study = StudyFactory()
+    assert tasks.score_study.apply(args=[study.pk]).get() is None
+    assert not GraphSnapshot.objects.exists()
+
+
+def test_the_sweep_requeues_stale_work_and_scoring(sent, settings):
+    settings.RECONCILE_SWEEP_SECONDS = 60
+    stale = make_study(CARDS[:1])
+    ValuesCard.objects.filter(study=stale).update(
+        submitted_at=timezone.now() - timedelta(minutes=5)
+    )
+    fresh = make_study(CARDS[:1])  # its own task is on the way: left alone
+    Study.objects.filter(pk__in=[stale.pk, fresh.pk]).update(status=Study.Status.DRAFT)
+    changed = judged_study()
+    Study.objects.filter(pk=changed.pk).update(graph_changed_at=timezone.now())
+
+    result = tasks.sweep_studies.apply().get()
+    again = tasks.sweep_studies.apply().get()
+
+    assert result == again == {"reconcile": [stale.pk], "score": [changed.pk]}
+    assert sent.count(("moralgraph.tasks.reconcile_study", (stale.pk,))) == 2
+
+
+def test_the_sweep_gives_an_open_study_its_question_contexts(sent):
+    study = make_study(CARDS[:1])
+    ValuesCard.objects.filter(study=study).update(reconcile_status=ValuesCard.Reconcile.DONE)
+    assert tasks.sweep_studies.apply().get()["reconcile"] == [study.pk]
+
+
+def test_a_busy_study_retries_soon(sent, retries):
+    study = make_study(CARDS[:1])
+    card = ValuesCard.objects.get(study=study)
+    import threading
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with locks.study_lock(study.pk):
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        held.wait(10)
+        with pytest.raises(Retry):
+            tasks.process_card.apply(args=[card.pk], throw=True)
+    finally:
+        release.set()
+        thread.join()
+    assert retries == [("moralgraph.tasks.process_card", "StudyBusy", tasks.BUSY_RETRY_SECONDS)]
+
+
+def test_a_transient_llm_error_retries_with_backoff(sent, retries, monkeypatch):
+    study = make_study(CARDS[:2])
+    card = ValuesCard.objects.filter(study=study).order_by("id").last()
+
+    def structured(**kwargs):
+        raise llm.LLMError("rate limited", stage=kwargs["stage"], model="x", retryable=True)
+
+    monkeypatch.setattr(llm, "structured", structured)
+    with pytest.raises(Retry):
+        tasks.process_card.apply(args=[card.pk], throw=True)
+    assert retries == [("moralgraph.tasks.process_card", "LLMError", 30)]
+    assert tasks._backoff(3) == 240 and tasks._backoff(20) == 1800
+
+
+def test_a_permanent_llm_error_fails_one_card_and_the_study_goes_on(sent, monkeypatch):
+    study = make_study()
+    real = llm.structured
+
+    def structured(*, stage, prompt, payload, study=None):
+        if stage == "dedup" and payload["a"]["title"] == CARDS[1][0]:
+            raise llm.LLMError("bad request", stage=stage, model="x", retryable=False)
+        return real(stage=stage, prompt=prompt, payload=payload, study=study)
+
+    monkeypatch.setattr(llm, "structured", structured)
+    report = tasks.reconcile_study.apply(args=[study.pk], throw=True).get()
+
+    failed = ValuesCard.objects.get(study=study, title=CARDS[1][0])
+    assert failed.reconcile_status == ValuesCard.Reconcile.FAILED
+    assert "bad request" in failed.reconcile_error
+    assert report["cards_placed"] == 3 and report["cards_failed"] == 1
+    assert UpgradeHypothesis.objects.filter(study=study).exists()
+    assert Value.objects.filter(study=study, is_active=True).count() == 3
