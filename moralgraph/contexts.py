@@ -38,7 +38,6 @@ class ContextStats:
     interviews: int = 0
     questions: int = 0
     failures: int = 0
-    graph_changed: bool = False
 
 
 def clean_text(text: str) -> str:
@@ -197,13 +196,14 @@ def dedup_contexts(study: Study, stats: ContextStats | None = None) -> ContextSt
         with transaction.atomic():
             Context.objects.filter(pk=context.pk).update(embedding=vectors.to_bytes(vec))
             if into is not None:
-                stats.graph_changed |= _fold(context, into=into)
+                _fold(context, into=into)
                 stats.merged += 1
     return stats
 
 
-def _fold(context: Context, *, into: Context) -> bool:
-    """Make ``context`` a duplicate of ``into``; returns whether judged stories moved."""
+def _fold(context: Context, *, into: Context) -> None:
+    """Make ``context`` a duplicate of ``into``; judged stories move with it, so the graph
+    changed."""
     Context.objects.filter(pk=context.pk).update(duplicate_of=into)
     Context.objects.filter(duplicate_of=context).update(duplicate_of=into)
     into.questions.add(*context.questions.all())
@@ -212,4 +212,3 @@ def _fold(context: Context, *, into: Context) -> bool:
     stories.update(is_active=False)
     if judged:
         Study.objects.filter(pk=context.study_id).update(graph_changed_at=timezone.now())
-    return judged

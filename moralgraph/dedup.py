@@ -67,7 +67,6 @@ class DedupStats:
     merges: int = 0
     new_values: int = 0
     judge_calls: int = 0
-    graph_changed: bool = False
     failures: list[str] = field(default_factory=list)
 
 
@@ -457,7 +456,6 @@ def _unite(
             reason=f"Joined through card {own.representative_card_id}: {match.reason}",
         )
         stats.merges += 1
-        stats.graph_changed = True
         gone.append(other.pk)
     target.refresh_from_db()
     return target, gone

@@ -174,6 +174,7 @@ def studies_needing_work(*, stale_after: timedelta):
     unread = ValuesCard.objects.filter(
         study=OuterRef("pk"),
         status=ValuesCard.Status.SUBMITTED,
+        interview__isnull=False,
         interview__contexts_extracted_at=None,
         reconcile_status=ValuesCard.Reconcile.DONE,
         reconciled_at__lt=cutoff,

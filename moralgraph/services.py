@@ -100,13 +100,27 @@ def reconcile_study(
             raise StudyBusy(study.slug)
         report = ReconcileReport()
         started = timezone.now()
+        changed = _graph_changed_at(study)
         try:
             _reconcile(study, report, progress)
         finally:
             _count_calls(study, started, report)
-    if report.graph_changed:
-        note_graph_changed(study_id=study.pk)
+            # A merge of values, or of contexts, that people had judged moves
+            # graph_changed_at; the new graph is then scored after the usual quiet spell.
+            if _graph_changed_at(study) != changed:
+                report.graph_changed = True
+                _schedule_score(study.pk)
     return report
+
+
+def _graph_changed_at(study: Study):
+    return Study.objects.filter(pk=study.pk).values_list("graph_changed_at", flat=True).first()
+
+
+def _schedule_score(study_id: int) -> None:
+    from moralgraph import tasks  # tasks import services: import here, not at the top
+
+    transaction.on_commit(lambda: tasks.schedule_score(study_id))
 
 
 def reconcile_card(*, card_id: int) -> ReconcileReport | None:
@@ -141,7 +155,6 @@ def _reconcile(study: Study, report: ReconcileReport, progress: Progress | None)
         report.merges += dedup_stats.merges
         report.judge_calls += dedup_stats.judge_calls
         report.failures += dedup_stats.failures
-        report.graph_changed |= dedup_stats.graph_changed
 
     try:
         interviews = list(selectors.interviews_without_contexts(study))
@@ -154,7 +167,6 @@ def _reconcile(study: Study, report: ReconcileReport, progress: Progress | None)
         report.contexts_created += context_stats.created
         report.contexts_merged += context_stats.merged
         report.interviews_read += context_stats.interviews
-        report.graph_changed |= context_stats.graph_changed
 
     story_stats = hypotheses.HypothesisStats()
     try:
@@ -177,10 +189,8 @@ def _count_calls(study: Study, started, report: ReconcileReport) -> None:
 
 def note_graph_changed(*, study_id: int) -> None:
     """Record that the graph's inputs changed and schedule a debounced score."""
-    from moralgraph import tasks  # tasks import services: import here, not at the top
-
     Study.objects.filter(pk=study_id).update(graph_changed_at=timezone.now())
-    transaction.on_commit(lambda: tasks.schedule_score(study_id))
+    _schedule_score(study_id)
 
 
 def split_merge(*, merge: ValueMerge) -> list[int]:
