@@ -99,26 +99,28 @@ def embed_cards(study: Study, cards: list[ValuesCard]) -> int:
     store one vector. A batch that fails permanently is retried card by card, and only
     the card that cannot be embedded is marked failed.
     """
-    todo = [card for card in cards if card.embedded_at is None]
-    done = 0
     model = llm.embedding_model_name()
+    # A vector from another model is not comparable with the study's: embed again.
+    todo = [card for card in cards if card.embedded_at is None or card.embedding_model != model]
+    stale = Q(embedded_at=None) | ~Q(embedding_model=model)
+    done = 0
     for start in range(0, len(todo), EMBED_BATCH):
         batch = todo[start : start + EMBED_BATCH]
         try:
             vecs = llm.embed([_text(card) for card in batch], study=study)
         except llm.LLMError as error:
-            if error.retryable or len(batch) == 1:
-                if error.retryable:
-                    raise
+            if error.retryable:
+                raise
+            if len(batch) == 1:
                 mark_failed(batch[0].pk, f"embedding failed: {error}")
-                continue
-            for card in batch:
-                done += embed_cards(study, [card])
+            else:
+                for card in batch:
+                    done += embed_cards(study, [card])
             continue
         now = timezone.now()
         for card, vec in zip(batch, vecs, strict=True):
             blob = vectors.to_bytes(vec)
-            done += ValuesCard.objects.filter(pk=card.pk, embedded_at=None).update(
+            done += ValuesCard.objects.filter(stale, pk=card.pk).update(
                 embedding=blob, embedding_model=model, embedded_at=now
             )
             card.embedding, card.embedding_model, card.embedded_at = blob, model, now
@@ -159,7 +161,12 @@ class ClusterIndex:
     @classmethod
     def load(cls, study: Study) -> ClusterIndex:
         cards = list(
-            CardMapping.objects.filter(undone_at=None, value__study=study, value__is_active=True)
+            CardMapping.objects.filter(
+                undone_at=None,
+                value__study=study,
+                value__is_active=True,
+                card__embedding_model=llm.embedding_model_name(),
+            )
             .exclude(card__embedding=None)
             .order_by("card_id")
             .values_list("card_id", "value_id", "card__embedding")
@@ -189,8 +196,10 @@ class ClusterIndex:
         vector = _unit(vector)
         if vector.shape[0] != self._matrix.shape[1]:
             if self._members:
-                raise ValueError("vectors of different dimensions in one study")
-            self._matrix = np.zeros((256, vector.shape[0]), dtype=np.float32)
+                # Embedded by another model: findable only through its cards.
+                logger.warning("%s %s has a vector of another size: not indexed", *member)
+                return
+            self._matrix = np.zeros((self._matrix.shape[0], vector.shape[0]), dtype=np.float32)
         row = len(self._members)
         if row == self._matrix.shape[0]:
             self._matrix = np.vstack([self._matrix, np.zeros_like(self._matrix)])
@@ -244,7 +253,7 @@ def place_pending_cards(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> DedupStats:
     """Embed the study's pending cards, then place each one, oldest first."""
-    pending = list(selectors.unembedded_cards(study))
+    pending = list(selectors.unembedded_cards(study, llm.embedding_model_name()))
     if progress:
         progress("embed", 0, len(pending))
     stats.embedded += embed_cards(study, pending)
@@ -313,7 +322,7 @@ def place_card(*, study: Study, card_id: int, index: ClusterIndex, stats: DedupS
         stats.failed += 1
         stats.failures.append(f"card {card.pk}: gave up")
         return "failed"
-    if card.embedded_at is None:
+    if card.embedded_at is None or card.embedding_model != llm.embedding_model_name():
         stats.embedded += embed_cards(study, [card])
         card.refresh_from_db()
         if card.embedded_at is None:  # embedding failed permanently: already marked

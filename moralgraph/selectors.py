@@ -67,8 +67,9 @@ def pending_cards(study: Study):
     ).order_by("submitted_at", "id")
 
 
-def unembedded_cards(study: Study):
-    return pending_cards(study).filter(embedded_at=None)
+def unembedded_cards(study: Study, model: str):
+    """Pending cards with no vector, or one from another embedding model."""
+    return pending_cards(study).filter(Q(embedded_at=None) | ~Q(embedding_model=model))
 
 
 def interviews_without_contexts(study: Study):

@@ -33,8 +33,6 @@ def _backoff(retries: int) -> int:
 
 
 def _retry(task, error: Exception):
-    if isinstance(error, StudyBusy):
-        return task.retry(exc=error, countdown=BUSY_RETRY_SECONDS)
     return task.retry(exc=error, countdown=_backoff(task.request.retries))
 
 
@@ -43,8 +41,11 @@ def process_card(self, card_id: int) -> None:
     """A card was submitted: place it in the graph (with the rest of its study's work)."""
     try:
         services.reconcile_card(card_id=card_id)
-    except StudyBusy as busy:
-        raise _retry(self, busy) from busy
+    except StudyBusy:
+        # A pass over a large study can hold it for minutes, longer than a retry budget
+        # should last: look again later with a fresh message. The pass usually places
+        # the card meanwhile, and then the next look finds it done and stops.
+        process_card.apply_async((card_id,), countdown=BUSY_RETRY_SECONDS)
     except LLMError as error:
         if not error.retryable:
             raise
@@ -59,8 +60,10 @@ def reconcile_study(self, study_id: int) -> dict | None:
         return None
     try:
         return services.reconcile_study(study=study, wait=False).as_dict()
-    except StudyBusy as busy:
-        raise _retry(self, busy) from busy
+    except StudyBusy:
+        # Whoever holds the study is doing this work; what it misses, the sweep finds.
+        logger.info("study %s is being reconciled already", study_id)
+        return None
     except LLMError as error:
         if not error.retryable:
             raise

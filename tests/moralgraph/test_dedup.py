@@ -377,3 +377,30 @@ def test_stories_of_a_merged_value_are_retired_not_deleted():
             decided_by="admin",
         )
     assert UpgradeHypothesis.objects.filter(pk=story.pk, is_active=False).exists()
+
+
+def test_the_index_takes_the_size_of_the_first_vector_and_skips_strangers():
+    index = dedup.ClusterIndex()
+    index.add(("card", 1), 10, [1.0, 0.0, 0.0])
+    index.add(("card", 2), 11, [0.0, 1.0, 0.0])
+    index.add(("value", 12), 12, [1.0, 0.0])  # another model's vector
+    assert len(index) == 2
+    ((value_id, member, similarity),) = index.nearest([1.0, 0.1, 0.0], k=3, threshold=0.5)
+    assert (value_id, member) == (10, ("card", 1))
+    assert similarity == pytest.approx(0.995037, abs=1e-6)
+    index.move(10, 11)
+    assert [c[0] for c in index.nearest([1.0, 1.0, 0.0], k=3, threshold=0.5)] == [11, 11]
+    assert index.nearest([1.0, 1.0, 0.0], k=3, threshold=0.5, per_value=1)[0][0] == 11
+
+
+def test_a_card_embedded_by_another_model_is_embedded_again():
+    study = StudyFactory()
+    card = submit(study, AUTONOMY)
+    ValuesCard.objects.filter(pk=card.pk).update(
+        embedding=b"\0" * 8, embedding_model="old-model", embedded_at=timezone.now()
+    )
+    stats = place_all(study)
+    card.refresh_from_db()
+    assert stats.embedded == 1
+    assert card.embedding_model == llm.embedding_model_name()
+    assert len(card.embedding) == 4 * 256
