@@ -389,8 +389,9 @@ def test_the_index_takes_the_size_of_the_first_vector_and_skips_strangers():
     assert (value_id, member) == (10, ("card", 1))
     assert similarity == pytest.approx(0.995037, abs=1e-6)
     index.move(10, 11)
-    assert [c[0] for c in index.nearest([1.0, 1.0, 0.0], k=3, threshold=0.5)] == [11, 11]
-    assert index.nearest([1.0, 1.0, 0.0], k=3, threshold=0.5, per_value=1)[0][0] == 11
+    both = index.nearest([1.0, 1.0, 0.0], k=3, threshold=0.5, per_value=2)
+    assert [(c[0], c[1]) for c in both] == [(11, ("card", 1)), (11, ("card", 2))]
+    assert len(index.nearest([1.0, 1.0, 0.0], k=3, threshold=0.5, per_value=1)) == 1
 
 
 def test_a_card_embedded_by_another_model_is_embedded_again():
