@@ -124,9 +124,9 @@ def _schedule_score(study_id: int) -> None:
 
 
 def reconcile_card(*, card_id: int) -> ReconcileReport | None:
-    """Reconcile the study of one submitted card, starting with that card. Returns None
-    if the card is not pending any more. Raises StudyBusy without waiting: the card's
-    task retries, or the pass holding the study places it."""
+    """Reconcile the study of a submitted card, which places the card. Returns None if
+    the card is not pending any more. Raises StudyBusy without waiting: the pass that
+    holds the study usually places the card, and the card's task looks again later."""
     card = (
         ValuesCard.objects.filter(
             pk=card_id,
@@ -142,12 +142,25 @@ def reconcile_card(*, card_id: int) -> ReconcileReport | None:
 
 
 def _reconcile(study: Study, report: ReconcileReport, progress: Progress | None) -> None:
-    context_stats = contexts.extract_question_contexts(study)
-
+    context_stats = contexts.ContextStats()
     dedup_stats = dedup.DedupStats()
+    story_stats = hypotheses.HypothesisStats()
     try:
+        contexts.extract_question_contexts(study, context_stats)
         dedup.place_pending_cards(study, dedup_stats, progress=progress)
+        interviews = list(selectors.interviews_without_contexts(study))
+        for done, interview in enumerate(interviews, start=1):
+            contexts.extract_interview_contexts(study, interview, context_stats)
+            if progress:
+                progress("contexts", done, len(interviews))
+        contexts.dedup_contexts(study, context_stats)
+        hypotheses.write_hypotheses(
+            study,
+            stats=story_stats,
+            progress=(lambda done, total: progress("stories", done, total)) if progress else None,
+        )
     finally:
+        # Reported even when a transient error stops the pass: that work is done.
         report.cards_embedded += dedup_stats.embedded
         report.cards_placed += dedup_stats.placed
         report.cards_failed += dedup_stats.failed
@@ -155,27 +168,9 @@ def _reconcile(study: Study, report: ReconcileReport, progress: Progress | None)
         report.merges += dedup_stats.merges
         report.judge_calls += dedup_stats.judge_calls
         report.failures += dedup_stats.failures
-
-    try:
-        interviews = list(selectors.interviews_without_contexts(study))
-        for done, interview in enumerate(interviews, start=1):
-            contexts.extract_interview_contexts(study, interview, context_stats)
-            if progress:
-                progress("contexts", done, len(interviews))
-        contexts.dedup_contexts(study, context_stats)
-    finally:
         report.contexts_created += context_stats.created
         report.contexts_merged += context_stats.merged
         report.interviews_read += context_stats.interviews
-
-    story_stats = hypotheses.HypothesisStats()
-    try:
-        hypotheses.write_hypotheses(
-            study,
-            stats=story_stats,
-            progress=(lambda done, total: progress("stories", done, total)) if progress else None,
-        )
-    finally:
         report.hypotheses += story_stats.written
 
 
