@@ -4,19 +4,37 @@ participant, what have they said, and which values and stories to show them."""
 from __future__ import annotations
 
 import random
+import statistics
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import (
+    Avg,
+    Count,
+    DateTimeField,
+    Exists,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+)
+from django.db.models.functions import Coalesce
 
+from elicitation import journey
 from elicitation.models import (
     Interview,
     JudgmentAssignment,
+    LLMCall,
     Message,
     Participant,
     Question,
     Study,
+    SurveyAnswer,
     ValuesCard,
     WiserJudgment,
 )
@@ -364,4 +382,467 @@ def value_position(participant: Participant) -> ValuePosition | None:
     ).values_list("text", flat=True)
     return ValuePosition(
         value=value, wiser=_values(wiser), less_wise=_values(less_wise), contexts_won=list(contexts)
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# The follow-up: where the participant's value ended up
+# ---------------------------------------------------------------------------------------
+
+
+def latest_snapshot(study: Study, mode: str = GraphSnapshot.Mode.DEFAULT) -> GraphSnapshot | None:
+    """The newest snapshot of a study over all its judgments; an "as of" rerun only when
+    there is nothing else (the same inputs are stored once, maybe as such a rerun)."""
+    snapshots = GraphSnapshot.objects.filter(study=study, mode=mode).order_by("-created_at", "-id")
+    return snapshots.filter(as_of=None).first() or snapshots.first()
+
+
+@dataclass
+class Standing:
+    """The participant's value in one context of the scored graph."""
+
+    context: str
+    on_question: bool  # a context of the participant's own question
+    winner: Value | None
+    is_winner: bool
+    rank: int | None  # 1 is the wisest; None when the value is on no kept edge here
+    ranked: int  # how many values the context ranks
+    wiser: list[Value] = field(default_factory=list)
+    less_wise: list[Value] = field(default_factory=list)
+
+
+@dataclass
+class FollowUp:
+    card: ValuesCard | None
+    value: Value | None
+    snapshot: GraphSnapshot | None
+    standings: list[Standing] = field(default_factory=list)
+
+    @property
+    def placed(self) -> bool:
+        return any(s.rank is not None for s in self.standings)
+
+
+def follow_up(participant: Participant) -> FollowUp:
+    """The participant's card, the value it counts toward, and that value's place in the
+    latest scored graph: per context of their question (and any other context where it
+    was judged), the winner, its rank, and the values judged wiser or less wise."""
+    card = submitted_card(participant)
+    value = participant_value(participant)
+    snapshot = latest_snapshot(participant.study)
+    result = FollowUp(card=card, value=value, snapshot=snapshot)
+    if value is None or snapshot is None:
+        return result
+    mine = str(value.pk)
+    own_contexts = set()
+    if participant.question_id is not None:
+        own_contexts = {
+            str(pk)
+            for pk in Context.objects.filter(
+                study_id=participant.study_id,
+                duplicate_of=None,
+                questions=participant.question_id,
+            ).values_list("pk", flat=True)
+        }
+    rows = []
+    for scored in (snapshot.results or {}).get("contexts", []):
+        context_id = str(scored.get("context_id"))
+        ranks = [r.get("value_id") for r in scored.get("ranks", [])]
+        if context_id not in own_contexts and mine not in ranks:
+            continue
+        kept = [e for e in scored.get("edges", []) if e.get("kept")]
+        rows.append(
+            {
+                "context_id": context_id,
+                "winner": (scored.get("winner") or {}).get("value_id"),
+                "rank": ranks.index(mine) + 1 if mine in ranks else None,
+                "ranked": len(ranks),
+                "wiser": [e["to_id"] for e in kept if e.get("from_id") == mine],
+                "less_wise": [e["from_id"] for e in kept if e.get("to_id") == mine],
+            }
+        )
+    wanted = {
+        int(i)
+        for row in rows
+        for i in [row["winner"], *row["wiser"], *row["less_wise"]]
+        if i is not None and str(i).isdigit()
+    }
+    values = {
+        str(v.pk): v for v in Value.objects.filter(study_id=participant.study_id, pk__in=wanted)
+    }
+    texts = dict(
+        Context.objects.filter(
+            study_id=participant.study_id,
+            pk__in=[int(r["context_id"]) for r in rows if r["context_id"].isdigit()],
+        ).values_list("pk", "text")
+    )
+    for row in rows:
+        text = texts.get(int(row["context_id"])) if row["context_id"].isdigit() else None
+        if text is None:
+            continue
+        result.standings.append(
+            Standing(
+                context=text,
+                on_question=row["context_id"] in own_contexts,
+                winner=values.get(str(row["winner"])),
+                is_winner=row["winner"] == mine,
+                rank=row["rank"],
+                ranked=row["ranked"],
+                wiser=[values[i] for i in row["wiser"] if i in values],
+                less_wise=[values[i] for i in row["less_wise"] if i in values],
+            )
+        )
+    # The participant's own question first, then where the value did best.
+    result.standings.sort(key=lambda s: (not s.on_question, s.rank is None, s.rank or 0, s.context))
+    return result
+
+
+# ---------------------------------------------------------------------------------------
+# Researchers: studies at a glance, the funnel, question balance, legitimacy, LLM spend
+# ---------------------------------------------------------------------------------------
+
+
+def _per_study(queryset, field: str, aggregate, output_field=None):
+    """A correlated subquery: ``aggregate`` over ``queryset`` rows of the outer study.
+    Subqueries rather than joins, so that counting cards does not multiply judgments."""
+    inner = (
+        queryset.filter(**{field: OuterRef("pk")})
+        .order_by()
+        .values(field)
+        .annotate(result=aggregate)
+        .values("result")
+    )
+    return Subquery(inner, output_field=output_field or DateTimeField())
+
+
+def _count_per_study(queryset, field: str):
+    return Coalesce(_per_study(queryset, field, Count("pk"), IntegerField()), 0)
+
+
+@dataclass
+class StudySummary:
+    study: Study
+    started: int
+    completed: int
+    cards: int
+    values: int
+    judgments: int
+    last_activity: datetime | None
+
+
+def study_summaries(studies=None) -> list[StudySummary]:
+    """Every study (or those of ``studies``) with its headline counts and when anything
+    last happened in it."""
+    submitted = ValuesCard.objects.filter(status=ValuesCard.Status.SUBMITTED)
+    studies = (
+        (Study.objects.all() if studies is None else studies)
+        .annotate(
+            n_started=_count_per_study(Participant.objects.all(), "study"),
+            n_completed=_count_per_study(
+                Participant.objects.filter(completed_at__isnull=False), "study"
+            ),
+            n_cards=_count_per_study(submitted, "study"),
+            n_values=_count_per_study(Value.objects.filter(is_active=True), "study"),
+            n_judgments=_count_per_study(WiserJudgment.objects.all(), "participant__study"),
+            last_participant=_per_study(Participant.objects.all(), "study", Max("updated_at")),
+            last_card=_per_study(submitted, "study", Max("submitted_at")),
+            last_judgment=_per_study(
+                WiserJudgment.objects.all(), "participant__study", Max("created_at")
+            ),
+            last_message=_per_study(
+                Message.objects.all(), "interview__participant__study", Max("created_at")
+            ),
+        )
+        .order_by("-created_at", "-id")
+    )
+    summaries = []
+    for study in studies:
+        moments = [
+            t
+            for t in (
+                study.last_participant,
+                study.last_card,
+                study.last_judgment,
+                study.last_message,
+            )
+            if t is not None
+        ]
+        summaries.append(
+            StudySummary(
+                study=study,
+                started=study.n_started,
+                completed=study.n_completed,
+                cards=study.n_cards,
+                values=study.n_values,
+                judgments=study.n_judgments,
+                last_activity=max(moments) if moments else None,
+            )
+        )
+    return summaries
+
+
+@dataclass
+class FunnelStep:
+    step: str
+    label: str
+    reached: int  # on this step now, or past it
+    now: int  # on this step now
+    percent: int  # reached, of everyone who agreed
+
+
+@dataclass
+class Funnel:
+    declined: int
+    agreed: int
+    completed: int
+    steps: list[FunnelStep]
+    median_minutes: float | None
+    timed: int  # completions the median is taken over
+    estimated_minutes: int
+
+    @property
+    def answered_consent(self) -> int:
+        return self.agreed + self.declined
+
+    @property
+    def completion_percent(self) -> int | None:
+        return round(100 * self.completed / self.agreed) if self.agreed else None
+
+    @property
+    def overrun_percent(self) -> int | None:
+        """How far the median is over (positive) or under the advertised time."""
+        if self.median_minutes is None or not self.estimated_minutes:
+            return None
+        return round(100 * (self.median_minutes - self.estimated_minutes) / self.estimated_minutes)
+
+    @property
+    def under_percent(self) -> int:
+        return -min(0, self.overrun_percent or 0)
+
+    @property
+    def over_estimate(self) -> bool:
+        return (self.overrun_percent or 0) > 0
+
+
+def funnel(study: Study) -> Funnel:
+    """How many participants reached each step of the study, how many declined, and the
+    median time from consent to completion against the advertised time."""
+    on_step = dict(
+        Participant.objects.filter(study=study)
+        .order_by()
+        .values("step")
+        .annotate(n=Count("pk"))
+        .values_list("step", "n")
+    )
+    agreed = sum(on_step.values())
+    position = {step: i for i, step in enumerate(journey.ORDER)}
+    steps = []
+    for step in journey.steps_for(study):
+        if step == journey.CONSENT:
+            continue
+        reached = sum(n for s, n in on_step.items() if position.get(s, -1) >= position[step])
+        steps.append(
+            FunnelStep(
+                step=step,
+                label=journey.LABELS[step],
+                reached=reached,
+                now=on_step.get(step, 0),
+                percent=round(100 * reached / agreed) if agreed else 0,
+            )
+        )
+    durations = [
+        (completed - (consented or created)).total_seconds() / 60
+        for consented, created, completed in Participant.objects.filter(
+            study=study, completed_at__isnull=False
+        ).values_list("consented_at", "created_at", "completed_at")
+    ]
+    durations = [minutes for minutes in durations if minutes >= 0]
+    return Funnel(
+        declined=study.declines.count(),
+        agreed=agreed,
+        completed=Participant.objects.filter(study=study, completed_at__isnull=False).count(),
+        steps=steps,
+        median_minutes=round(statistics.median(durations), 1) if durations else None,
+        timed=len(durations),
+        estimated_minutes=study.estimated_minutes,
+    )
+
+
+@dataclass
+class QuestionLoad:
+    question: Question
+    participants: int
+    completed: int
+    cards: int
+    percent: int  # of the busiest question's participants, for the bar
+
+
+def question_balance(study: Study) -> list[QuestionLoad]:
+    """Participants, completions and submitted cards per question."""
+
+    def per_question(queryset, field="question"):
+        inner = (
+            queryset.filter(**{field: OuterRef("pk")})
+            .order_by()
+            .values(field)
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return Coalesce(Subquery(inner, output_field=IntegerField()), 0)
+
+    questions = Question.objects.filter(study=study).annotate(
+        n_participants=per_question(Participant.objects.all()),
+        n_completed=per_question(Participant.objects.filter(completed_at__isnull=False)),
+        n_cards=per_question(ValuesCard.objects.filter(status=ValuesCard.Status.SUBMITTED)),
+    )
+    questions = list(questions.order_by("position", "id"))
+    top = max((q.n_participants for q in questions), default=0)
+    return [
+        QuestionLoad(
+            question=q,
+            participants=q.n_participants,
+            completed=q.n_completed,
+            cards=q.n_cards,
+            percent=round(100 * q.n_participants / top) if top else 0,
+        )
+        for q in questions
+    ]
+
+
+# The legitimacy items of the paper: the survey's statements, and the follow-up's.
+LEGITIMACY_ITEMS = (
+    (
+        "represented",
+        "Felt their values were represented",
+        "The values I articulated express what I care about.",
+    ),
+    (
+        "clarified",
+        "Found it clarified their thinking",
+        "The process clarified what is important to me.",
+    ),
+    ("learned", "Learned about others' values", "I learned about other people's values."),
+    (
+        "trust",
+        "Would trust it to shape an AI",
+        "I would trust this process to shape an AI's behaviour.",
+    ),
+    (
+        "fair_position",
+        "Found their value's final position fair",
+        "Is the position of your value in the final graph fair?",
+    ),
+)
+AGREE_FROM = 4  # 4 or 5 on the 1-5 scale
+
+
+@dataclass
+class LegitimacyFigure:
+    item: str
+    label: str
+    statement: str
+    answered: int
+    agreed: int
+
+    @property
+    def percent(self) -> float | None:
+        return round(100 * self.agreed / self.answered, 1) if self.answered else None
+
+
+def legitimacy(study: Study) -> list[LegitimacyFigure]:
+    """The share of answers of 4 or 5 to each survey item, with how many answered."""
+    aggregates = {}
+    for item, _, _ in LEGITIMACY_ITEMS:
+        aggregates[f"{item}_n"] = Count(item)
+        aggregates[f"{item}_agree"] = Count("pk", filter=Q(**{f"{item}__gte": AGREE_FROM}))
+    counts = SurveyAnswer.objects.filter(participant__study=study).aggregate(**aggregates)
+    return [
+        LegitimacyFigure(
+            item=item,
+            label=label,
+            statement=statement,
+            answered=counts[f"{item}_n"],
+            agreed=counts[f"{item}_agree"],
+        )
+        for item, label, statement in LEGITIMACY_ITEMS
+    ]
+
+
+# The order stages happen in for one participant, then the background work.
+_STAGE_ORDER = (
+    "interview",
+    "articulate",
+    "revise",
+    "embed",
+    "dedup",
+    "contexts",
+    "hypothesis",
+    "response",
+)
+
+
+@dataclass
+class StageSpend:
+    stage: str
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: Decimal = Decimal("0")
+    errors: int = 0
+    latency_ms: int | None = None  # mean
+
+
+@dataclass
+class Spend:
+    stages: list[StageSpend]
+    total: StageSpend
+    per_completion: Decimal | None
+
+
+def llm_spend(study: Study) -> Spend:
+    """LLM calls of a study per stage: how many, tokens, cost, errors, mean latency."""
+    rows = (
+        LLMCall.objects.filter(study=study)
+        .order_by()
+        .values("stage")
+        .annotate(
+            calls=Count("pk"),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+            cost=Sum("cost"),
+            errors=Count("pk", filter=~Q(error="")),
+            latency=Avg("latency_ms"),
+        )
+    )
+    stages = [
+        StageSpend(
+            stage=row["stage"],
+            calls=row["calls"],
+            input_tokens=row["input_tokens"] or 0,
+            output_tokens=row["output_tokens"] or 0,
+            cost=Decimal(row["cost"] or 0),
+            errors=row["errors"],
+            latency_ms=round(row["latency"]) if row["latency"] is not None else None,
+        )
+        for row in rows
+    ]
+    order = {stage: i for i, stage in enumerate(_STAGE_ORDER)}
+    stages.sort(key=lambda s: (order.get(s.stage, len(order)), s.stage))
+    calls = sum(s.calls for s in stages)
+    total = StageSpend(
+        stage="total",
+        calls=calls,
+        input_tokens=sum(s.input_tokens for s in stages),
+        output_tokens=sum(s.output_tokens for s in stages),
+        cost=sum((s.cost for s in stages), Decimal("0")),
+        errors=sum(s.errors for s in stages),
+        latency_ms=(
+            round(sum((s.latency_ms or 0) * s.calls for s in stages) / calls) if calls else None
+        ),
+    )
+    completed = Participant.objects.filter(study=study, completed_at__isnull=False).count()
+    return Spend(
+        stages=stages,
+        total=total,
+        per_completion=(total.cost / completed).quantize(Decimal("0.0001")) if completed else None,
     )
