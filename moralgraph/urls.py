@@ -5,6 +5,13 @@ from moralgraph import views
 app_name = "moralgraph"
 
 urlpatterns = [
+    path("", views.studies, name="studies"),
+    path("<slug:slug>/", views.dashboard, name="dashboard"),
+    path("<slug:slug>/reconcile/", views.reconcile_now, name="reconcile_now"),
+    path("<slug:slug>/rescore/", views.rescore_now, name="rescore_now"),
+    path("<slug:slug>/retry-failed/", views.retry_failed, name="retry_failed"),
+    path("<slug:slug>/graph/", views.graph, name="graph"),
+    path("<slug:slug>/merges/<int:merge_id>/split/", views.split, name="split"),
     path("<slug:slug>/exports/", views.exports, name="exports"),
     path("<slug:slug>/exports/<int:job_id>/download/", views.download_job, name="download_job"),
     path("<slug:slug>/exports/now/<str:fmt>/", views.download_now, name="download_now"),

@@ -1,7 +1,11 @@
-"""Researchers' exports page: start an export job, watch its progress, download the file.
+"""The researchers' pages, staff only: the studies, a study's live dashboard, the graph
+review (with "split" for a merge), and the exports.
 
-Staff only. Formats that need no LLM can also be downloaded at once, built in the request
-(no worker needed); the LLM-written ones (and the bundle) go through a background job.
+Exports: start an export job, watch its progress, download the file. Formats that need
+no LLM can also be downloaded at once, built in the request (no worker needed); the
+LLM-written ones (and the bundle) go through a background job.
+
+Setting a study up stays in the Django admin; these pages link to it.
 """
 
 from __future__ import annotations
@@ -10,17 +14,23 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.dateparse import parse_date
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from elicitation.models import Study
+from elicitation import selectors as elicitation_selectors
+from elicitation.models import Study, ValuesCard
+from moralgraph import review, services, tasks
 from moralgraph.exports import FORMATS, ExportError, build_export
 from moralgraph.exports.jobs import start_export
-from moralgraph.models import ExportJob
+from moralgraph.models import ExportJob, GraphSnapshot, ValueMerge
 
 RECENT_JOBS = 20
 
@@ -60,6 +70,7 @@ def exports(request, slug):
     jobs = _jobs(study)
     context = {
         "study": study,
+        "section": "exports",
         "formats": FORMATS.values(),
         "jobs": jobs,
         "busy": any(j.status in (ExportJob.Status.PENDING, ExportJob.Status.RUNNING) for j in jobs),
@@ -105,3 +116,153 @@ def download_now(request, slug, fmt):
     response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
     response["X-Content-SHA256"] = export.sha256
     return response
+
+
+# ---------------------------------------------------------------------------------------
+# Studies, the live dashboard, the graph review
+# ---------------------------------------------------------------------------------------
+
+# Prolific fills these placeholders in with each participant's ids.
+PROLIFIC_QUERY = (
+    "?PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
+)
+FOLLOW_UP_QUERY = "?PROLIFIC_PID={{%PROLIFIC_PID%}}"
+POLL_SECONDS = 5
+
+
+def _participant_link(request, study: Study) -> str:
+    return request.build_absolute_uri(reverse("elicitation:entry", args=[study.slug])) + (
+        PROLIFIC_QUERY
+    )
+
+
+def _follow_up_link(request, study: Study) -> str:
+    return request.build_absolute_uri(reverse("elicitation:follow_up", args=[study.slug])) + (
+        FOLLOW_UP_QUERY
+    )
+
+
+@staff_member_required
+@require_GET
+def studies(request):
+    rows = [
+        {"summary": summary, "link": _participant_link(request, summary.study)}
+        for summary in elicitation_selectors.study_summaries()
+    ]
+    return render(request, "moralgraph/studies.html", {"rows": rows, "section": "studies"})
+
+
+def _dashboard_context(request, study: Study) -> dict:
+    return {
+        "study": study,
+        "section": "dashboard",
+        "summary": elicitation_selectors.study_summaries(Study.objects.filter(pk=study.pk))[0],
+        "funnel": elicitation_selectors.funnel(study),
+        "balance": elicitation_selectors.question_balance(study),
+        "legitimacy": elicitation_selectors.legitimacy(study),
+        "spend": elicitation_selectors.llm_spend(study),
+        "backlog": review.backlog(study),
+        "snapshot": elicitation_selectors.latest_snapshot(study),
+        "participant_link": _participant_link(request, study),
+        "follow_up_link": _follow_up_link(request, study),
+        "poll_seconds": POLL_SECONDS,
+        "updated_at": timezone.now(),
+    }
+
+
+@staff_member_required
+@vary_on_headers("HX-Request")
+@require_GET
+def dashboard(request, slug):
+    study = get_object_or_404(Study, slug=slug)
+    template = "moralgraph/dashboard.html#live" if request.htmx else "moralgraph/dashboard.html"
+    return render(request, template, _dashboard_context(request, study))
+
+
+@staff_member_required
+@require_POST
+def reconcile_now(request, slug):
+    """Enqueue a reconciliation pass (it places pending cards, reads new interviews for
+    contexts, writes missing stories); a pass already running does this work instead."""
+    study = get_object_or_404(Study, slug=slug)
+    transaction.on_commit(lambda: tasks.reconcile_study.delay(study.pk))
+    messages.success(
+        request,
+        "Reconciliation queued: pending cards are placed as soon as a worker takes it.",
+    )
+    return redirect("moralgraph:dashboard", slug=study.slug)
+
+
+@staff_member_required
+@require_POST
+def rescore_now(request, slug):
+    """Enqueue scoring. The task scores only when the graph changed since the last score
+    (the same judgments give the same snapshot), at most once per debounce period."""
+    study = get_object_or_404(Study, slug=slug)
+    transaction.on_commit(lambda: tasks.score_study.delay(study.pk))
+    if review.backlog(study).score_due:
+        messages.success(request, "Scoring queued: a new snapshot appears once a worker runs it.")
+    else:
+        messages.info(
+            request,
+            "Scoring queued, but the graph has not changed since it was last scored: "
+            "the latest snapshot is up to date.",
+        )
+    return redirect("moralgraph:dashboard", slug=study.slug)
+
+
+@staff_member_required
+@require_POST
+def retry_failed(request, slug):
+    study = get_object_or_404(Study, slug=slug)
+    count = services.retry_failed_cards(ValuesCard.objects.filter(study=study))
+    messages.success(request, f"{count} failed card(s) queued again.")
+    return redirect("moralgraph:dashboard", slug=study.slug)
+
+
+@staff_member_required
+@vary_on_headers("HX-Request")
+@require_GET
+def graph(request, slug):
+    study = get_object_or_404(Study, slug=slug)
+    mode = request.GET.get("mode", "")
+    snapshot = review.pick_snapshot(study, mode=mode, snapshot_id=request.GET.get("snapshot"))
+    if request.GET.get("snapshot") and snapshot is None:
+        raise Http404("no such snapshot")
+    context = {
+        "study": study,
+        "section": "graph",
+        "snapshot": snapshot,
+        "snapshots": review.snapshots(study),
+        "mode": snapshot.mode if snapshot else (mode or GraphSnapshot.Mode.DEFAULT),
+        "modes": GraphSnapshot.Mode.choices,
+        "review": review.graph_review(study, snapshot) if snapshot else None,
+        "backlog": review.backlog(study),
+    }
+    if request.htmx:
+        return render(request, "moralgraph/graph.html#review", context)
+    context.update(values=review.values_with_cards(study), merges=review.merges(study))
+    return render(request, "moralgraph/graph.html", context)
+
+
+@staff_member_required
+@require_POST
+def split(request, slug, merge_id):
+    """Undo a merge; the service schedules the rescoring that follows."""
+    merge = get_object_or_404(ValueMerge, pk=merge_id, study__slug=slug)
+    try:
+        moved = services.split_merge(merge=merge)
+    except services.StudyBusy:
+        messages.error(
+            request, "The study is being reconciled right now; try the split again in a minute."
+        )
+    else:
+        if moved:
+            messages.success(
+                request,
+                f"Split: {len(moved)} card(s) back in their own value. The graph is rescored "
+                "shortly.",
+            )
+        else:
+            messages.info(request, "That merge was already undone.")
+    return redirect(reverse("moralgraph:graph", args=[slug]) + "#merges")

@@ -1,0 +1,515 @@
+"""The researchers' pages: the studies list, a study's live dashboard, the graph review."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from elicitation.models import (
+    ConsentDecline,
+    Demographics,
+    LLMCall,
+    Participant,
+    SurveyAnswer,
+    ValuesCard,
+    WiserJudgment,
+    WorkerHeartbeat,
+)
+from moralgraph import scoring, services, tasks
+from moralgraph.models import CardMapping, Context, UpgradeHypothesis, Value, ValueMerge
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+Step = Participant.Step
+HTMX = {"HX-Request": "true"}
+XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+@pytest.fixture
+def staff(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("researcher", is_staff=True))
+    return client
+
+
+def _card_value(study, question, title, *, description="Attending to what matters."):
+    """A submitted card and the value it became."""
+    card = ValuesCard.objects.create(
+        study=study,
+        question=question,
+        title=title,
+        description=description,
+        policies=["MOMENTS when it matters", "CHOICES made freely", "PEOPLE who care"],
+        status=ValuesCard.Status.SUBMITTED,
+        submitted_at=timezone.now(),
+        reconcile_status=ValuesCard.Reconcile.DONE,
+        reconciled_at=timezone.now(),
+    )
+    value = Value.objects.create(
+        study=study,
+        title=title,
+        description=description,
+        policies=card.policies,
+        representative_card=card,
+    )
+    CardMapping.objects.create(card=card, value=value)
+    return card, value
+
+
+@pytest.fixture
+def study():
+    """Four participants (two finished, in 20 and 24 minutes), two declines, answers to
+    the survey, and LLM calls."""
+    study = factories.StudyFactory(slug="live", title="Live study", estimated_minutes=15)
+    q1 = factories.QuestionFactory(study=study, key="q1", title="First question", position=0)
+    q2 = factories.QuestionFactory(study=study, key="q2", title="Second question", position=1)
+    start = timezone.now() - timedelta(hours=2)
+
+    def participant(step, question, minutes=None):
+        p = factories.ParticipantFactory(
+            study=study, step=step, question=question, consented_at=start
+        )
+        if minutes is not None:
+            p.completed_at = start + timedelta(minutes=minutes)
+            p.save()
+        return p
+
+    done_1 = participant(Step.DONE, q1, 20)
+    done_2 = participant(Step.DONE, q2, 24)
+    participant(Step.INTERVIEW, q1)
+    participant(Step.SURVEY, q1)
+    ConsentDecline.objects.create(study=study)
+    ConsentDecline.objects.create(study=study)
+    SurveyAnswer.objects.create(participant=done_1, represented=5, clarified=3, learned=4, trust=2)
+    SurveyAnswer.objects.create(
+        participant=done_2, represented=4, clarified=4, trust=5, fair_position=4
+    )
+    for cost, tokens in ((Decimal("0.010000"), 100), (Decimal("0.020000"), 200)):
+        LLMCall.objects.create(
+            study=study,
+            stage="interview",
+            model="m",
+            input_tokens=tokens,
+            output_tokens=tokens // 2,
+            cost=cost,
+            latency_ms=300,
+        )
+    LLMCall.objects.create(study=study, stage="dedup", model="m", cost=Decimal("0.5"), error="boom")
+    LLMCall.objects.create(study=None, stage="dedup", model="m", cost=Decimal("9"))  # not ours
+    return study
+
+
+# ---------------------------------------------------------------------------------------
+# Staff only
+# ---------------------------------------------------------------------------------------
+
+PAGES = ["/research/", "/research/live/", "/research/live/graph/"]
+ACTIONS = [
+    "/research/live/reconcile/",
+    "/research/live/rescore/",
+    "/research/live/retry-failed/",
+    "/research/live/merges/1/split/",
+]
+
+
+@pytest.mark.parametrize("url", PAGES + ACTIONS)
+def test_it_sends_anonymous_visitors_to_the_login(client, study, url):
+    response = client.post(url) if url in ACTIONS else client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+
+
+@pytest.mark.parametrize("url", PAGES + ACTIONS)
+def test_it_refuses_participants_and_other_non_staff(client, study, url, django_user_model):
+    client.force_login(django_user_model.objects.create_user("someone"))
+    response = client.post(url) if url in ACTIONS else client.get(url)
+    assert response.status_code in (302, 403)
+    if response.status_code == 302:
+        assert response["Location"].startswith("/admin/login/")
+
+
+@pytest.mark.parametrize("url", ACTIONS)
+def test_its_actions_reject_get(staff, study, url):
+    assert staff.get(url).status_code == 405
+
+
+# ---------------------------------------------------------------------------------------
+# Studies list
+# ---------------------------------------------------------------------------------------
+
+
+def test_the_studies_list_counts_and_links(staff, study):
+    question = study.questions.first()
+    card, value = _card_value(study, question, "Careful Listening")
+    factories.StudyFactory(slug="other", title="Another study")
+    page = staff.get("/research/").content.decode()
+    assert "Live study" in page and "Another study" in page
+    assert "/research/live/" in page and "/admin/elicitation/study/add/" in page
+    assert f"/admin/elicitation/study/{study.pk}/change/" in page
+    assert (
+        "http://testserver/s/live/?PROLIFIC_PID={{%PROLIFIC_PID%}}&amp;STUDY_ID={{%STUDY_ID%}}"
+        "&amp;SESSION_ID={{%SESSION_ID%}}" in page
+    )
+    row = page[page.index("Live study") :]
+    # started 4, completed 2 (50%), 1 card, 1 value, 0 judgments
+    cells = [c.split("<")[0].strip() for c in row.split('<td class="num">')[1:6]]
+    assert cells == ["4", "2", "1", "1", "0"]
+
+
+def test_the_studies_list_without_studies(staff):
+    page = staff.get("/research/").content.decode()
+    assert "No studies yet" in page and "/admin/elicitation/study/add/" in page
+
+
+# ---------------------------------------------------------------------------------------
+# The dashboard
+# ---------------------------------------------------------------------------------------
+
+
+def test_the_funnel_counts_every_step(staff, study):
+    response = staff.get("/research/live/")
+    funnel = response.context["funnel"]
+    assert (funnel.agreed, funnel.declined, funnel.completed) == (4, 2, 2)
+    assert funnel.answered_consent == 6
+    reached = {s.step: s.reached for s in funnel.steps}
+    assert reached == {
+        "about": 4,
+        "question": 4,
+        "interview": 4,
+        "card": 3,
+        "selection": 3,
+        "judgments": 3,
+        "survey": 3,
+        "done": 2,
+    }
+    now = {s.step: s.now for s in funnel.steps}
+    assert now["interview"] == 1 and now["survey"] == 1 and now["done"] == 2
+
+
+def test_the_median_time_is_shown_against_the_estimate(staff, study):
+    response = staff.get("/research/live/")
+    funnel = response.context["funnel"]
+    assert funnel.median_minutes == 22.0 and funnel.timed == 2
+    assert funnel.overrun_percent == 47 and funnel.over_estimate
+    page = response.content.decode()
+    block = page[page.index('id="median-time"') :][:900]
+    assert "kpi-warn" in page[page.rindex("<div", 0, page.index('id="median-time"')) :][:200]
+    assert "22.0" in block and "15 min" in block and "47% over" in block
+
+
+def test_the_median_ignores_participants_who_have_not_finished(staff):
+    study = factories.StudyFactory(slug="empty", estimated_minutes=15)
+    factories.ParticipantFactory(study=study, step=Step.INTERVIEW)
+    funnel = staff.get("/research/empty/").context["funnel"]
+    assert funnel.median_minutes is None and funnel.completion_percent == 0
+
+
+def test_the_questions_stay_balanced(staff, study):
+    balance = staff.get("/research/live/").context["balance"]
+    assert [(b.question.key, b.participants, b.completed) for b in balance] == [
+        ("q1", 3, 1),
+        ("q2", 1, 1),
+    ]
+
+
+def test_the_legitimacy_shares(staff, study):
+    figures = {f.item: f for f in staff.get("/research/live/").context["legitimacy"]}
+    assert (figures["represented"].agreed, figures["represented"].answered) == (2, 2)
+    assert figures["represented"].percent == 100.0
+    assert figures["clarified"].percent == 50.0
+    assert (figures["learned"].agreed, figures["learned"].answered) == (1, 1)
+    assert figures["trust"].percent == 50.0
+    assert (figures["fair_position"].agreed, figures["fair_position"].answered) == (1, 1)
+
+
+def test_the_legitimacy_page_says_where_fair_position_comes_from(staff, study):
+    SurveyAnswer.objects.update(fair_position=None)
+    page = staff.get("/research/live/").content.decode()
+    assert "asked in the follow-up" in page
+    assert "/s/live/follow-up/?PROLIFIC_PID={{%PROLIFIC_PID%}}" in page
+
+
+def test_the_llm_spend_per_stage(staff, study):
+    spend = staff.get("/research/live/").context["spend"]
+    stages = {s.stage: s for s in spend.stages}
+    assert list(stages) == ["interview", "dedup"]
+    assert stages["interview"].calls == 2 and stages["interview"].cost == Decimal("0.03")
+    assert stages["interview"].input_tokens == 300 and stages["interview"].output_tokens == 150
+    assert stages["dedup"].errors == 1
+    assert spend.total.calls == 3 and spend.total.cost == Decimal("0.53")
+    assert spend.per_completion == Decimal("0.265")
+
+
+def test_it_says_when_no_worker_has_been_seen(staff, study):
+    page = staff.get("/research/live/").content.decode()
+    assert "No worker has been seen yet" in page
+    WorkerHeartbeat.objects.create(name="worker", seen_at=timezone.now() - timedelta(minutes=5))
+    page = staff.get("/research/live/").content.decode()
+    assert "No worker has been seen for 5" in page
+    WorkerHeartbeat.objects.filter(name="worker").update(seen_at=timezone.now())
+    page = staff.get("/research/live/").content.decode()
+    assert "Worker running" in page and "No worker has been seen" not in page
+
+
+def test_the_backlog_shows_pending_and_failed_cards_with_reasons(staff, study):
+    question = study.questions.first()
+    card, _ = _card_value(study, question, "Placed")
+    pending, _ = _card_value(study, question, "Waiting")
+    ValuesCard.objects.filter(pk=pending.pk).update(reconcile_status=ValuesCard.Reconcile.PENDING)
+    failed, _ = _card_value(study, question, XSS)
+    ValuesCard.objects.filter(pk=failed.pk).update(
+        reconcile_status=ValuesCard.Reconcile.FAILED,
+        reconcile_error="judge returned <b>nonsense</b>",
+        reconcile_attempts=3,
+    )
+    response = staff.get("/research/live/")
+    backlog = response.context["backlog"]
+    assert (backlog.pending, backlog.failed_count) == (1, 1)
+    page = response.content.decode()
+    assert "judge returned &lt;b&gt;nonsense&lt;/b&gt;" in page
+    assert XSS not in page and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+
+
+def test_the_polling_partial_is_only_the_partial(staff, study):
+    full = staff.get("/research/live/").content.decode()
+    assert full.lstrip().startswith("<!doctype html>")
+    assert 'hx-trigger="every 5s"' in full
+    response = staff.get("/research/live/", headers=HTMX)
+    text = response.content.decode()
+    assert text.lstrip().startswith('<div id="live"') and 'hx-trigger="every 5s"' in text
+    assert "<html" not in text and "Participant link" not in text
+    assert "22.0" in text
+    assert "HX-Request" in response["Vary"]
+
+
+def test_reconcile_now_enqueues_the_task_once_committed(
+    staff, study, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
+    monkeypatch.setattr(tasks.reconcile_study, "delay", sent.append)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = staff.post("/research/live/reconcile/")
+    assert response.status_code == 302 and response["Location"] == "/research/live/"
+    assert len(callbacks) == 1 and sent == [study.pk]
+    page = staff.get("/research/live/").content.decode()
+    assert "Reconciliation queued" in page
+
+
+def test_rescore_now_enqueues_scoring(
+    staff, study, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
+    monkeypatch.setattr(tasks.score_study, "delay", sent.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff.post("/research/live/rescore/")
+    assert response.status_code == 302 and sent == [study.pk]
+
+
+def test_retry_failed_puts_failed_cards_back(
+    staff, study, monkeypatch, django_capture_on_commit_callbacks
+):
+    card, _ = _card_value(study, study.questions.first(), "Broken")
+    ValuesCard.objects.filter(pk=card.pk).update(reconcile_status=ValuesCard.Reconcile.FAILED)
+    sent = []
+    monkeypatch.setattr(tasks.process_card, "delay", sent.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        staff.post("/research/live/retry-failed/")
+    card.refresh_from_db()
+    assert card.reconcile_status == ValuesCard.Reconcile.PENDING and sent == [card.pk]
+
+
+def test_an_unknown_study_is_404(staff):
+    assert staff.get("/research/nope/").status_code == 404
+    assert staff.get("/research/nope/graph/").status_code == 404
+    assert staff.post("/research/nope/reconcile/").status_code == 404
+
+
+# ---------------------------------------------------------------------------------------
+# The graph review
+# ---------------------------------------------------------------------------------------
+
+
+def _judge(study, hypothesis, verdicts, groups):
+    for verdict, group in zip(verdicts, groups, strict=True):
+        participant = factories.ParticipantFactory(study=study, step=Step.DONE)
+        if group:
+            Demographics.objects.create(participant=participant, political_affiliation=group)
+        WiserJudgment.objects.create(
+            participant=participant,
+            hypothesis=hypothesis,
+            pair_key=WiserJudgment.make_pair_key(hypothesis.from_value_id, hypothesis.to_value_id),
+            verdict=verdict,
+        )
+
+
+@pytest.fixture
+def graph_study():
+    """One question, one context, three values: most people find B wiser than A (both
+    parties) and C wiser than A (one party only)."""
+    study = factories.StudyFactory(slug="graph", title="Graph study")
+    question = factories.QuestionFactory(study=study, key="q", title="The question")
+    context = Context.objects.create(study=study, text="When someone is grieving")
+    context.questions.add(question)
+    _, a = _card_value(study, question, "Plain Honesty")
+    _, b = _card_value(study, question, "Gentle Presence")
+    _, c = _card_value(study, question, XSS)
+    ab = UpgradeHypothesis.objects.create(
+        study=study,
+        from_value=a,
+        to_value=b,
+        context=context,
+        story="I used to just say the facts; then I saw that being there mattered more.",
+    )
+    ac = UpgradeHypothesis.objects.create(
+        study=study,
+        from_value=a,
+        to_value=c,
+        context=context,
+        story="A story <em>with markup</em>.",
+    )
+    _judge(
+        study,
+        ab,
+        ["upgrade"] * 4 + ["no_upgrade"],
+        ["democrat", "democrat", "republican", "republican", None],
+    )
+    _judge(study, ac, ["upgrade"] * 3, ["democrat", "democrat", "democrat"])
+    return study, question, context, (a, b, c)
+
+
+def test_the_graph_page_without_a_snapshot(staff, graph_study):
+    response = staff.get("/research/graph/graph/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "No snapshot yet" in page and "/research/graph/rescore/" in page
+    assert "Plain Honesty" in page  # the values list is there all the same
+
+
+def test_the_graph_page_shows_winners_ranks_and_edges(staff, graph_study):
+    study, question, context, (a, b, c) = graph_study
+    snapshot = scoring.score_study(study=study)
+    response = staff.get("/research/graph/graph/")
+    assert response.status_code == 200
+    review = response.context["review"]
+    assert review.snapshot == snapshot
+    [q] = review.questions
+    assert q.question == question
+    [ctx] = q.contexts
+    assert ctx.text == "When someone is grieving"
+    assert ctx.winner is not None and ctx.winner.value in (b, c)
+    assert {r.value for r in ctx.ranks} == {a, b, c}
+    assert all(r.cards == 1 for r in ctx.ranks)
+    edges = {(e.from_value, e.to_value): e for e in ctx.edges}
+    ab = edges[(a, b)]
+    assert ab.share == 0.8 and ab.decisive == 5 and ab.bridged
+    assert {g.group: g.share for g in ab.groups} == {"democrat": 1.0, "republican": 1.0}
+    assert ab.story.startswith("I used to just say the facts")
+    assert edges[(a, c)].carried_by == ["democrat"]
+    page = response.content.decode()
+    assert "Wisest here" in page and "When someone is grieving" in page
+    assert "80%</strong> wiser" in page and "carried by democrat" in page
+    assert "A story &lt;em&gt;with markup&lt;/em&gt;." in page
+
+
+def test_the_graph_partial_for_a_picked_snapshot(staff, graph_study):
+    study, *_ = graph_study
+    first = scoring.score_study(study=study)
+    compat = scoring.score_study(study=study, mode="compat")
+    response = staff.get(f"/research/graph/graph/?snapshot={first.pk}", headers=HTMX)
+    text = response.content.decode()
+    assert text.lstrip().startswith('<div id="review"') and "<html" not in text
+    assert f"Snapshot #{first.pk}" in text
+    page = staff.get("/research/graph/graph/?mode=compat").content.decode()
+    assert f"Snapshot #{compat.pk}" in page and "The pooled graph" in page
+    assert staff.get("/research/graph/graph/?snapshot=99999").status_code == 404
+
+
+def test_every_participant_text_renders_escaped(staff, graph_study):
+    study, *_ = graph_study
+    scoring.score_study(study=study)
+    page = staff.get("/research/graph/graph/").content.decode()
+    assert XSS not in page
+    assert (
+        "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"
+        in page
+    )
+    assert "<em>with markup</em>" not in page
+
+
+def _merged(study, question):
+    """Value B merged into value A, the way deduplication records it."""
+    card_a, a = _card_value(study, question, "Careful Listening")
+    card_b, b = _card_value(study, question, "Attentive Hearing")
+    merge = ValueMerge.objects.create(
+        study=study, into_value=a, from_value=b, card_ids=[card_b.pk], reason="the same attention"
+    )
+    CardMapping.objects.filter(card=card_b).update(undone_at=timezone.now())
+    CardMapping.objects.create(card=card_b, value=a, merge=merge, mapped_by="llm")
+    Value.objects.filter(pk=b.pk).update(is_active=False)
+    return merge, a, b, card_b
+
+
+def test_the_graph_page_lists_values_with_their_cards_and_merges(staff, graph_study):
+    study, question, *_ = graph_study
+    merge, a, b, card_b = _merged(study, question)
+    page = staff.get("/research/graph/graph/").content.decode()
+    values = staff.get("/research/graph/graph/").context["values"]
+    careful = next(v for v in values if v.value == a)
+    assert [c.title for c in careful.cards] == ["Careful Listening", "Attentive Hearing"]
+    assert f"/research/graph/merges/{merge.pk}/split/" in page
+    assert "the same attention" in page
+
+
+def test_split_calls_the_service_and_undoes_the_merge(
+    staff, graph_study, monkeypatch, django_capture_on_commit_callbacks
+):
+    study, question, *_ = graph_study
+    merge, a, b, card_b = _merged(study, question)
+    calls = []
+    real = services.split_merge
+    monkeypatch.setattr(services, "split_merge", lambda **kw: calls.append(kw) or real(**kw))
+    scheduled = []
+    monkeypatch.setattr(tasks, "schedule_score", scheduled.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff.post(f"/research/graph/merges/{merge.pk}/split/")
+    assert response.status_code == 302
+    assert response["Location"] == "/research/graph/graph/#merges"
+    assert calls == [{"merge": merge}]
+    merge.refresh_from_db()
+    b.refresh_from_db()
+    assert merge.undone_at is not None and b.is_active
+    assert CardMapping.objects.get(card=card_b, undone_at=None).value == b
+    assert scheduled == [study.pk]  # rescoring follows, as the service defines
+    page = staff.get("/research/graph/graph/").content.decode()
+    assert "Split: 1 card(s) back in their own value" in page
+    # Splitting again changes nothing.
+    staff.post(f"/research/graph/merges/{merge.pk}/split/")
+    assert "already undone" in staff.get("/research/graph/graph/").content.decode()
+
+
+def test_split_of_another_studys_merge_is_404(staff, graph_study):
+    study, question, *_ = graph_study
+    merge, *_ = _merged(study, question)
+    factories.StudyFactory(slug="elsewhere")
+    assert staff.post(f"/research/elsewhere/merges/{merge.pk}/split/").status_code == 404
+
+
+def test_split_while_the_study_is_busy_says_so(staff, graph_study, monkeypatch):
+    study, question, *_ = graph_study
+    merge, *_ = _merged(study, question)
+
+    def busy(**kwargs):
+        raise services.StudyBusy(study.slug)
+
+    monkeypatch.setattr(services, "split_merge", busy)
+    staff.post(f"/research/graph/merges/{merge.pk}/split/")
+    assert "being reconciled right now" in staff.get("/research/graph/graph/").content.decode()
+    merge.refresh_from_db()
+    assert merge.undone_at is None
+
+
+def test_the_exports_page_is_linked_and_still_works(staff, study):
+    page = staff.get("/research/live/").content.decode()
+    assert "/research/live/exports/" in page
+    exports = staff.get("/research/live/exports/")
+    assert exports.status_code == 200 and "New export" in exports.content.decode()
