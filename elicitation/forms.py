@@ -193,3 +193,19 @@ class SurveyForm(forms.Form):
     )
 
     ITEMS = ("represented", "clarified", "learned", "trust")
+
+
+class FollowUpForm(forms.Form):
+    """The follow-up's one question, about the card the page showed."""
+
+    card = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    fair_position = forms.TypedChoiceField(
+        label="Is the position of your value in the final graph fair?",
+        choices=LIKERT,
+        coerce=int,
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": "Please choose a number from 1 to 5.",
+            "invalid_choice": "Please choose a number from 1 to 5.",
+        },
+    )

@@ -821,3 +821,38 @@ def survey_save(
     )
     _advance(participant)
     return answer
+
+
+# ---------------------------------------------------------------------------------------
+# The follow-up, after the graph is scored
+# ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def follow_up_save(
+    *, participant: Participant, fair_position: int, card_id: int | None = None
+) -> SurveyAnswer:
+    """Store a finished participant's answer to "Is the position of your value in the
+    final graph fair?" (1 to 5). Answering again replaces the answer, never adds a row;
+    the rest of their survey is kept as it was.
+
+    Raises StepMismatch unless they have finished, NotFound for a card that is not
+    theirs, ValidationError for an answer off the scale.
+    """
+    participant = _lock(participant, Step.DONE)
+    if (
+        card_id is not None
+        and not ValuesCard.objects.filter(
+            pk=card_id, participant=participant, status=ValuesCard.Status.SUBMITTED
+        ).exists()
+    ):
+        raise NotFound(card_id)
+    if isinstance(fair_position, bool) or not isinstance(fair_position, int):
+        raise ValidationError("Please choose a number from 1 to 5.")
+    if not 1 <= fair_position <= 5:
+        raise ValidationError("Answers are on a scale from 1 to 5.")
+    answer, _ = SurveyAnswer.objects.get_or_create(participant=participant)
+    if answer.fair_position != fair_position:
+        answer.fair_position = fair_position
+        answer.save(update_fields=["fair_position", "updated_at"])
+    return answer

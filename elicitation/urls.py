@@ -29,4 +29,6 @@ urlpatterns = [
     path("s/<slug:slug>/judgments/", views.judgments, name="judgments"),
     path("s/<slug:slug>/survey/", views.survey, name="survey"),
     path("s/<slug:slug>/done/", views.done, name="done"),
+    # Later, once the graph is scored: is your value's position in it fair?
+    path("s/<slug:slug>/follow-up/", views.follow_up, name="follow_up"),
 ]

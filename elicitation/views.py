@@ -575,3 +575,79 @@ def done(request, study, participant):
         "redirect_seconds": 10,
     }
     return _page(request, "elicitation/done.html", context, step=Step.DONE)
+
+
+# ---------------------------------------------------------------------------------------
+# The follow-up, once the graph is scored
+# ---------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def follow_up(request, slug):
+    """ "Is the position of your value in the final graph fair?", asked of a finished
+    participant later on: /s/<slug>/follow-up/?PROLIFIC_PID=... (or in the same browser).
+
+    Works on a closed study too: the follow-up usually comes after it closed.
+    """
+    study = _study(slug)
+    pid = (request.GET.get("PROLIFIC_PID") or request.GET.get("pid") or "").strip()
+    if pid:
+        participant = selectors.participant_by_recruiter_pid(
+            study, pid[: services.RECRUITER_ID_MAX]
+        )
+        if participant is None:
+            raise Http404("No participant with this id in this study")
+        services.participant_resume(participant=participant, session_key=_session_key(request))
+        _remember(request, participant)
+    else:
+        participant = _participant(request, study)
+        if participant is None:
+            raise Http404("No participant in this session")
+    if participant.step != Step.DONE:
+        if not study.is_open:
+            return _closed(request, study)
+        return _to_step(request, participant)
+
+    position = selectors.follow_up(participant)
+    answer = getattr(participant, "survey", None)
+    saved = False
+    status = 200
+    ready = position.snapshot is not None and position.value is not None
+    if request.method == "POST" and not ready:
+        # Nothing to judge yet: the page says so and asks nothing.
+        form = forms.FollowUpForm()
+        status = 409
+    elif request.method == "POST":
+        form = forms.FollowUpForm(request.POST)
+        if form.is_valid():
+            try:
+                answer = services.follow_up_save(
+                    participant=participant,
+                    fair_position=form.cleaned_data["fair_position"],
+                    card_id=form.cleaned_data["card"],
+                )
+            except services.NotFound:
+                raise Http404("Not your card") from None
+            except ValidationError as invalid:
+                form.add_error("fair_position", invalid)
+                status = 400
+            else:
+                saved = True
+        else:
+            status = 400
+    else:
+        initial = {"card": position.card.pk if position.card else None}
+        if answer is not None and answer.fair_position:
+            initial["fair_position"] = answer.fair_position
+        form = forms.FollowUpForm(initial=initial)
+    context = {
+        "study": study,
+        "participant": participant,
+        "position": position,
+        "form": form,
+        "answer": answer,
+        "saved": saved,
+    }
+    name = "elicitation/follow_up.html" + ("#step" if request.htmx else "")
+    return render(request, name, context, status=status)
