@@ -100,7 +100,12 @@
       if (out) out.textContent = Math.max(seconds, 0);
       if (seconds <= 0) {
         window.clearInterval(timer);
-        window.location.assign(element.dataset.redirectUrl);
+        // A full page load carries a meta refresh in <head> (it works without
+        // JavaScript); navigating here too would abort that navigation. Only a step
+        // swapped in by htmx, whose <head> has none, needs the script to leave.
+        if (!document.querySelector('head meta[http-equiv="refresh"]')) {
+          window.location.assign(element.dataset.redirectUrl);
+        }
       }
     }, 1000);
   }
