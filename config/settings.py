@@ -175,6 +175,21 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 RECONCILE_SWEEP_SECONDS = env_int("RECONCILE_SWEEP_SECONDS", 300, minimum=5)
 SCORE_DEBOUNCE_SECONDS = env_int("SCORE_DEBOUNCE_SECONDS", 30, minimum=0)
+RECONCILE_MAX_ATTEMPTS = env_int("RECONCILE_MAX_ATTEMPTS", 5, minimum=1)
+
+# --- Reconciliation -----------------------------------------------------------------
+# Dedup asks the LLM judge about at most DEDUP_TOP_K nearest cards (at most
+# DEDUP_MEMBERS_PER_VALUE from one value) at or above DEDUP_MIN_SIMILARITY, so its cost
+# per card stays flat as a study grows. The similarity is tuned on the local embedding;
+# set it again when EMBEDDING_MODEL names a real model.
+DEDUP_TOP_K = env_int("DEDUP_TOP_K", 4, minimum=1)
+DEDUP_MEMBERS_PER_VALUE = env_int("DEDUP_MEMBERS_PER_VALUE", 3, minimum=1)
+DEDUP_MIN_SIMILARITY = env_float("DEDUP_MIN_SIMILARITY", 0.45, minimum=0.0)
+CONTEXT_MIN_SIMILARITY = env_float("CONTEXT_MIN_SIMILARITY", 0.5, minimum=0.0)
+# Candidate pairs for upgrade stories, per value and context.
+HYPOTHESIS_NEIGHBOURS = env_int("HYPOTHESIS_NEIGHBOURS", 2, minimum=0)
+HYPOTHESIS_COSELECTED = env_int("HYPOTHESIS_COSELECTED", 2, minimum=0)
+HYPOTHESIS_MIN_CONTAINMENT = env_float("HYPOTHESIS_MIN_CONTAINMENT", 0.5, minimum=0.0)
 
 # --- LLM ----------------------------------------------------------------------------
 # "offline" is the deterministic provider that ships with the app. Any other value is

@@ -18,6 +18,13 @@ class StudyAdmin(admin.ModelAdmin):
     readonly_fields = ["graph_changed_at", "scored_at", "created_at", "updated_at"]
     inlines = [QuestionInline]
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # Contexts of new or edited questions are extracted now, not at the next sweep.
+        from moralgraph.tasks import reconcile_study
+
+        reconcile_study.delay_on_commit(obj.pk)
+
     @admin.display(description="participants")
     def participant_count(self, study):
         return study.participants.count()

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 
 def min_similarity() -> float:
-    return float(getattr(settings, "CONTEXT_MIN_SIMILARITY", 0.5))
+    return settings.CONTEXT_MIN_SIMILARITY
 
 
 @dataclass

@@ -39,24 +39,24 @@ EMBED_BATCH = 64
 
 
 def top_k() -> int:
-    return int(getattr(settings, "DEDUP_TOP_K", 4))
+    return settings.DEDUP_TOP_K
 
 
 def min_similarity() -> float:
     # Tuned on bench/dedup.py with the local hashed embedding, where nine in ten pairs of
     # paraphrases sit above 0.45 and unrelated cards around 0.25. A model embedding
     # spreads differently: set DEDUP_MIN_SIMILARITY with it.
-    return float(getattr(settings, "DEDUP_MIN_SIMILARITY", 0.45))
+    return settings.DEDUP_MIN_SIMILARITY
 
 
 def members_per_value() -> int:
     # A second member of a near value gets judged when the first is refused: paraphrase
     # is not transitive for a judge, and the cluster's other wording may be closer.
-    return int(getattr(settings, "DEDUP_MEMBERS_PER_VALUE", 3))
+    return settings.DEDUP_MEMBERS_PER_VALUE
 
 
 def max_attempts() -> int:
-    return int(getattr(settings, "RECONCILE_MAX_ATTEMPTS", 5))
+    return settings.RECONCILE_MAX_ATTEMPTS
 
 
 @dataclass

@@ -50,15 +50,15 @@ _COMMON = frozenset(
 
 
 def neighbours() -> int:
-    return int(getattr(settings, "HYPOTHESIS_NEIGHBOURS", 2))
+    return settings.HYPOTHESIS_NEIGHBOURS
 
 
 def coselected_partners() -> int:
-    return int(getattr(settings, "HYPOTHESIS_COSELECTED", 2))
+    return settings.HYPOTHESIS_COSELECTED
 
 
 def min_containment() -> float:
-    return float(getattr(settings, "HYPOTHESIS_MIN_CONTAINMENT", 0.5))
+    return settings.HYPOTHESIS_MIN_CONTAINMENT
 
 
 @dataclass

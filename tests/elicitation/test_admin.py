@@ -1,0 +1,79 @@
+"""The admin: every list page renders, participant text stays inert, saving a study
+starts its reconciliation."""
+
+from unittest import mock
+
+import pytest
+from django.contrib import admin
+from django.urls import reverse
+
+from elicitation.models import Study
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+XSS = '<script>alert("x")</script>'
+
+
+@pytest.fixture
+def staff_client(client, django_user_model):
+    user = django_user_model.objects.create_superuser("staff", password="not-a-secret-pw-1")
+    client.force_login(user)
+    return client
+
+
+def test_every_admin_list_renders(staff_client):
+    factories.UpgradeHypothesisFactory()
+    factories.ValuesCardFactory(title=XSS)
+    for model in admin.site._registry:
+        meta = model._meta
+        response = staff_client.get(reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist"))
+        assert response.status_code == 200, meta.label
+
+
+def test_participant_text_is_escaped_in_the_admin(staff_client):
+    card = factories.ValuesCardFactory(title=XSS, policies=[XSS, "CHOICES", "MOMENTS"])
+    pages = [
+        reverse("admin:elicitation_valuescard_changelist"),
+        reverse("admin:elicitation_valuescard_change", args=[card.pk]),
+    ]
+    for page in pages:
+        html = staff_client.get(page).content.decode()
+        assert XSS not in html
+        assert "&lt;script&gt;" in html
+
+
+def test_saving_a_study_enqueues_its_reconciliation(
+    staff_client, django_capture_on_commit_callbacks
+):
+    with (
+        mock.patch("moralgraph.tasks.reconcile_study.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = staff_client.post(
+            reverse("admin:elicitation_study_add"),
+            {
+                "slug": "new-study",
+                "title": "New study",
+                "consent_text": "Consent.",
+                "status": "open",
+                "estimated_minutes": 15,
+                "licence": "CC-BY-4.0",
+                "interview_min_turns": 3,
+                "selection_count": 6,
+                "min_selections": 0,
+                "judgment_count": 3,
+                "message_max_chars": 2000,
+                "messages_per_minute": 6,
+                "messages_per_hour_study": 3000,
+                "completion_code": "ABC123",
+                "demographic_fields": "[]",
+                "questions-TOTAL_FORMS": "0",
+                "questions-INITIAL_FORMS": "0",
+                "questions-MIN_NUM_FORMS": "0",
+                "questions-MAX_NUM_FORMS": "1000",
+            },
+        )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    study = Study.objects.get(slug="new-study")
+    delay.assert_called_once_with(study.pk)
