@@ -312,6 +312,7 @@ class ValuesCard(models.Model):
     )
     title = models.CharField(max_length=120)
     description = models.TextField()
+    instructions_detailed = models.TextField(blank=True, help_text="Imported cards only.")
     policies = models.JSONField(default=list)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     quality = models.CharField(max_length=10, choices=Quality.choices, default=Quality.OK)

@@ -31,8 +31,8 @@ Decisions worth knowing:
   CardMapping(mapped_by="import"); a card with none (quality "invalid", say) has no mapping.
 - Contexts are linked to the questions whose values were judged in them (values are tied
   to questions through chats, votes and impressions).
-- ``instructionsDetailed`` has no field in our Value or ValuesCard and is not stored: the
-  description is ``instructionsShort``.
+- ``instructionsShort`` becomes the description and ``instructionsDetailed`` is kept
+  beside it (``instructions_detailed``), for values and cards alike.
 """
 
 from __future__ import annotations
@@ -228,6 +228,7 @@ class _Wording:
     id: int
     title: str
     short: str
+    detailed: str
     criteria: list[str]
     created: datetime
     updated: datetime
@@ -494,6 +495,7 @@ def _wording(r: _Row) -> _Wording:
         r.int("id"),
         r.text("title", blank=False, max_length=120),
         r.text("instructionsShort", null=True) or "",
+        r.text("instructionsDetailed", null=True) or "",
         r.texts("evaluationCriteria"),
         r.time("createdAt"),
         r.time("updatedAt", null=True) or r.time("createdAt"),
@@ -617,6 +619,7 @@ class _Writer:
                     study=self.study,
                     title=v.title,
                     description=v.short,
+                    instructions_detailed=v.detailed,
                     policies=v.criteria,
                     wording_source=Value.Wording.IMPORTED,
                     external_id=str(v.id),
@@ -675,6 +678,7 @@ class _Writer:
                     question=self.questions.get(case_id) if case_id is not None else None,
                     title=c.title,
                     description=c.short,
+                    instructions_detailed=c.detailed,
                     policies=c.criteria,
                     status=ValuesCard.Status.SUBMITTED,
                     quality=c.quality,

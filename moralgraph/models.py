@@ -20,6 +20,9 @@ class Value(models.Model):
     study = models.ForeignKey("elicitation.Study", on_delete=models.CASCADE, related_name="values")
     title = models.CharField(max_length=120)
     description = models.TextField()
+    # The reference app's longer wording (instructionsDetailed), kept for imported values
+    # so that a reference-json export gives it back as published.
+    instructions_detailed = models.TextField(blank=True)
     policies = models.JSONField(default=list)
     wording_source = models.CharField(max_length=10, choices=Wording.choices, default=Wording.CARD)
     representative_card = models.ForeignKey(

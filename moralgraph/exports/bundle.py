@@ -181,8 +181,6 @@ def datasheet(
         "reference's entropy quirk; it exists to reproduce published graphs.",
         "- Interview transcripts are not included. Reasons a participant marked private are "
         "left out; survey comments are included as typed.",
-        "- For studies imported from the reference app, its instructionsDetailed text was "
-        "not kept: reference.json repeats the description there.",
         "",
         "## Licence",
         "",

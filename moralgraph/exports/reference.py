@@ -4,8 +4,8 @@
 those that a kept edge touches, with their ``pageRank``; edges are the kept pairs with their
 counts and summary. For a study imported from the reference, ids are the reference's ids
 and contexts its "When ..." texts, so that the file can be compared with a graph it
-published. Our Value has one description, written as both ``instructionsShort`` and
-``instructionsDetailed``.
+published. A value with no detailed wording of its own (one not imported from the
+reference) repeats its description as ``instructionsDetailed``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def build(data: ExportData) -> bytes:
                 "id": out_id(value_id),
                 "title": value.title,
                 "instructionsShort": value.description,
-                "instructionsDetailed": value.description,
+                "instructionsDetailed": value.instructions_detailed or value.description,
                 "evaluationCriteria": list(value.policies),
                 "createdAt": _reference_time(value.created_at),
                 "updatedAt": _reference_time(value.updated_at),

@@ -161,6 +161,8 @@ def test_reference_json_has_the_reference_schema_and_ids(study):
         "pageRank",
     ]
     assert value["title"] == "Shared Ownership of Learning"
+    assert value["instructionsDetailed"].startswith("A decision the young person helps make")
+    assert value["instructionsShort"] != value["instructionsDetailed"]
     assert value["createdAt"] == "2023-09-18T09:10:00.000Z"
     assert value["updatedAt"] == "2023-09-18T09:10:30.000Z"
     assert value["evaluationCriteria"][0] == "CHOICES the child can make for herself"

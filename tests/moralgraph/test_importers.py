@@ -77,6 +77,7 @@ def test_it_keeps_the_original_wording_and_ids():
     value = study.values.get(external_id="103")
     assert value.title == "Shared Ownership of Learning"
     assert value.description.startswith("ChatGPT should help the child own the decision")
+    assert value.instructions_detailed.startswith("A decision the young person helps make")
     assert value.policies[0] == "CHOICES the child can make for herself"
     assert len(value.policies) == 4
     assert value.wording_source == Value.Wording.IMPORTED
