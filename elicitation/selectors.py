@@ -528,6 +528,7 @@ class StudySummary:
     values: int
     judgments: int
     last_activity: datetime | None
+    questions: int = 0
 
 
 def study_summaries(studies=None) -> list[StudySummary]:
@@ -539,11 +540,12 @@ def study_summaries(studies=None) -> list[StudySummary]:
         .annotate(
             n_started=_count_per_study(Participant.objects.all(), "study"),
             n_completed=_count_per_study(
-                Participant.objects.filter(completed_at__isnull=False), "study"
+                Participant.objects.filter(step=Participant.Step.DONE), "study"
             ),
             n_cards=_count_per_study(submitted, "study"),
             n_values=_count_per_study(Value.objects.filter(is_active=True), "study"),
             n_judgments=_count_per_study(WiserJudgment.objects.all(), "participant__study"),
+            n_questions=_count_per_study(Question.objects.all(), "study"),
             last_participant=_per_study(Participant.objects.all(), "study", Max("updated_at")),
             last_card=_per_study(submitted, "study", Max("submitted_at")),
             last_judgment=_per_study(
@@ -576,6 +578,7 @@ def study_summaries(studies=None) -> list[StudySummary]:
                 values=study.n_values,
                 judgments=study.n_judgments,
                 last_activity=max(moments) if moments else None,
+                questions=study.n_questions,
             )
         )
     return summaries
@@ -626,7 +629,8 @@ class Funnel:
 
 def funnel(study: Study) -> Funnel:
     """How many participants reached each step of the study, how many declined, and the
-    median time from consent to completion against the advertised time."""
+    median time from consent to completion against the advertised time (over those whose
+    times are known: imported participants are done but have none)."""
     on_step = dict(
         Participant.objects.filter(study=study)
         .order_by()
@@ -660,7 +664,7 @@ def funnel(study: Study) -> Funnel:
     return Funnel(
         declined=study.declines.count(),
         agreed=agreed,
-        completed=Participant.objects.filter(study=study, completed_at__isnull=False).count(),
+        completed=Participant.objects.filter(study=study, step=Participant.Step.DONE).count(),
         steps=steps,
         median_minutes=round(statistics.median(durations), 1) if durations else None,
         timed=len(durations),
@@ -692,7 +696,7 @@ def question_balance(study: Study) -> list[QuestionLoad]:
 
     questions = Question.objects.filter(study=study).annotate(
         n_participants=per_question(Participant.objects.all()),
-        n_completed=per_question(Participant.objects.filter(completed_at__isnull=False)),
+        n_completed=per_question(Participant.objects.filter(step=Participant.Step.DONE)),
         n_cards=per_question(ValuesCard.objects.filter(status=ValuesCard.Status.SUBMITTED)),
     )
     questions = list(questions.order_by("position", "id"))
@@ -840,7 +844,7 @@ def llm_spend(study: Study) -> Spend:
             round(sum((s.latency_ms or 0) * s.calls for s in stages) / calls) if calls else None
         ),
     )
-    completed = Participant.objects.filter(study=study, completed_at__isnull=False).count()
+    completed = Participant.objects.filter(study=study, step=Participant.Step.DONE).count()
     return Spend(
         stages=stages,
         total=total,

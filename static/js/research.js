@@ -1,5 +1,6 @@
-/* The researchers' pages: "Copy" buttons beside read-only links. The links are plain
- * inputs that can be selected and copied by hand; this only adds the button. */
+/* The researchers' pages: "Copy" buttons beside read-only links (plain inputs that can
+ * be selected and copied by hand; this only adds the button), and a confirmation before
+ * a form with data-confirm is sent (without JavaScript it is sent at once). */
 (function () {
   "use strict";
 
@@ -28,6 +29,12 @@
   document.addEventListener("click", function (event) {
     var button = event.target.closest(".copy-button[data-copy]");
     if (button) copy(button);
+  });
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+    }
   });
   document.addEventListener("focusin", function (event) {
     if (event.target.classList && event.target.classList.contains("copy-input")) {
