@@ -176,6 +176,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 RECONCILE_SWEEP_SECONDS = env_int("RECONCILE_SWEEP_SECONDS", 300, minimum=5)
 SCORE_DEBOUNCE_SECONDS = env_int("SCORE_DEBOUNCE_SECONDS", 30, minimum=0)
 RECONCILE_MAX_ATTEMPTS = env_int("RECONCILE_MAX_ATTEMPTS", 5, minimum=1)
+# A running export whose heartbeat is older than this is taken to have lost its worker.
+EXPORT_LEASE_SECONDS = env_int("EXPORT_LEASE_SECONDS", 600, minimum=30)
 
 # --- Reconciliation -----------------------------------------------------------------
 # Dedup asks the LLM judge about at most DEDUP_TOP_K nearest cards (at most

@@ -246,6 +246,9 @@ class ExportJob(models.Model):
     total = models.PositiveIntegerField(default=0)
     path = models.CharField(max_length=500, blank=True)
     sha256 = models.CharField(max_length=64, blank=True)
+    # Touched when the job is claimed and at each step of progress: a running job whose
+    # heartbeat stops (its worker died) can be claimed again.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)

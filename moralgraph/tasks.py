@@ -106,8 +106,8 @@ def _score_due(study: Study) -> bool:
 
 @shared_task
 def sweep_studies() -> dict:
-    """Beat: re-enqueue reconciliation left pending for a sweep period, and scoring left
-    undone. Cheap when there is nothing to do."""
+    """Beat: re-enqueue reconciliation left pending for a sweep period, scoring left
+    undone, and export jobs whose worker died. Cheap when there is nothing to do."""
     stale = timedelta(seconds=settings.RECONCILE_SWEEP_SECONDS)
     reconcile = list(selectors.studies_needing_work(stale_after=stale).values_list("pk", flat=True))
     for study_id in reconcile:
@@ -115,6 +115,12 @@ def sweep_studies() -> dict:
     score = list(selectors.studies_needing_score().values_list("pk", flat=True))
     for study_id in score:
         score_study.delay(study_id)
-    if reconcile or score:
-        logger.info("sweep: reconcile %s, score %s", reconcile, score)
-    return {"reconcile": reconcile, "score": score}
+    from moralgraph.export_tasks import run_export
+    from moralgraph.exports.jobs import stalled_jobs
+
+    exports = stalled_jobs()
+    for job_id in exports:
+        run_export.delay(job_id)
+    if reconcile or score or exports:
+        logger.info("sweep: reconcile %s, score %s, exports %s", reconcile, score, exports)
+    return {"reconcile": reconcile, "score": score, "exports": exports}

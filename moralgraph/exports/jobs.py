@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from elicitation.llm import LLMError
@@ -56,15 +57,19 @@ def run_export_job(job_id: int) -> ExportJob | None:
     A transient LLM error puts the job back to pending and re-raises, for the task to
     retry later; the responses already written stay cached. Any other error fails it.
     """
-    claimed = ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.PENDING).update(
-        status=ExportJob.Status.RUNNING, error=""
+    claimed = (
+        ExportJob.objects.filter(pk=job_id)
+        .filter(_claimable())
+        .update(status=ExportJob.Status.RUNNING, error="", heartbeat_at=timezone.now())
     )
     if claimed != 1:
         return None  # someone else got there first, or it is finished
     job = ExportJob.objects.select_related("study").get(pk=job_id)
 
     def progress(done: int, total: int) -> None:
-        ExportJob.objects.filter(pk=job_id).update(progress=done, total=total)
+        ExportJob.objects.filter(pk=job_id).update(
+            progress=done, total=total, heartbeat_at=timezone.now()
+        )
 
     try:
         export = build_export(
@@ -95,6 +100,25 @@ def run_export_job(job_id: int) -> ExportJob | None:
     )
     job.refresh_from_db()
     return job
+
+
+def _claimable() -> Q:
+    """Pending, or running with a heartbeat older than the lease: its worker died (the
+    file is written atomically, so nothing half-built is left behind)."""
+    lease = timezone.now() - timedelta(seconds=settings.EXPORT_LEASE_SECONDS)
+    return Q(status=ExportJob.Status.PENDING) | Q(
+        status=ExportJob.Status.RUNNING, heartbeat_at__lt=lease
+    )
+
+
+def stalled_jobs() -> list[int]:
+    """Running jobs whose worker stopped beating, for the sweep to enqueue again."""
+    lease = timezone.now() - timedelta(seconds=settings.EXPORT_LEASE_SECONDS)
+    return list(
+        ExportJob.objects.filter(status=ExportJob.Status.RUNNING, heartbeat_at__lt=lease)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 def give_up(job_id: int, error: Exception) -> None:

@@ -176,7 +176,7 @@ def test_the_sweep_requeues_stale_work_and_scoring(sent, settings):
     result = tasks.sweep_studies.apply().get()
     again = tasks.sweep_studies.apply().get()
 
-    assert result == again == {"reconcile": [stale.pk], "score": [changed.pk]}
+    assert result == again == {"reconcile": [stale.pk], "score": [changed.pk], "exports": []}
     assert sent.count(("moralgraph.tasks.reconcile_study", (stale.pk,))) == 2
 
 

@@ -121,3 +121,40 @@ def test_a_job_for_a_format_without_training_data_needs_no_llm(study, settings, 
     done = jobs.run_export_job(job.pk)
     assert done.status == ExportJob.Status.DONE and done.total == 0
     assert not LLMCall.objects.exists()
+
+
+def test_a_job_whose_worker_died_is_claimed_again_after_its_lease(
+    study, settings, tmp_path, monkeypatch
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from moralgraph import export_tasks
+    from moralgraph.tasks import sweep_studies
+
+    settings.EXPORT_ROOT = tmp_path
+    settings.EXPORT_LEASE_SECONDS = 600
+    now = timezone.now()
+    dead = ExportJob.objects.create(
+        study=study,
+        format="graph-json",
+        status=ExportJob.Status.RUNNING,
+        heartbeat_at=now - timedelta(seconds=601),
+    )
+    alive = ExportJob.objects.create(
+        study=study,
+        format="graph-json",
+        status=ExportJob.Status.RUNNING,
+        heartbeat_at=now - timedelta(seconds=30),
+    )
+    queued = []
+    monkeypatch.setattr(export_tasks.run_export, "delay", queued.append)
+    assert sweep_studies()["exports"] == [dead.pk]
+    assert queued == [dead.pk]
+    # The job still being worked on is left alone; the dead one is finished.
+    assert jobs.run_export_job(alive.pk) is None
+    finished = jobs.run_export_job(dead.pk)
+    assert finished.status == ExportJob.Status.DONE
+    assert Path(finished.path).is_file()
+    assert sweep_studies()["exports"] == []
