@@ -201,7 +201,11 @@ def rescore_now(request, slug):
     study = get_object_or_404(Study, slug=slug)
     transaction.on_commit(lambda: tasks.score_study.delay(study.pk))
     if review.backlog(study).score_due:
-        messages.success(request, "Scoring queued: a new snapshot appears once a worker runs it.")
+        messages.success(
+            request,
+            "Scoring queued: a new snapshot appears once a worker runs it (at most one "
+            f"score every {settings.SCORE_DEBOUNCE_SECONDS} seconds).",
+        )
     else:
         messages.info(
             request,
@@ -226,6 +230,8 @@ def retry_failed(request, slug):
 def graph(request, slug):
     study = get_object_or_404(Study, slug=slug)
     mode = request.GET.get("mode", "")
+    if mode not in GraphSnapshot.Mode.values:
+        mode = GraphSnapshot.Mode.DEFAULT
     snapshot = review.pick_snapshot(study, mode=mode, snapshot_id=request.GET.get("snapshot"))
     if request.GET.get("snapshot") and snapshot is None:
         raise Http404("no such snapshot")
@@ -234,9 +240,10 @@ def graph(request, slug):
         "section": "graph",
         "snapshot": snapshot,
         "snapshots": review.snapshots(study),
-        "mode": snapshot.mode if snapshot else (mode or GraphSnapshot.Mode.DEFAULT),
+        "mode": snapshot.mode if snapshot else mode,
         "modes": GraphSnapshot.Mode.choices,
         "review": review.graph_review(study, snapshot) if snapshot else None,
+        "latest": review.pick_snapshot(study, mode=snapshot.mode) if snapshot else None,
         "backlog": review.backlog(study),
     }
     if request.htmx:

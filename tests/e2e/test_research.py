@@ -180,7 +180,8 @@ def _populate(study) -> Participant:
 @pytest.fixture
 def study(transactional_db):
     # Two more studies for the list: one imported from the reference app, one in draft.
-    import_reference(REFERENCE, study_slug="reference")
+    reference = import_reference(REFERENCE, study_slug="reference").study
+    scoring.score_study(study=reference, mode="compat")
     factories.StudyFactory(slug="pilot", title="Pilot: parenting questions", status="draft")
     return load_demo_study()
 
@@ -269,8 +270,14 @@ def test_research_pages(uvicorn_server, browser, screenshots, study, researcher)
     assert page.locator("nav.segmented [aria-current=page]").inner_text() == "Reference (compat)"
     screenshots(page, "research-07-graph-no-compat-snapshot")
 
+    # The reference's scoring of an imported study: one pooled graph.
+    page.goto(f"{base}/research/reference/graph/?mode=compat")
+    page.locator("h2", has_text="The pooled graph").wait_for()
+    screenshots(page, "research-07b-graph-compat")
+
     page.click("nav.tabs >> text=Exports")
     page.locator("text=New export").wait_for()
+    assert "/research/reference/exports/" in page.url
     screenshots(page, "research-08-exports")
     context.close()
 

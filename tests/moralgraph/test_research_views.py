@@ -513,3 +513,21 @@ def test_the_exports_page_is_linked_and_still_works(staff, study):
     assert "/research/live/exports/" in page
     exports = staff.get("/research/live/exports/")
     assert exports.status_code == 200 and "New export" in exports.content.decode()
+
+
+def test_an_earlier_snapshot_says_which_is_the_latest(staff, graph_study):
+    study, question, context, (a, b, c) = graph_study
+    first = scoring.score_study(study=study)
+    judge = factories.ParticipantFactory(study=study, step=Step.DONE)
+    story = UpgradeHypothesis.objects.filter(from_value=a, to_value=b).get()
+    WiserJudgment.objects.create(
+        participant=judge,
+        hypothesis=story,
+        pair_key=WiserJudgment.make_pair_key(a.pk, b.pk),
+        verdict="upgrade",
+    )
+    latest = scoring.score_study(study=study)
+    assert latest != first
+    page = staff.get(f"/research/graph/graph/?snapshot={first.pk}").content.decode()
+    assert "An earlier snapshot" in page and f'href="?snapshot={latest.pk}"' in page
+    assert "An earlier snapshot" not in staff.get("/research/graph/graph/").content.decode()
