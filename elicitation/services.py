@@ -18,7 +18,7 @@ from datetime import timedelta
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -452,6 +452,11 @@ def _stream_delay() -> float:
     return max(0, settings.OFFLINE_STREAM_DELAY_MS) / 1000
 
 
+def _release_connection() -> None:
+    if not connection.in_atomic_block:  # never inside a transaction (a test's, say)
+        connection.close()
+
+
 async def reply_stream(*, participant: Participant, reply: Message) -> AsyncIterator[str]:
     """Stream an owed reply chunk by chunk, saving it in ``finally``.
 
@@ -468,6 +473,9 @@ async def reply_stream(*, participant: Participant, reply: Message) -> AsyncIter
         return
     history = await sync_to_async(selectors.chat_history)(reply.interview, before_seq=reply.seq)
     call = await sync_to_async(_interview_call)(participant)
+    # The model takes seconds: give the database connection back (to the pool) meanwhile,
+    # or every reply being streamed holds one and the other requests wait for the pool.
+    await sync_to_async(_release_connection)()
     delay = _stream_delay() if llm.is_offline("interview", participant.study) else 0
     parts: list[str] = []
     status = Message.Status.INTERRUPTED

@@ -3,8 +3,9 @@
 from unittest import mock
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.core.exceptions import ValidationError
+from django.db import connection
 
 from elicitation import llm, services
 from elicitation.models import (
@@ -581,3 +582,26 @@ def test_reconnecting_to_a_cut_off_reply_sends_its_part_and_offers_a_retry(inter
         _stream(fresh(interviewing), reply)
     assert "cut off" in cut.value.user_message
     assert Message.objects.get(pk=reply.pk).content == partial
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stream_holds_no_database_connection_while_the_model_writes(interviewing):
+    # A reply takes seconds. Under load, every stream holding a pooled connection that
+    # long left the other requests waiting for the pool until they failed (bench/load.py).
+    exchange = services.message_send(participant=interviewing, content=ANSWERS[0])
+    reply = services.own_reply(participant=interviewing, reply_id=exchange.reply.pk)
+    participant = fresh(interviewing)
+
+    async def go():
+        stream = services.reply_stream(participant=participant, reply=reply)
+        try:
+            await anext(stream)
+            held = await sync_to_async(lambda: connection.connection is not None)()
+            async for _ in stream:
+                pass
+        finally:
+            await stream.aclose()
+        return held
+
+    assert async_to_sync(go)() is False
+    assert Message.objects.get(pk=reply.pk).status == Message.Status.COMPLETE
