@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mge
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install demo test lint lock bench
+.PHONY: install demo test lint lock bench load
 
 $(STAMP): requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ bench: install
 	$(PY) bench/scoring.py
 	$(PY) bench/dedup.py
 	$(PY) bench/export.py
+
+# The participant journey under load on this machine (loopback only); see bench/load.py.
+load: install
+	$(PY) bench/load.py $(LOAD_ARGS)
 
 lock:
 	$(PY) -m pip freeze --all | grep -v -E '^(pip|setuptools|wheel)==' \

@@ -224,7 +224,12 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"LiteLLM": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
+    "loggers": {
+        # Django gives its own logger a console handler under DEBUG; one is enough.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "LiteLLM": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+    },
 }
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
