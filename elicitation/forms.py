@@ -152,39 +152,23 @@ class JudgmentForm(forms.Form):
 LIKERT = [(i, str(i)) for i in range(1, 6)]
 
 
+def _likert(label: str) -> forms.TypedChoiceField:
+    """A skippable 1-5 item."""
+    return forms.TypedChoiceField(
+        label=label,
+        choices=LIKERT,
+        coerce=int,
+        required=False,
+        empty_value=None,
+        widget=forms.RadioSelect,
+    )
+
+
 class SurveyForm(forms.Form):
-    represented = forms.TypedChoiceField(
-        label="The values I articulated express what I care about.",
-        choices=LIKERT,
-        coerce=int,
-        required=False,
-        empty_value=None,
-        widget=forms.RadioSelect,
-    )
-    clarified = forms.TypedChoiceField(
-        label="The process clarified what is important to me.",
-        choices=LIKERT,
-        coerce=int,
-        required=False,
-        empty_value=None,
-        widget=forms.RadioSelect,
-    )
-    learned = forms.TypedChoiceField(
-        label="I learned about other people's values.",
-        choices=LIKERT,
-        coerce=int,
-        required=False,
-        empty_value=None,
-        widget=forms.RadioSelect,
-    )
-    trust = forms.TypedChoiceField(
-        label="I would trust this process to shape an AI's behaviour.",
-        choices=LIKERT,
-        coerce=int,
-        required=False,
-        empty_value=None,
-        widget=forms.RadioSelect,
-    )
+    represented = _likert("The values I articulated express what I care about.")
+    clarified = _likert("The process clarified what is important to me.")
+    learned = _likert("I learned about other people's values.")
+    trust = _likert("I would trust this process to shape an AI's behaviour.")
     comment = forms.CharField(
         label="Anything else you'd like to tell us?",
         required=False,

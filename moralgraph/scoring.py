@@ -7,10 +7,11 @@ a result into a row.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, time
 
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 
 from elicitation.models import Demographics, Study, WiserJudgment
 from moralgraph import graph, selectors
@@ -89,3 +90,15 @@ def score_study(
             scored_at=started
         )
     return snapshot
+
+
+def parse_as_of(text: str) -> datetime:
+    """An --as-of cut-off: an ISO date-time, or a date meaning its first moment (so that
+    day's judgments are left out); UTC when no offset is given. Raises ValueError."""
+    moment = parse_datetime(text)
+    if moment is None:
+        day = parse_date(text)
+        if day is None:
+            raise ValueError(f"--as-of must be an ISO date or date-time, got {text!r}")
+        moment = datetime.combine(day, time.min)
+    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)

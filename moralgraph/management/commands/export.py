@@ -1,25 +1,21 @@
 import sys
-from datetime import UTC, datetime, time
+from datetime import datetime
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils.dateparse import parse_date, parse_datetime
 
 from elicitation.llm import LLMError
 from elicitation.models import Study
+from moralgraph import scoring
 from moralgraph.exports import FORMATS, ExportError, build_export
 from moralgraph.exports.jobs import start_export
 
 
 def _as_of(text: str) -> datetime:
-    """An ISO date (midnight UTC: judgments of that day are left out) or date-time."""
-    moment = parse_datetime(text)
-    if moment is None:
-        day = parse_date(text)
-        if day is None:
-            raise CommandError(f"--as-of must be an ISO date or date-time, got {text!r}")
-        moment = datetime.combine(day, time.min)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        return scoring.parse_as_of(text)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
 
 
 class Command(BaseCommand):

@@ -1,10 +1,8 @@
 """python manage.py score --study SLUG [--mode compat|default] [--as-of ISO-DATE]"""
 
-from datetime import UTC, datetime, time
+from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 
 from elicitation.models import Study
 from moralgraph import scoring
@@ -14,15 +12,10 @@ TOP = 3
 
 
 def _parse_as_of(text: str) -> datetime:
-    moment = parse_datetime(text)
-    if moment is None:
-        day = parse_date(text)
-        if day is None:
-            raise CommandError(f"--as-of must be an ISO date or date-time, got {text!r}")
-        moment = datetime.combine(day, time.min)
-    if timezone.is_naive(moment):
-        moment = moment.replace(tzinfo=UTC)
-    return moment
+    try:
+        return scoring.parse_as_of(text)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
 
 
 class Command(BaseCommand):
