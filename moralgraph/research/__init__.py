@@ -1,0 +1,1 @@
+"""The researchers' side of a study: dashboard, graph review, report, quality, exports pages."""
