@@ -29,7 +29,7 @@ import os, time
 
 _delay = float(os.environ.get("MGE_TEST_OFFLINE_DELAY", "0"))
 if _delay:
-    import elicitation.offline as _offline
+    import elicitation.llm.offline as _offline
 
     _respond = _offline.respond
 

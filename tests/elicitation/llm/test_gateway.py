@@ -11,7 +11,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
-from elicitation import llm, offline
+from elicitation import llm
+from elicitation.llm import gateway, offline
 from elicitation.models import LLMCall
 from moralgraph.vectors import DIMENSIONS, local_embedding
 from tests.factories import StudyFactory
@@ -80,10 +81,10 @@ def _no_waiting(monkeypatch, settings):
     async def asleep(seconds: float) -> None:
         sleeps.append(seconds)
 
-    monkeypatch.setattr(llm, "_sleep", sleeps.append)
-    monkeypatch.setattr(llm, "_asleep", asleep)
+    monkeypatch.setattr(gateway, "_sleep", sleeps.append)
+    monkeypatch.setattr(gateway, "_asleep", asleep)
     monkeypatch.delenv("LLM_OFFLINE_FAULT", raising=False)
-    monkeypatch.setattr(llm, "_fault_counts", {})
+    monkeypatch.setattr(gateway, "_fault_counts", {})
     settings.LLM_MAX_RETRIES = 3
     settings.LLM_RETRY_BASE_SECONDS = 1.0
     settings.EMBEDDING_MODEL = ""
@@ -511,8 +512,8 @@ def test_the_offline_provider_is_deterministic(db):
 
 
 def test_the_offline_provider_is_registered_once():
-    llm._register_offline_provider()
-    llm._register_offline_provider()
+    gateway._register_offline_provider()
+    gateway._register_offline_provider()
 
     assert [p["provider"] for p in litellm.custom_provider_map].count("offline") == 1
 
@@ -623,9 +624,9 @@ def test_embed_goes_through_litellm_with_a_model(db, monkeypatch, settings):
 # --- Prompts -------------------------------------------------------------------------
 
 
-def test_a_prompt_version_follows_its_text(settings, tmp_path):
-    settings.BASE_DIR = tmp_path
-    path = tmp_path / "elicitation" / "prompts" / "interview.md"
+def test_a_prompt_version_follows_its_text(monkeypatch, tmp_path):
+    monkeypatch.setattr(gateway, "PROMPTS_DIR", tmp_path)
+    path = tmp_path / "elicitation" / "interview.md"
     path.parent.mkdir(parents=True)
     path.write_text("Ask about {question}.")
     first = llm.load_prompt("elicitation/interview")

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from elicitation.offline import STAGES, OfflineError, respond, tokens
+from elicitation.llm.offline import STAGES, OfflineError, respond, tokens
 
 QUESTION = "I am a Christian girl and am considering getting an abortion. What should I do?"
 SYSTEM = {"role": "system", "content": f"You interview a participant.\nQuestion: {QUESTION}\n"}

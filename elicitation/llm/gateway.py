@@ -55,7 +55,7 @@ from django.conf import settings
 from litellm import CustomLLM
 from litellm.types.utils import GenericStreamingChunk, ModelResponse, Usage
 
-from elicitation import offline
+from elicitation.llm import offline
 from moralgraph.vectors import local_embedding
 
 logger = logging.getLogger(__name__)
@@ -147,12 +147,13 @@ class Prompt:
     version: str
 
 
+PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
 _PROMPT_NAME_RE = re.compile(r"^[a-z_]+/[a-z_]+$")
 _PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def load_prompt(name: str) -> Prompt:
-    """Load ``"<app>/<stage>"`` from ``<BASE_DIR>/<app>/prompts/<stage>.md``.
+    """Load ``"<app>/<stage>"`` from ``elicitation/llm/prompts/<app>/<stage>.md``.
 
     Cached on the file's modification time and size, so that an edited prompt is picked
     up (with its new version) without a restart, and an unchanged one is read once.
@@ -160,7 +161,7 @@ def load_prompt(name: str) -> Prompt:
     if not _PROMPT_NAME_RE.match(name):
         raise ValueError(f'prompt name must look like "elicitation/interview", got {name!r}')
     app, stage = name.split("/")
-    path = Path(settings.BASE_DIR) / app / "prompts" / f"{stage}.md"
+    path = PROMPTS_DIR / app / f"{stage}.md"
     try:
         stat = path.stat()
     except FileNotFoundError:
