@@ -14,8 +14,9 @@ from django.db import transaction
 
 log = logging.getLogger(__name__)
 
-# A broker that is down answers at once or after this; a participant never waits longer.
-_PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "timeout": 2}
+# One quick retry: a broker that is down refuses the connection at once, so a participant
+# never waits long. (kombu's ensure() takes no "timeout": passing one failed every send.)
+_PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 
 
 def enqueue(task_name: str, *args, countdown: float | None = None) -> bool:
