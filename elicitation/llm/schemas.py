@@ -1,0 +1,97 @@
+"""The JSON Schemas of the structured stages, and the parser that holds a reply to one.
+
+A schema is part of its stage's prompt version (see ``prompts``): changing one here
+changes the version recorded with every call and every cached answer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import jsonschema
+
+_TEXT = {"type": "string", "minLength": 1}
+
+CARD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["title", "description", "policies"],
+    "properties": {
+        "title": {"type": "string", "minLength": 2, "maxLength": 80, "pattern": r"\S"},
+        "description": {"type": "string", "minLength": 1, "maxLength": 600},
+        "policies": {
+            "type": "array",
+            "minItems": 3,
+            "maxItems": 7,
+            "items": {"type": "string", "minLength": 3, "maxLength": 300, "pattern": r"\S"},
+        },
+    },
+}
+DEDUP_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["same", "reason"],
+    "properties": {"same": {"type": "boolean"}, "reason": {"type": "string"}},
+}
+CONTEXTS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["contexts"],
+    "properties": {
+        "contexts": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 6,
+            "items": {"type": "string", "pattern": r"^When\s+\S", "maxLength": 200},
+        }
+    },
+}
+HYPOTHESIS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["story", "mapping"],
+    "properties": {
+        "story": _TEXT,
+        "mapping": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["from", "to"],
+                "properties": {"from": _TEXT, "to": _TEXT},
+            },
+        },
+    },
+}
+RESPONSE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["response"],
+    "properties": {"response": _TEXT},
+}
+
+
+class InvalidOutput(ValueError):
+    """A reply that is not the JSON object the stage's schema asks for."""
+
+    def __init__(self, problem: str, reply: str) -> None:
+        super().__init__(problem)
+        self.reply = reply
+
+
+_FENCE_RE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S | re.I)
+
+
+def parse(schema: dict[str, Any], text: str) -> dict:
+    """Parse and validate a structured reply, or raise ``InvalidOutput`` saying why."""
+    # Real models sometimes wrap JSON in a Markdown fence even in JSON mode.
+    fenced = _FENCE_RE.match(text)
+    body = fenced.group(1) if fenced else text
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise InvalidOutput(f"the reply is not valid JSON ({exc})", text) from None
+    if not isinstance(data, dict):
+        raise InvalidOutput(f"expected a JSON object, got {type(data).__name__}", text)
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is not None:
+        where = error.json_path.removeprefix("$.").removeprefix("$") or "the object"
+        raise InvalidOutput(f"{where}: {error.message[:300]}", text)
+    return data
