@@ -5,8 +5,9 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
-from elicitation import services
+from elicitation import cards
 from elicitation.models import Demographics, Study, WiserJudgment
+from elicitation.services import interview
 
 DEMOGRAPHIC_FIELDS = ("political_affiliation", "age_band", "sex", "country", "other")
 
@@ -55,7 +56,7 @@ class DemographicsForm(forms.Form):
 
 
 class MessageForm(forms.Form):
-    # Not required at the form level: services.validate_message words the errors.
+    # Not required at the form level: interview.validate_message words the errors.
     content = forms.CharField(required=False, strip=False, widget=forms.Textarea)
     client_token = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
@@ -65,21 +66,21 @@ class MessageForm(forms.Form):
         self.fields["content"].widget.attrs.update(
             {
                 "rows": 3,
-                "maxlength": services.message_limit(study),
+                "maxlength": interview.message_limit(study),
                 "placeholder": "Write your answer…",
                 "aria-label": "Your message to the interviewer",
             }
         )
 
     def clean_content(self):
-        return services.validate_message(study=self.study, content=self.cleaned_data["content"])
+        return interview.validate_message(study=self.study, content=self.cleaned_data["content"])
 
 
 class CardForm:
     """The card editor: title, description and a list of policies posted under one name.
 
     Not a Django form because the number of policies changes as the participant adds
-    and removes them; services.normalise_card holds the rules.
+    and removes them; elicitation.cards holds the rules.
     """
 
     def __init__(self, *, title: str, description: str, policies: list[str], errors=None):
@@ -97,17 +98,17 @@ class CardForm:
         return cls(
             title=data.get("title", ""),
             description=data.get("description", ""),
-            policies=list(data.getlist("policies"))[: services.MAX_POLICIES + 1],
+            policies=list(data.getlist("policies"))[: cards.MAX_POLICIES + 1],
         )
 
     def fields(self) -> dict:
         return {"title": self.title, "description": self.description, "policies": self.policies}
 
     def add_policy(self) -> None:
-        if len(self.policies) < services.MAX_POLICIES:
+        if len(self.policies) < cards.MAX_POLICIES:
             self.policies.append("")
         else:
-            self.errors["policies"] = [f"A card has at most {services.MAX_POLICIES} of these."]
+            self.errors["policies"] = [f"A card has at most {cards.MAX_POLICIES} of these."]
 
     def remove_policy(self, index: int) -> None:
         if 0 <= index < len(self.policies):
@@ -123,7 +124,11 @@ class CardForm:
 
     @property
     def max_policies(self) -> int:
-        return services.MAX_POLICIES
+        return cards.MAX_POLICIES
+
+    @property
+    def limits(self) -> dict:
+        return cards.LIMITS
 
 
 class SelectionForm(forms.Form):
@@ -144,7 +149,7 @@ class JudgmentForm(forms.Form):
         error_messages={"required": "Please choose Yes, No or Not sure."},
     )
     reason = forms.CharField(
-        required=False, max_length=services.REASON_MAX, widget=forms.Textarea(attrs={"rows": 2})
+        required=False, max_length=cards.REASON_MAX_CHARS, widget=forms.Textarea(attrs={"rows": 2})
     )
     reason_private = forms.BooleanField(required=False)
 
@@ -172,7 +177,7 @@ class SurveyForm(forms.Form):
     comment = forms.CharField(
         label="Anything else you'd like to tell us?",
         required=False,
-        max_length=services.COMMENT_MAX,
+        max_length=cards.COMMENT_MAX_CHARS,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
 

@@ -3,11 +3,14 @@ a participant is ("step 3 of 8, about 9 minutes left").
 
 Pure functions of a Study's settings: no queries, so every page can call them freely.
 Whether a step has anything to show (enough values to select from, stories to judge)
-is decided when the participant reaches it, in services._advance.
+is decided when the participant reaches it, by the step's drawer: the graph side
+registers one per drawn step in its app config (elicitation never imports it), and
+services.participants.enter skips a step whose drawer drew nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -59,6 +62,32 @@ _URL_NAMES = {
     Step.SURVEY: "elicitation:survey",
     Step.DONE: "elicitation:done",
 }
+
+
+# Steps that show the participant something drawn for them from the graph.
+DRAWN_STEPS: tuple[str, ...] = (Step.SELECTION, Step.JUDGMENTS)
+
+# A drawer prepares a drawn step for a participant (once: later calls find the draw made)
+# and says whether there is anything to show. Called inside the transaction holding the
+# participant's lock.
+StepDrawer = Callable[[Participant], bool]
+_drawers: dict[str, StepDrawer] = {}
+
+
+def register_step_drawer(step: str, drawer: StepDrawer) -> None:
+    """Make ``drawer`` the one that prepares ``step`` (registering again replaces it)."""
+    if step not in DRAWN_STEPS:
+        raise ValueError(f"{step!r} is not a drawn step; drawn steps are {DRAWN_STEPS}")
+    _drawers[step] = drawer
+
+
+def draw_step(participant: Participant, step: str) -> bool:
+    """Prepare ``step`` for the participant; False when it has nothing to show and is
+    to be skipped. A drawn step without a drawer has nothing to show."""
+    if step not in DRAWN_STEPS:
+        return True
+    drawer = _drawers.get(step)
+    return drawer is not None and bool(drawer(participant))
 
 
 def is_enabled(study: Study, step: str) -> bool:

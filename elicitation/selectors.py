@@ -1,21 +1,21 @@
 """Reads of the participant side that are more than one queryset line: who is this
-participant, what have they said, and which values and stories to show them."""
+participant, what have they said, and which values and stories were drawn for them.
+
+The draws themselves, and where a participant's value sits in the graph, read the graph
+and live with it (moralgraph.services.draws and .positions)."""
 
 from __future__ import annotations
 
-import random
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import (
     Avg,
     Count,
     DateTimeField,
-    Exists,
     IntegerField,
     Max,
     OuterRef,
@@ -38,9 +38,7 @@ from elicitation.models import (
     ValuesCard,
     WiserJudgment,
 )
-from moralgraph import vectors
-from moralgraph.models import CardMapping, Context, GraphSnapshot, UpgradeHypothesis, Value
-from moralgraph.selectors import root_of
+from moralgraph.models import Value
 
 # ---------------------------------------------------------------------------------------
 # Participants and questions
@@ -146,114 +144,6 @@ def submitted_card(participant: Participant) -> ValuesCard | None:
     )
 
 
-def participant_value(participant: Participant) -> Value | None:
-    """The canonical value the participant's submitted card now counts toward, if any."""
-    card = submitted_card(participant)
-    if card is None:
-        return None
-    value_id = (
-        CardMapping.objects.filter(card=card, undone_at=None)
-        .values_list("value_id", flat=True)
-        .first()
-    )
-    if value_id is None:
-        return None
-    return Value.objects.filter(pk=root_of(value_id)).first()
-
-
-def _own_value_ids(participant: Participant) -> set[int]:
-    return set(
-        CardMapping.objects.filter(card__participant=participant, undone_at=None).values_list(
-            "value_id", flat=True
-        )
-    )
-
-
-def question_values(question: Question, *, exclude: set[int] = frozenset()):
-    """Active values that some submitted card for ``question`` counts toward."""
-    mapped = CardMapping.objects.filter(
-        value=OuterRef("pk"),
-        undone_at=None,
-        card__question=question,
-        card__status=ValuesCard.Status.SUBMITTED,
-    )
-    return (
-        Value.objects.filter(study_id=question.study_id, is_active=True)
-        .filter(Exists(mapped))
-        .exclude(pk__in=exclude)
-    )
-
-
-@dataclass
-class Drawn:
-    value: Value
-    reason: str  # near, popular or sparse: why the draw picked it
-
-
-def _query_vector(participant: Participant):
-    """The participant's card as a vector, to find values near it; None when unknown.
-
-    Before the background work has embedded the card, the local embedding stands in,
-    but only when the study embeds locally (a model's vectors would not compare).
-    """
-    card = submitted_card(participant) or draft_card(participant)
-    if card is None:
-        return None
-    if card.embedding:
-        return card.embedding
-    if settings.EMBEDDING_MODEL:
-        return None
-    return vectors.local_embedding(vectors.card_text(card.title, card.description, card.policies))
-
-
-def draw_values(participant: Participant, *, count: int) -> list[Drawn]:
-    """About ``count`` values for the selection step: a third nearest the participant's
-    own card, a third most often selected per impression, the rest least seen.
-
-    The reference mixed the same three; the least-seen part makes sure new values get
-    shown at all. Order on the page is shuffled so that position says nothing about why
-    a value was drawn.
-    """
-    question = participant.question
-    if question is None or count <= 0:
-        return []
-    rng = random.Random(participant.pk)  # the same participant always gets the same mix
-    candidates = list(
-        question_values(question, exclude=_own_value_ids(participant)).annotate(
-            seen=Count("impressions", filter=Q(impressions__question=question), distinct=True),
-            picked=Count("selections", filter=Q(selections__question=question), distinct=True),
-        )
-    )
-    rng.shuffle(candidates)
-    by_id = {value.pk: value for value in candidates}
-    chosen: dict[int, str] = {}
-
-    third = count // 3
-    query = _query_vector(participant)
-    embedded = [(value.pk, value.embedding) for value in candidates if value.embedding]
-    if query is not None and embedded and third:
-        try:
-            for value_id, _ in vectors.nearest(query, embedded, k=third):
-                chosen[value_id] = "near"
-        except ValueError:
-            pass  # vectors of another dimension (a changed embedding model): skip this part
-
-    popular = sorted(
-        (v for v in candidates if v.seen and v.pk not in chosen),
-        key=lambda v: (-(v.picked / v.seen), -v.seen),
-    )
-    for value in popular[:third]:
-        chosen[value.pk] = "popular"
-
-    sparse = sorted((v for v in candidates if v.pk not in chosen), key=lambda v: v.seen)
-    for value in sparse[: max(0, count - len(chosen))]:
-        chosen[value.pk] = "sparse"
-
-    drawn = [Drawn(by_id[value_id], reason) for value_id, reason in chosen.items()]
-    rng.shuffle(drawn)
-    return drawn
-
-
 def shown_values(participant: Participant) -> list[Value]:
     """The values drawn for this participant's selection step, in the order shown."""
     return [
@@ -269,57 +159,6 @@ def shown_values(participant: Participant) -> list[Value]:
 # ---------------------------------------------------------------------------------------
 
 
-def draw_hypotheses(participant: Participant, *, count: int) -> list[UpgradeHypothesis]:
-    """Up to ``count`` upgrade stories, each on a pair of values this participant has not
-    seen in either direction.
-
-    Pairs whose context belongs to the participant's question come first, then the
-    least-shown pairs (sparse edges need votes most). Of the stories on one pair, the
-    direction shown least so far is drawn, which balances directions across
-    participants so that nobody's answer is just deference to the framing.
-    """
-    if count <= 0:
-        return []
-    rng = random.Random(participant.pk)
-    seen_pairs = set(participant.judgments.values_list("pair_key", flat=True))
-    for from_id, to_id in JudgmentAssignment.objects.filter(participant=participant).values_list(
-        "hypothesis__from_value_id", "hypothesis__to_value_id"
-    ):
-        seen_pairs.add(WiserJudgment.make_pair_key(from_id, to_id))
-
-    on_question = Context.questions.through.objects.filter(
-        context_id=OuterRef("context_id"), question_id=participant.question_id
-    )
-    hypotheses = list(
-        UpgradeHypothesis.objects.filter(
-            study_id=participant.study_id,
-            is_active=True,
-            from_value__is_active=True,
-            to_value__is_active=True,
-        )
-        .annotate(shown=Count("assignments", distinct=True), on_question=Exists(on_question))
-        .select_related("from_value", "to_value", "context")
-    )
-    pairs: dict[str, list[UpgradeHypothesis]] = {}
-    for hypothesis in hypotheses:
-        key = WiserJudgment.make_pair_key(hypothesis.from_value_id, hypothesis.to_value_id)
-        if key not in seen_pairs:
-            pairs.setdefault(key, []).append(hypothesis)
-
-    ranked = list(pairs.values())
-    rng.shuffle(ranked)
-    ranked.sort(
-        key=lambda group: (not any(h.on_question for h in group), sum(h.shown for h in group))
-    )
-    drawn = []
-    for group in ranked[:count]:
-        # The least-shown direction, and on a tie one at random.
-        rng.shuffle(group)
-        group.sort(key=lambda h: (not h.on_question, h.shown))
-        drawn.append(group[0])
-    return drawn
-
-
 def open_assignments(participant: Participant) -> list[JudgmentAssignment]:
     """Stories drawn for this participant that they have not judged yet, in order."""
     judged = participant.judgments.values("hypothesis_id")
@@ -329,172 +168,6 @@ def open_assignments(participant: Participant) -> list[JudgmentAssignment]:
         .select_related("hypothesis__from_value", "hypothesis__to_value", "hypothesis__context")
         .order_by("position", "id")
     )
-
-
-# ---------------------------------------------------------------------------------------
-# The graph, for the last page
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class ValuePosition:
-    value: Value
-    wiser: list[Value] = field(default_factory=list)
-    less_wise: list[Value] = field(default_factory=list)
-    contexts_won: list[str] = field(default_factory=list)
-
-
-def value_position(participant: Participant) -> ValuePosition | None:
-    """Where the participant's value sits in the latest scored graph: which values people
-    judged wiser than it and less wise, and where it came out wisest. None before a
-    snapshot exists or while the value is on no kept edge."""
-    value = participant_value(participant)
-    if value is None:
-        return None
-    snapshot = (
-        GraphSnapshot.objects.filter(study_id=participant.study_id, mode=GraphSnapshot.Mode.DEFAULT)
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    if snapshot is None:
-        return None
-    mine = str(value.pk)
-    wiser, less_wise, won = set(), set(), []
-    for context in (snapshot.results or {}).get("contexts", []):
-        for edge in context.get("edges", []):
-            if not edge.get("kept"):
-                continue
-            if edge.get("from_id") == mine:
-                wiser.add(edge.get("to_id"))
-            elif edge.get("to_id") == mine:
-                less_wise.add(edge.get("from_id"))
-        if (context.get("winner") or {}).get("value_id") == mine:
-            won.append(context.get("context_id"))
-    if not (wiser or less_wise or won):
-        return None
-
-    def _values(ids):
-        wanted = [int(i) for i in ids if str(i).isdigit()]
-        return list(Value.objects.filter(study_id=participant.study_id, pk__in=wanted))
-
-    contexts = Context.objects.filter(
-        study_id=participant.study_id, pk__in=[int(c) for c in won if str(c).isdigit()]
-    ).values_list("text", flat=True)
-    return ValuePosition(
-        value=value, wiser=_values(wiser), less_wise=_values(less_wise), contexts_won=list(contexts)
-    )
-
-
-# ---------------------------------------------------------------------------------------
-# The follow-up: where the participant's value ended up
-# ---------------------------------------------------------------------------------------
-
-
-def latest_snapshot(study: Study, mode: str = GraphSnapshot.Mode.DEFAULT) -> GraphSnapshot | None:
-    """The newest snapshot of a study over all its judgments; an "as of" rerun only when
-    there is nothing else (the same inputs are stored once, maybe as such a rerun)."""
-    snapshots = GraphSnapshot.objects.filter(study=study, mode=mode).order_by("-created_at", "-id")
-    return snapshots.filter(as_of=None).first() or snapshots.first()
-
-
-@dataclass
-class Standing:
-    """The participant's value in one context of the scored graph."""
-
-    context: str
-    on_question: bool  # a context of the participant's own question
-    winner: Value | None
-    is_winner: bool
-    rank: int | None  # 1 is the wisest; None when the value is on no kept edge here
-    ranked: int  # how many values the context ranks
-    wiser: list[Value] = field(default_factory=list)
-    less_wise: list[Value] = field(default_factory=list)
-
-
-@dataclass
-class FollowUp:
-    card: ValuesCard | None
-    value: Value | None
-    snapshot: GraphSnapshot | None
-    standings: list[Standing] = field(default_factory=list)
-
-    @property
-    def placed(self) -> bool:
-        return any(s.rank is not None for s in self.standings)
-
-
-def follow_up(participant: Participant) -> FollowUp:
-    """The participant's card, the value it counts toward, and that value's place in the
-    latest scored graph: per context of their question (and any other context where it
-    was judged), the winner, its rank, and the values judged wiser or less wise."""
-    card = submitted_card(participant)
-    value = participant_value(participant)
-    snapshot = latest_snapshot(participant.study)
-    result = FollowUp(card=card, value=value, snapshot=snapshot)
-    if value is None or snapshot is None:
-        return result
-    mine = str(value.pk)
-    own_contexts = set()
-    if participant.question_id is not None:
-        own_contexts = {
-            str(pk)
-            for pk in Context.objects.filter(
-                study_id=participant.study_id,
-                duplicate_of=None,
-                questions=participant.question_id,
-            ).values_list("pk", flat=True)
-        }
-    rows = []
-    for scored in (snapshot.results or {}).get("contexts", []):
-        context_id = str(scored.get("context_id"))
-        ranks = [r.get("value_id") for r in scored.get("ranks", [])]
-        if context_id not in own_contexts and mine not in ranks:
-            continue
-        kept = [e for e in scored.get("edges", []) if e.get("kept")]
-        rows.append(
-            {
-                "context_id": context_id,
-                "winner": (scored.get("winner") or {}).get("value_id"),
-                "rank": ranks.index(mine) + 1 if mine in ranks else None,
-                "ranked": len(ranks),
-                "wiser": [e["to_id"] for e in kept if e.get("from_id") == mine],
-                "less_wise": [e["from_id"] for e in kept if e.get("to_id") == mine],
-            }
-        )
-    wanted = {
-        int(i)
-        for row in rows
-        for i in [row["winner"], *row["wiser"], *row["less_wise"]]
-        if i is not None and str(i).isdigit()
-    }
-    values = {
-        str(v.pk): v for v in Value.objects.filter(study_id=participant.study_id, pk__in=wanted)
-    }
-    texts = dict(
-        Context.objects.filter(
-            study_id=participant.study_id,
-            pk__in=[int(r["context_id"]) for r in rows if r["context_id"].isdigit()],
-        ).values_list("pk", "text")
-    )
-    for row in rows:
-        text = texts.get(int(row["context_id"])) if row["context_id"].isdigit() else None
-        if text is None:
-            continue
-        result.standings.append(
-            Standing(
-                context=text,
-                on_question=row["context_id"] in own_contexts,
-                winner=values.get(str(row["winner"])),
-                is_winner=row["winner"] == mine,
-                rank=row["rank"],
-                ranked=row["ranked"],
-                wiser=[values[i] for i in row["wiser"] if i in values],
-                less_wise=[values[i] for i in row["less_wise"] if i in values],
-            )
-        )
-    # The participant's own question first, then where the value did best.
-    result.standings.sort(key=lambda s: (not s.on_question, s.rank is None, s.rank or 0, s.context))
-    return result
 
 
 # ---------------------------------------------------------------------------------------

@@ -4,3 +4,28 @@ from django.apps import AppConfig
 class MoralGraphConfig(AppConfig):
     name = "moralgraph"
     verbose_name = "Moral graph"
+
+    def ready(self) -> None:
+        # The participant side never imports this app: it asks for its draws through the
+        # journey's registry and announces cards and judgments by signal.
+        from elicitation import journey, signals
+        from moralgraph.services import draws
+
+        journey.register_step_drawer(journey.Step.SELECTION, draws.draw_selection)
+        journey.register_step_drawer(journey.Step.JUDGMENTS, draws.draw_judgments)
+        signals.card_submitted.connect(_queue_card, dispatch_uid="moralgraph.process_card")
+        signals.judgment_recorded.connect(
+            _queue_judgment, dispatch_uid="moralgraph.judgment_recorded"
+        )
+
+
+def _queue_card(sender, *, card_id: int, **kwargs) -> None:
+    from elicitation.queue import enqueue_on_commit
+
+    enqueue_on_commit("moralgraph.tasks.process_card", card_id)
+
+
+def _queue_judgment(sender, *, study_id: int, **kwargs) -> None:
+    from elicitation.queue import enqueue_on_commit
+
+    enqueue_on_commit("moralgraph.tasks.judgment_recorded", study_id)

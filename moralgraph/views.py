@@ -28,6 +28,7 @@ from django.views.decorators.vary import vary_on_headers
 from elicitation import selectors as elicitation_selectors
 from elicitation.models import Study, ValuesCard
 from moralgraph import review, services, tasks
+from moralgraph.services import positions
 from moralgraph.exports import FORMATS, ExportError, build_export
 from moralgraph.exports.jobs import start_export
 from moralgraph.models import ExportJob, GraphSnapshot, ValueMerge
@@ -162,7 +163,7 @@ def _dashboard_context(request, study: Study) -> dict:
         "legitimacy": elicitation_selectors.legitimacy(study),
         "spend": elicitation_selectors.llm_spend(study),
         "backlog": review.backlog(study),
-        "snapshot": elicitation_selectors.latest_snapshot(study),
+        "snapshot": positions.latest_snapshot(study),
         "participant_link": _participant_link(request, study),
         "follow_up_link": _follow_up_link(request, study),
         "poll_seconds": POLL_SECONDS,

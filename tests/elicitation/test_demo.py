@@ -6,7 +6,8 @@ from elicitation import selectors
 from elicitation.demo import DEMO_STORIES, DEMO_VALUES, load_demo_study
 from elicitation.models import Participant, ValuesCard
 from moralgraph.models import CardMapping, Context, UpgradeHypothesis, Value
-from tests.elicitation.journey_support import advance_to, start
+from moralgraph.services import draws
+from tests.helpers import advance_to, start
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +35,7 @@ def test_every_demo_question_has_values_to_select_and_stories_to_judge(settings)
     settings.OFFLINE_STREAM_DELAY_MS = 0
     study = load_demo_study()
     for question in study.questions.all():
-        assert selectors.question_values(question).count() >= 4
+        assert draws.question_values(question).count() >= 4
     participant = advance_to(start(study), Participant.Step.SELECTION)
     assert len(selectors.shown_values(participant)) >= 4
     participant = advance_to(participant, Participant.Step.JUDGMENTS)

@@ -4,10 +4,10 @@ graph and answers whether that position is fair."""
 import pytest
 from django.utils import timezone
 
-from elicitation import services
 from elicitation.models import Participant, Study, SurveyAnswer, ValuesCard, WiserJudgment
-from moralgraph import scoring
+from elicitation.services import participants, survey
 from moralgraph.models import CardMapping, Context, UpgradeHypothesis, Value
+from moralgraph.services import scoring
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -129,8 +129,8 @@ def test_it_is_idempotent(client, study):
 
 def test_the_service_is_idempotent_too(study):
     participant = me(study)
-    first = services.follow_up_save(participant=participant, fair_position=3)
-    second = services.follow_up_save(participant=participant, fair_position=3)
+    first = survey.follow_up_save(participant=participant, fair_position=3)
+    second = survey.follow_up_save(participant=participant, fair_position=3)
     assert first.pk == second.pk and second.fair_position == 3
 
 
@@ -148,7 +148,7 @@ def test_the_service_rejects_a_bad_value(study):
 
     for bad in (0, 6, True, "4"):
         with pytest.raises(ValidationError):
-            services.follow_up_save(participant=me(study), fair_position=bad)
+            survey.follow_up_save(participant=me(study), fair_position=bad)
 
 
 def test_anothers_card_is_404(client, study):
@@ -179,8 +179,8 @@ def test_an_unfinished_participant_goes_to_their_step(client, study):
     response = client.post(URL, {"fair_position": "4"})
     assert response.status_code == 302 and response["Location"] == "/s/fu/survey/"
     assert not SurveyAnswer.objects.exists()
-    with pytest.raises(services.StepMismatch):
-        services.follow_up_save(participant=me(study), fair_position=4)
+    with pytest.raises(participants.StepMismatch):
+        survey.follow_up_save(participant=me(study), fair_position=4)
 
 
 def test_it_works_once_the_study_is_closed(client, study):

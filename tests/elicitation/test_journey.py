@@ -1,5 +1,7 @@
 """Step order, progress and time left, from a study's settings alone (no database)."""
 
+import pytest
+
 from elicitation import journey
 from elicitation.models import Participant, Study
 
@@ -95,3 +97,38 @@ def test_recruiter_url_replaces_an_existing_cc_and_fills_a_placeholder():
 def test_recruiter_url_is_empty_without_url_or_code():
     assert journey.recruiter_url(_study(), "X") == ""
     assert journey.recruiter_url(_study(completion_url="https://example.org/"), "") == ""
+
+
+# --- The step-drawer registry ------------------------------------------------------------------
+
+
+def test_a_step_that_shows_no_draw_is_always_entered(monkeypatch):
+    monkeypatch.setattr(journey, "_drawers", {})
+    participant = Participant(study=_study())
+    assert journey.draw_step(participant, Step.SURVEY)
+    assert journey.draw_step(participant, Step.INTERVIEW)
+
+
+def test_a_drawn_step_without_a_drawer_has_nothing_to_show(monkeypatch):
+    monkeypatch.setattr(journey, "_drawers", {})
+    participant = Participant(study=_study())
+    assert not journey.draw_step(participant, Step.SELECTION)
+    assert not journey.draw_step(participant, Step.JUDGMENTS)
+
+
+def test_a_registered_drawer_decides_and_sees_the_participant(monkeypatch):
+    monkeypatch.setattr(journey, "_drawers", {})
+    seen = []
+    journey.register_step_drawer(Step.SELECTION, lambda p: seen.append(p) or True)
+    journey.register_step_drawer(Step.JUDGMENTS, lambda p: False)
+    participant = Participant(study=_study())
+    assert journey.draw_step(participant, Step.SELECTION)
+    assert not journey.draw_step(participant, Step.JUDGMENTS)
+    assert seen == [participant]
+
+
+def test_only_drawn_steps_take_a_drawer(monkeypatch):
+    monkeypatch.setattr(journey, "_drawers", {})
+    with pytest.raises(ValueError, match="not a drawn step"):
+        journey.register_step_drawer(Step.SURVEY, lambda p: True)
+    assert journey._drawers == {}

@@ -7,7 +7,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient, Client
 
-from elicitation import llm, services
+from elicitation import llm
 from elicitation.models import (
     ConsentDecline,
     Demographics,
@@ -22,9 +22,11 @@ from elicitation.models import (
     ValuesCard,
     WiserJudgment,
 )
+from elicitation.services import interview as interview_service
+from elicitation.services import participants
 from moralgraph.models import CardMapping, Value
 from tests import factories
-from tests.elicitation.journey_support import (
+from tests.helpers import (
     ANSWERS,
     fresh,
     make_study,
@@ -664,7 +666,7 @@ def test_going_back_to_talk_from_the_card(client):
 def test_submitting_the_card_moves_on_and_the_back_button_is_safe(client):
     study = make_study()
     participant = to_card(client, study)
-    with mock.patch("moralgraph.tasks.process_card.delay"):
+    with mock.patch("elicitation.queue.enqueue"):
         response = client.post(url(study, "card"), card_data("submit"))
         again = client.post(url(study, "card"), card_data("submit", title="Changed"))
     # No values or stories yet: selection and judgments are skipped.
@@ -755,7 +757,7 @@ def test_judgments_are_recorded_one_by_one_then_the_survey(client, graph_study):
         .order_by("position")
         .values_list("hypothesis_id", flat=True)
     )
-    with mock.patch("moralgraph.tasks.judgment_recorded.delay"):
+    with mock.patch("elicitation.queue.enqueue"):
         first = client.post(
             url(graph_study, "judgments"),
             {"hypothesis": drawn[0], "verdict": "upgrade", "reason": "Kept it and added more."},
@@ -864,7 +866,7 @@ def test_the_done_page_survives_the_study_closing(client, graph_study):
 def test_done_without_a_completion_url_says_to_copy_the_code(client):
     study = make_study(selection_enabled=False, judgments_enabled=False, survey_enabled=False)
     to_card(client, study)
-    with mock.patch("moralgraph.tasks.process_card.delay"):
+    with mock.patch("elicitation.queue.enqueue"):
         assert client.post(url(study, "card"), card_data("submit"))["Location"] == url(
             study, "done"
         )
@@ -943,7 +945,9 @@ def test_the_journey_runs_with_every_optional_step_off(client):
 def test_a_message_the_service_refuses_is_a_409_with_its_reason(client):
     study = make_study()
     to_interview(client, study)
-    with mock.patch.object(services, "message_send", side_effect=services.JourneyError("no")):
+    with mock.patch.object(
+        interview_service, "message_send", side_effect=participants.JourneyError("no")
+    ):
         response = say(client, study, "Hello")
     assert response.status_code == 409
     assert b"no" in response.content

@@ -1,0 +1,160 @@
+"""The values card: drafted from the interview, edited or revised by the participant,
+then submitted for the graph side to place (announced by the card_submitted signal)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from elicitation import cards, llm, ratelimit, selectors, signals
+from elicitation.models import Interview, Participant, ValuesCard
+from elicitation.services import participants
+
+Step = Participant.Step
+
+
+def card_draft(*, participant: Participant) -> ValuesCard:
+    """ "See my card": draft the card from the transcript (once per new message).
+
+    Raises JourneyError before enough turns, RateLimited, LLMError or StepMismatch.
+    """
+    with transaction.atomic():
+        participant = participants.lock(participant, Step.INTERVIEW, Step.CARD)
+        interview = selectors.interview_for(participant)
+        turns = selectors.user_turns(interview)
+        needed = participant.study.interview_min_turns
+        if turns < needed:
+            raise participants.JourneyError(
+                f"Keep talking a little longer: the card is drafted after {needed} of your "
+                f"messages (you have sent {turns})."
+            )
+        draft = selectors.draft_card(participant)
+        last_said = selectors.last_user_message_at(interview)
+        if draft is not None and last_said is not None and draft.updated_at >= last_said:
+            _to_card_step(participant, interview)
+            return draft
+        ratelimit.consume(participant=participant, kind="articulate")
+        history = selectors.chat_history(interview)
+    data = llm.structured(
+        stage="articulate",
+        prompt=llm.load_prompt("elicitation/articulate"),
+        payload={"question": participant.question.text, "transcript": history},
+        study=participant.study,
+    )
+    fields = cards.fit(data)
+    with transaction.atomic():
+        participant = participants.lock(participant, Step.INTERVIEW, Step.CARD)
+        draft = selectors.draft_card(participant)
+        if draft is None:
+            draft = ValuesCard.objects.create(
+                study=participant.study,
+                participant=participant,
+                interview=interview,
+                question=participant.question,
+                **fields,
+            )
+        else:
+            for name, value in fields.items():
+                setattr(draft, name, value)
+            draft.edited_by_participant = False
+            draft.save()
+        _to_card_step(participant, interview)
+        return draft
+
+
+def _to_card_step(participant: Participant, interview: Interview) -> None:
+    Interview.objects.filter(pk=interview.pk).update(status=Interview.Status.CARD)
+    if participant.step != Step.CARD:
+        participant.step = Step.CARD
+        participant.save(update_fields=["step", "updated_at"])
+
+
+def _own_draft(participant: Participant) -> ValuesCard:
+    draft = selectors.draft_card(participant)
+    if draft is None:
+        raise participants.StepMismatch(participant)
+    return draft
+
+
+@transaction.atomic
+def card_save(
+    *, participant: Participant, title: str, description: str, policies: list[str]
+) -> ValuesCard:
+    """Save the participant's own edits to their draft card. Raises ValidationError."""
+    # The step first: a resent form after the card was submitted goes to where they are.
+    participant = participants.lock(participant, Step.CARD)
+    fields = cards.normalise(title=title, description=description, policies=policies)
+    card = _own_draft(participant)
+    if any(getattr(card, name) != value for name, value in fields.items()):
+        for name, value in fields.items():
+            setattr(card, name, value)
+        card.edited_by_participant = True
+        card.save()
+    return card
+
+
+def card_revise(
+    *,
+    participant: Participant,
+    request: str,
+    title: str,
+    description: str,
+    policies: list[str],
+) -> ValuesCard:
+    """Ask the card writer to change the card as the participant describes.
+
+    The card as it stands in the form (edits included) is what gets revised. Raises
+    ValidationError, RateLimited, LLMError or StepMismatch.
+    """
+    request = cards.revise_request(request)
+    card = card_save(
+        participant=participant, title=title, description=description, policies=policies
+    )
+    with transaction.atomic():
+        participants.lock(participant, Step.CARD)
+        ratelimit.consume(participant=participant, kind="revise")
+    data = llm.structured(
+        stage="revise",
+        prompt=llm.load_prompt("elicitation/revise"),
+        payload={
+            "question": participant.question.text,
+            "card": {
+                "title": card.title,
+                "description": card.description,
+                "policies": card.policies,
+            },
+            "request": request,
+        },
+        study=participant.study,
+    )
+    fields = cards.fit(data)
+    with transaction.atomic():
+        participants.lock(participant, Step.CARD)
+        card.refresh_from_db()
+        for name, value in fields.items():
+            setattr(card, name, value)
+        card.save()
+    return card
+
+
+@transaction.atomic
+def card_submit(
+    *, participant: Participant, title: str, description: str, policies: list[str]
+) -> ValuesCard:
+    """Submit the card as it stands in the form. The card_submitted signal lets the graph
+    side queue its work (embedding, deduplication, contexts) once the card is committed."""
+    # The step first: a resent form after the card was submitted goes to where they are.
+    participant = participants.lock(participant, Step.CARD)
+    fields = cards.normalise(title=title, description=description, policies=policies)
+    card = _own_draft(participant)
+    if any(getattr(card, name) != value for name, value in fields.items()):
+        card.edited_by_participant = True
+    for name, value in fields.items():
+        setattr(card, name, value)
+    card.status = ValuesCard.Status.SUBMITTED
+    card.submitted_at = timezone.now()
+    card.save()
+    Interview.objects.filter(pk=card.interview_id).update(status=Interview.Status.DONE)
+    signals.card_submitted.send(sender=ValuesCard, card_id=card.pk, study_id=card.study_id)
+    participants.advance(participant)
+    return card

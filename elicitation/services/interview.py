@@ -1,0 +1,284 @@
+"""The interview: the question opens it, the participant writes, the interviewer replies
+(streamed token by token, or in one piece without JavaScript)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from elicitation import llm, ratelimit, selectors
+from elicitation.models import Interview, Message, Participant, Study
+from elicitation.services import participants
+
+Step = Participant.Step
+
+# A reply still marked pending or streaming after this long belongs to a stream that
+# died (a server restart): it no longer blocks the participant from writing.
+STALE_REPLY = timedelta(minutes=2)
+
+OPENING = (
+    "Hi, and thank you for taking part. Above is a message someone sent to an AI. "
+    "You're answering as yourself here, from your own life: I'd like to understand what "
+    "a wise response to it would pay attention to. To start, how do you think the AI "
+    "should respond to this message?"
+)
+
+
+@transaction.atomic
+def question_begin(*, participant: Participant) -> Participant:
+    """The participant has read the question: open the interview."""
+    participant = participants.lock(participant, Step.QUESTION)
+    participants.advance(participant)
+    if participant.step == Step.INTERVIEW:
+        open_interview(participant)
+    return participant
+
+
+def open_interview(participant: Participant) -> Interview:
+    """The participant's interview on their question, with its opening line."""
+    interview, _ = Interview.objects.get_or_create(
+        participant=participant, question_id=participant.question_id
+    )
+    if not interview.messages.exists():
+        Message.objects.create(
+            interview=interview,
+            seq=1,
+            role=Message.Role.ASSISTANT,
+            content=participant.question.seed_message.strip() or OPENING,
+        )
+    return interview
+
+
+@dataclass
+class Exchange:
+    message: Message  # the participant's
+    reply: Message  # the interviewer's, pending until streamed or generated
+    created: bool  # False when the same client_token was sent before
+
+
+def message_limit(study: Study) -> int:
+    """Characters allowed in one message: the study's limit, capped by MESSAGE_MAX_CHARS
+    (one long message is one expensive LLM call, so the site sets a ceiling)."""
+    return min(study.message_max_chars, settings.MESSAGE_MAX_CHARS)
+
+
+def validate_message(*, study: Study, content: str) -> str:
+    """The message as it will be stored, or ValidationError with a message to show."""
+    text = (content or "").strip()
+    if not text:
+        raise ValidationError("Please write a message before sending.", code="empty")
+    limit = message_limit(study)
+    if len(text) > limit:
+        raise ValidationError(
+            f"Your message is {len(text):,} characters long; the limit is {limit:,}. "
+            "Please shorten it, or send it in two parts.",
+            code="too_long",
+        )
+    return text
+
+
+def message_send(*, participant: Participant, content: str, client_token: str = "") -> Exchange:
+    """Store the participant's message and an owed reply, after the rate limits.
+
+    The same ``client_token`` twice (a double click, a resent form) stores the message
+    once and returns the first exchange. Raises ValidationError, RateLimited,
+    JourneyError or StepMismatch; nothing is stored or called then.
+    """
+    text = validate_message(study=participant.study, content=content)
+    client_token = (client_token or "")[:64]
+    with transaction.atomic():
+        participant = participants.lock(participant, Step.INTERVIEW, Step.CARD)
+        interview = open_interview(participant)
+        if client_token:
+            earlier = interview.messages.filter(client_token=client_token).first()
+            if earlier is not None:
+                reply = interview.messages.filter(seq=earlier.seq + 1).first()
+                return Exchange(earlier, reply, created=False)
+        last = interview.messages.order_by("-seq").first()
+        if (
+            last is not None
+            and last.role == Message.Role.ASSISTANT
+            and last.status in (Message.Status.PENDING, Message.Status.STREAMING)
+        ):
+            if timezone.now() - last.created_at < STALE_REPLY:
+                raise participants.JourneyError(
+                    "Please wait for the interviewer to finish replying."
+                )
+            last.status = Message.Status.INTERRUPTED
+            last.save(update_fields=["status"])
+        ratelimit.consume(participant=participant, kind="message")
+        seq = (interview.messages.aggregate(top=Max("seq"))["top"] or 0) + 1
+        message = Message.objects.create(
+            interview=interview,
+            seq=seq,
+            role=Message.Role.USER,
+            content=text,
+            client_token=client_token,
+        )
+        reply = Message.objects.create(
+            interview=interview,
+            seq=seq + 1,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.PENDING,
+        )
+        if participant.step == Step.CARD:
+            # Back in the conversation from the card: "See my card" drafts it again.
+            participant.step = Step.INTERVIEW
+            participant.save(update_fields=["step", "updated_at"])
+            Interview.objects.filter(pk=interview.pk).update(status=Interview.Status.ACTIVE)
+        return Exchange(message, reply, created=True)
+
+
+def reply_retry(*, participant: Participant, reply_id: int) -> Message:
+    """Ask again for a reply that failed or was cut off; the transcript stays as it was."""
+    with transaction.atomic():
+        participant = participants.lock(participant, Step.INTERVIEW, Step.CARD)
+        reply = _own_reply(participant, reply_id)
+        last = reply.interview.messages.order_by("-seq").first()
+        stale = timezone.now() - reply.created_at >= STALE_REPLY
+        retryable = reply.status in (Message.Status.FAILED, Message.Status.INTERRUPTED) or (
+            stale and reply.status in (Message.Status.PENDING, Message.Status.STREAMING)
+        )
+        if last.pk != reply.pk or not retryable:
+            return reply  # already answered, or being answered: nothing to do
+        ratelimit.consume(participant=participant, kind="retry")
+        reply.content = ""
+        reply.status = Message.Status.PENDING
+        reply.save(update_fields=["content", "status"])
+        return reply
+
+
+def _own_reply(participant: Participant, reply_id) -> Message:
+    reply = (
+        Message.objects.select_related("interview")
+        .filter(
+            pk=reply_id,
+            role=Message.Role.ASSISTANT,
+            interview__participant=participant,
+            interview__question_id=participant.question_id,
+        )
+        .first()
+    )
+    if reply is None:
+        raise participants.NotFound(reply_id)
+    return reply
+
+
+def own_reply(*, participant: Participant, reply_id) -> Message:
+    """The interviewer's message ``reply_id`` if it is in this participant's interview."""
+    return _own_reply(participant, reply_id)
+
+
+def _interview_call(participant: Participant) -> dict:
+    prompt = llm.load_prompt("elicitation/interview")
+    return {
+        "stage": "interview",
+        "prompt": prompt,
+        "system": llm.render(prompt, question=participant.question.text),
+        "study": participant.study,
+    }
+
+
+def reply_generate(*, participant: Participant, reply: Message) -> Message:
+    """Write an owed reply in one piece: the path for browsers without JavaScript.
+
+    Raises LLMError after marking the reply failed (the transcript is kept).
+    """
+    claimed = Message.objects.filter(pk=reply.pk, status=Message.Status.PENDING).update(
+        status=Message.Status.STREAMING
+    )
+    if not claimed:
+        reply.refresh_from_db()
+        return reply
+    history = selectors.chat_history(reply.interview, before_seq=reply.seq)
+    try:
+        text = llm.chat(messages=history, **_interview_call(participant))
+    except llm.LLMError:
+        Message.objects.filter(pk=reply.pk).update(status=Message.Status.FAILED)
+        raise
+    Message.objects.filter(pk=reply.pk).update(content=text, status=Message.Status.COMPLETE)
+    reply.refresh_from_db()
+    return reply
+
+
+def _stream_delay() -> float:
+    """Seconds between offline tokens. The offline interviewer answers instantly; a short
+    pause per word makes its stream look (and test) like a real model's."""
+    return max(0, settings.OFFLINE_STREAM_DELAY_MS) / 1000
+
+
+def _release_connection() -> None:
+    if not connection.in_atomic_block:  # never inside a transaction (a test's, say)
+        connection.close()
+
+
+async def reply_stream(*, participant: Participant, reply: Message) -> AsyncIterator[str]:
+    """Stream an owed reply chunk by chunk, saving it in ``finally``.
+
+    Whatever happens to the connection (the tab closed, the server stopped), what was
+    generated is stored: complete, interrupted (part of it) or failed. A reply already
+    claimed by another connection is waited for and sent whole. Raises LLMError.
+    """
+    claimed = await Message.objects.filter(pk=reply.pk, status=Message.Status.PENDING).aupdate(
+        status=Message.Status.STREAMING
+    )
+    if not claimed:
+        async for text in _await_reply(reply.pk):
+            yield text
+        return
+    history = await sync_to_async(selectors.chat_history)(reply.interview, before_seq=reply.seq)
+    call = await sync_to_async(_interview_call)(participant)
+    # The model takes seconds: give the database connection back (to the pool) meanwhile,
+    # or every reply being streamed holds one and the other requests wait for the pool.
+    await sync_to_async(_release_connection)()
+    delay = _stream_delay() if llm.is_offline("interview", participant.study) else 0
+    parts: list[str] = []
+    status = Message.Status.INTERRUPTED
+    try:
+        async for chunk in llm.astream_chat(messages=history, **call):
+            parts.append(chunk)
+            yield chunk
+            if delay:
+                await asyncio.sleep(delay)
+        status = Message.Status.COMPLETE
+    except llm.LLMError:
+        status = Message.Status.FAILED
+        raise
+    finally:
+        # Shielded: a second cancellation must not lose the reply half saved.
+        await asyncio.shield(
+            Message.objects.filter(pk=reply.pk).aupdate(content="".join(parts), status=status)
+        )
+
+
+async def _await_reply(reply_id: int, *, timeout: float = 60.0) -> AsyncIterator[str]:
+    """Another connection is writing this reply (an EventSource reconnect, a reload while
+    it streamed): wait for it to end, then send what it saved."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        reply = await Message.objects.aget(pk=reply_id)
+        if reply.status != Message.Status.STREAMING or loop.time() > deadline:
+            break
+        await asyncio.sleep(0.3)
+    if reply.content:
+        yield reply.content
+    if reply.status != Message.Status.COMPLETE:
+        # Cut off, failed, or still not finished: the page offers to ask again.
+        raise llm.LLMError(
+            f"reply {reply_id} ended {reply.status} on another connection",
+            stage="interview",
+            model="",
+            retryable=True,
+            user_message="This reply was cut off before it finished. Your conversation "
+            "is saved — please try again.",
+        )

@@ -1,0 +1,181 @@
+"""The question and the interview: messages, replies written in one piece or streamed
+as Server-Sent Events, and "See my card"."""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import aclosing, suppress
+
+from asgiref.sync import sync_to_async
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils.html import escape
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import reswap, retarget
+
+from elicitation import forms, journey, llm, selectors
+from elicitation.models import Participant
+from elicitation.ratelimit import RateLimited
+from elicitation.services import card as card_service
+from elicitation.services import interview as interview_service
+from elicitation.services import participants
+from elicitation.views import common
+
+Step = Participant.Step
+
+
+@require_http_methods(["GET", "POST"])
+@common.participant_step(Step.QUESTION)
+def question(request, study, participant):
+    if request.method == "POST":
+        interview_service.question_begin(participant=participant)
+        return common.onward(request, participant)
+    context = {"study": study, "participant": participant, "question": participant.question}
+    return common.page(request, "elicitation/question.html", context, step=Step.QUESTION)
+
+
+def _interview_context(study, participant, *, form=None, error="", card_error="") -> dict:
+    interview = selectors.interview_for(participant)
+    messages = selectors.transcript(interview) if interview else []
+    turns = sum(1 for m in messages if m.role == "user")
+    return {
+        "study": study,
+        "participant": participant,
+        "question": participant.question,
+        "messages": messages,
+        "form": form or _message_form(study),
+        "error": error,
+        "card_error": card_error,
+        "turns": turns,
+        "max_chars": interview_service.message_limit(study),
+        "can_see_card": turns >= study.interview_min_turns,
+        "turns_left": max(0, study.interview_min_turns - turns),
+        "has_draft": selectors.draft_card(participant) is not None,
+    }
+
+
+def _message_form(study, data=None):
+    initial = {"client_token": uuid.uuid4().hex}
+    return forms.MessageForm(data, study=study, initial=initial)
+
+
+def _interview_page(request, study, participant, *, status=200, **extra):
+    context = _interview_context(study, participant, **extra)
+    return common.page(
+        request, "elicitation/interview.html", context, step=Step.INTERVIEW, status=status
+    )
+
+
+def _composer_error(request, study, participant, form, message: str, status: int):
+    """A message that was not sent: say why next to the box, keeping what was typed."""
+    if request.htmx and not request.htmx.boosted:
+        context = _interview_context(study, participant, form=form, error=message)
+        response = render(request, "elicitation/interview.html#composer", context, status=status)
+        return reswap(retarget(response, "#composer"), "outerHTML")
+    return _interview_page(request, study, participant, form=form, error=message, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@common.participant_step(Step.INTERVIEW)
+def interview(request, study, participant):
+    if request.method != "POST":
+        return _interview_page(request, study, participant)
+    form = _message_form(study, request.POST)
+    if not form.is_valid():
+        message = " ".join(form.errors.get("content", ["Please check your message."]))
+        return _composer_error(request, study, participant, form, message, 400)
+    try:
+        exchange = interview_service.message_send(
+            participant=participant,
+            content=form.cleaned_data["content"],
+            client_token=form.cleaned_data["client_token"],
+        )
+    except RateLimited as limited:
+        response = _composer_error(request, study, participant, form, limited.message, 429)
+        response["Retry-After"] = str(limited.retry_after)
+        return response
+    except participants.JourneyError as refused:
+        return _composer_error(request, study, participant, form, refused.message, 409)
+
+    if request.htmx and not request.htmx.boosted:
+        # The two new bubbles go at the end of the transcript; the reply streams in.
+        participant.refresh_from_db()
+        context = _interview_context(study, participant)
+        context.update(exchange=exchange)
+        return render(request, "elicitation/interview.html#exchange", context)
+    # Without JavaScript: write the whole reply now, then show the page again.
+    # A failed reply shows its friendly error and a retry button: nothing to add here.
+    with suppress(llm.LLMError):
+        interview_service.reply_generate(participant=participant, reply=exchange.reply)
+    return redirect(journey.url_for(study, Step.INTERVIEW) + "#composer")
+
+
+@require_POST
+@common.participant_step(Step.INTERVIEW)
+def interview_retry(request, study, participant, reply_id):
+    reply = interview_service.reply_retry(participant=participant, reply_id=reply_id)
+    if request.htmx and not request.htmx.boosted:
+        context = _interview_context(study, participant)
+        context["message"] = reply
+        return render(request, "elicitation/interview.html#bubble", context)
+    with suppress(llm.LLMError):
+        interview_service.reply_generate(participant=participant, reply=reply)
+    return redirect(journey.url_for(study, Step.INTERVIEW) + "#composer")
+
+
+@require_POST
+@common.participant_step(Step.INTERVIEW)
+def interview_finish(request, study, participant):
+    """ "See my card": draft the card from the conversation and show it."""
+    try:
+        card_service.card_draft(participant=participant)
+    except participants.JourneyError as refused:
+        return _interview_page(request, study, participant, card_error=refused.message, status=409)
+    except RateLimited as limited:
+        return _interview_page(request, study, participant, card_error=limited.message, status=429)
+    except llm.LLMError as failed:
+        return _interview_page(
+            request, study, participant, card_error=failed.user_message, status=503
+        )
+    return common.go(request, journey.url_for(study, Step.CARD))
+
+
+def _sse(event: str, data: str) -> str:
+    lines = "".join(f"data: {line}\n" for line in data.split("\n"))
+    return f"event: {event}\n{lines}\n"
+
+
+async def interview_reply(request, slug, reply_id):
+    """The interviewer's reply as Server-Sent Events: ``token`` events carry HTML-escaped
+    text to append, then ``done``, or ``failed`` with a friendly message to show."""
+    if request.method != "GET":
+        return HttpResponse(status=405, headers={"Allow": "GET"})
+    study = await sync_to_async(common.study_or_404)(slug)
+    public_id = await request.session.aget(common.PARTICIPANT_KEY.format(study.pk))
+    participant = await sync_to_async(selectors.participant_by_public_id)(study, public_id)
+    if participant is None:
+        raise Http404("No participant in this session")
+    try:
+        reply = await sync_to_async(interview_service.own_reply)(
+            participant=participant, reply_id=reply_id
+        )
+    except participants.NotFound:
+        raise Http404("Not part of your interview") from None
+
+    async def events():
+        yield ": stream open\n\n"  # flushes headers through proxies at once
+        try:
+            async with aclosing(
+                interview_service.reply_stream(participant=participant, reply=reply)
+            ) as chunks:
+                async for chunk in chunks:
+                    yield _sse("token", escape(chunk))
+        except llm.LLMError as failed:
+            yield _sse("failed", escape(failed.user_message))
+            return
+        yield _sse("done", "")
+
+    response = StreamingHttpResponse(events(), content_type="text/event-stream; charset=utf-8")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: do not hold tokens back
+    return response

@@ -1,0 +1,126 @@
+"""The closing survey, the done page, and the follow-up asked once the graph is scored.
+
+The done page and the follow-up show where the participant's value sits in the graph:
+as entry points they may ask the graph side (moralgraph.services.positions) directly.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.vary import vary_on_headers
+
+from elicitation import forms, journey, selectors
+from elicitation.models import Participant
+from elicitation.services import participants
+from elicitation.services import survey as survey_service
+from elicitation.views import common
+from moralgraph.services import positions
+
+Step = Participant.Step
+
+
+@require_http_methods(["GET", "POST"])
+@common.participant_step(Step.SURVEY)
+def survey(request, study, participant):
+    status = 200
+    if request.method == "POST":
+        form = forms.SurveyForm(request.POST)
+        if form.is_valid():
+            survey_service.survey_save(participant=participant, **form.cleaned_data)
+            return common.onward(request, participant)
+        status = 400
+    else:
+        form = forms.SurveyForm()
+    context = {"study": study, "participant": participant, "form": form}
+    return common.page(request, "elicitation/survey.html", context, step=Step.SURVEY, status=status)
+
+
+@require_GET
+@common.participant_step(Step.DONE, when_closed=True)
+def done(request, study, participant):
+    context = {
+        "study": study,
+        "participant": participant,
+        "card": selectors.submitted_card(participant),
+        "position": positions.value_position(participant),
+        "completion_code": study.completion_code,
+        "redirect_url": journey.recruiter_url(study, study.completion_code),
+        "redirect_seconds": 10,
+    }
+    return common.page(request, "elicitation/done.html", context, step=Step.DONE)
+
+
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def follow_up(request, slug):
+    """ "Is the position of your value in the final graph fair?", asked of a finished
+    participant later on: /s/<slug>/follow-up/?PROLIFIC_PID=... (or in the same browser).
+
+    Works on a closed study too: the follow-up usually comes after it closed.
+    """
+    study = common.study_or_404(slug)
+    pid = (request.GET.get("PROLIFIC_PID") or request.GET.get("pid") or "").strip()
+    if pid:
+        participant = selectors.participant_by_recruiter_pid(
+            study, pid[: participants.RECRUITER_ID_MAX]
+        )
+        if participant is None:
+            raise Http404("No participant with this id in this study")
+        participants.participant_resume(
+            participant=participant, session_key=common.session_key(request)
+        )
+        common.remember(request, participant)
+    else:
+        participant = common.session_participant(request, study)
+        if participant is None:
+            raise Http404("No participant in this session")
+    if participant.step != Step.DONE:
+        if not study.is_open:
+            return common.closed(request, study)
+        return common.to_step(request, participant)
+
+    position = positions.follow_up(participant)
+    answer = getattr(participant, "survey", None)
+    saved = False
+    status = 200
+    ready = position.snapshot is not None and position.value is not None
+    if request.method == "POST" and not ready:
+        # Nothing to judge yet: the page says so and asks nothing.
+        form = forms.FollowUpForm()
+        status = 409
+    elif request.method == "POST":
+        form = forms.FollowUpForm(request.POST)
+        if form.is_valid():
+            try:
+                answer = survey_service.follow_up_save(
+                    participant=participant,
+                    fair_position=form.cleaned_data["fair_position"],
+                    card_id=form.cleaned_data["card"],
+                )
+            except participants.NotFound:
+                raise Http404("Not your card") from None
+            except ValidationError as invalid:
+                form.add_error("fair_position", invalid)
+                status = 400
+            else:
+                saved = True
+        else:
+            status = 400
+    else:
+        initial = {"card": position.card.pk if position.card else None}
+        if answer is not None and answer.fair_position:
+            initial["fair_position"] = answer.fair_position
+        form = forms.FollowUpForm(initial=initial)
+    context = {
+        "study": study,
+        "participant": participant,
+        "position": position,
+        "form": form,
+        "answer": answer,
+        "saved": saved,
+    }
+    name = "elicitation/follow_up.html" + ("#step" if request.htmx else "")
+    return render(request, name, context, status=status)

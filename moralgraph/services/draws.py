@@ -1,0 +1,227 @@
+"""What a participant is shown from the graph: the values they select from and the
+upgrade stories they judge.
+
+The participant side never imports this app; it reaches these draws through the
+journey's step-drawer registry (``elicitation.journey.register_step_drawer``), which
+moralgraph's app config fills. A drawer runs inside the transaction that moves the
+participant onto the step, records what it drew (Impressions, JudgmentAssignments) so a
+reload shows the same, and says whether there is anything to show.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Count, Exists, OuterRef, Q
+
+from elicitation import selectors
+from elicitation.models import (
+    Impression,
+    JudgmentAssignment,
+    Participant,
+    Question,
+    ValuesCard,
+    WiserJudgment,
+)
+from moralgraph import vectors
+from moralgraph.models import CardMapping, Context, UpgradeHypothesis, Value
+
+# Too few values to choose from makes the selection step pointless; it is skipped.
+MIN_VALUES_FOR_SELECTION = 2
+
+
+def draw_selection(participant: Participant) -> bool:
+    """Draw the values to show (once: a reload shows the same ones). False to skip."""
+    if participant.impressions.filter(question_id=participant.question_id).exists():
+        return True
+    study = participant.study
+    drawn = draw_values(participant, count=study.selection_count)
+    if len(drawn) < max(MIN_VALUES_FOR_SELECTION, study.min_selections):
+        return False
+    draw_id = uuid.uuid4().hex
+    Impression.objects.bulk_create(
+        [
+            Impression(
+                participant=participant,
+                value=item.value,
+                question_id=participant.question_id,
+                draw_id=draw_id,
+                reason=item.reason,
+            )
+            for item in drawn
+        ]
+    )
+    return True
+
+
+def draw_judgments(participant: Participant) -> bool:
+    """Draw the upgrade stories to judge (once). False to skip the step."""
+    if JudgmentAssignment.objects.filter(participant=participant).exists():
+        return selectors.open_assignments(participant) != []
+    drawn = draw_hypotheses(participant, count=participant.study.judgment_count)
+    if not drawn:
+        return False
+    JudgmentAssignment.objects.bulk_create(
+        [
+            JudgmentAssignment(participant=participant, hypothesis=hypothesis, position=i)
+            for i, hypothesis in enumerate(drawn)
+        ]
+    )
+    return True
+
+
+# ---------------------------------------------------------------------------------------
+# Values to select from
+# ---------------------------------------------------------------------------------------
+
+
+def _own_value_ids(participant: Participant) -> set[int]:
+    return set(
+        CardMapping.objects.filter(card__participant=participant, undone_at=None).values_list(
+            "value_id", flat=True
+        )
+    )
+
+
+def question_values(question: Question, *, exclude: set[int] = frozenset()):
+    """Active values that some submitted card for ``question`` counts toward."""
+    mapped = CardMapping.objects.filter(
+        value=OuterRef("pk"),
+        undone_at=None,
+        card__question=question,
+        card__status=ValuesCard.Status.SUBMITTED,
+    )
+    return (
+        Value.objects.filter(study_id=question.study_id, is_active=True)
+        .filter(Exists(mapped))
+        .exclude(pk__in=exclude)
+    )
+
+
+@dataclass
+class Drawn:
+    value: Value
+    reason: str  # near, popular or sparse: why the draw picked it
+
+
+def _query_vector(participant: Participant):
+    """The participant's card as a vector, to find values near it; None when unknown.
+
+    Before the background work has embedded the card, the local embedding stands in,
+    but only when the study embeds locally (a model's vectors would not compare).
+    """
+    card = selectors.submitted_card(participant) or selectors.draft_card(participant)
+    if card is None:
+        return None
+    if card.embedding:
+        return card.embedding
+    if settings.EMBEDDING_MODEL:
+        return None
+    return vectors.local_embedding(vectors.card_text(card.title, card.description, card.policies))
+
+
+def draw_values(participant: Participant, *, count: int) -> list[Drawn]:
+    """About ``count`` values for the selection step: a third nearest the participant's
+    own card, a third most often selected per impression, the rest least seen.
+
+    The reference mixed the same three; the least-seen part makes sure new values get
+    shown at all. Order on the page is shuffled so that position says nothing about why
+    a value was drawn.
+    """
+    question = participant.question
+    if question is None or count <= 0:
+        return []
+    rng = random.Random(participant.pk)  # the same participant always gets the same mix
+    candidates = list(
+        question_values(question, exclude=_own_value_ids(participant)).annotate(
+            seen=Count("impressions", filter=Q(impressions__question=question), distinct=True),
+            picked=Count("selections", filter=Q(selections__question=question), distinct=True),
+        )
+    )
+    rng.shuffle(candidates)
+    by_id = {value.pk: value for value in candidates}
+    chosen: dict[int, str] = {}
+
+    third = count // 3
+    query = _query_vector(participant)
+    embedded = [(value.pk, value.embedding) for value in candidates if value.embedding]
+    if query is not None and embedded and third:
+        try:
+            for value_id, _ in vectors.nearest(query, embedded, k=third):
+                chosen[value_id] = "near"
+        except ValueError:
+            pass  # vectors of another dimension (a changed embedding model): skip this part
+
+    popular = sorted(
+        (v for v in candidates if v.seen and v.pk not in chosen),
+        key=lambda v: (-(v.picked / v.seen), -v.seen),
+    )
+    for value in popular[:third]:
+        chosen[value.pk] = "popular"
+
+    sparse = sorted((v for v in candidates if v.pk not in chosen), key=lambda v: v.seen)
+    for value in sparse[: max(0, count - len(chosen))]:
+        chosen[value.pk] = "sparse"
+
+    drawn = [Drawn(by_id[value_id], reason) for value_id, reason in chosen.items()]
+    rng.shuffle(drawn)
+    return drawn
+
+
+# ---------------------------------------------------------------------------------------
+# Upgrade stories to judge
+# ---------------------------------------------------------------------------------------
+
+
+def draw_hypotheses(participant: Participant, *, count: int) -> list[UpgradeHypothesis]:
+    """Up to ``count`` upgrade stories, each on a pair of values this participant has not
+    seen in either direction.
+
+    Pairs whose context belongs to the participant's question come first, then the
+    least-shown pairs (sparse edges need votes most). Of the stories on one pair, the
+    direction shown least so far is drawn, which balances directions across
+    participants so that nobody's answer is just deference to the framing.
+    """
+    if count <= 0:
+        return []
+    rng = random.Random(participant.pk)
+    seen_pairs = set(participant.judgments.values_list("pair_key", flat=True))
+    for from_id, to_id in JudgmentAssignment.objects.filter(participant=participant).values_list(
+        "hypothesis__from_value_id", "hypothesis__to_value_id"
+    ):
+        seen_pairs.add(WiserJudgment.make_pair_key(from_id, to_id))
+
+    on_question = Context.questions.through.objects.filter(
+        context_id=OuterRef("context_id"), question_id=participant.question_id
+    )
+    hypotheses = list(
+        UpgradeHypothesis.objects.filter(
+            study_id=participant.study_id,
+            is_active=True,
+            from_value__is_active=True,
+            to_value__is_active=True,
+        )
+        .annotate(shown=Count("assignments", distinct=True), on_question=Exists(on_question))
+        .select_related("from_value", "to_value", "context")
+    )
+    pairs: dict[str, list[UpgradeHypothesis]] = {}
+    for hypothesis in hypotheses:
+        key = WiserJudgment.make_pair_key(hypothesis.from_value_id, hypothesis.to_value_id)
+        if key not in seen_pairs:
+            pairs.setdefault(key, []).append(hypothesis)
+
+    ranked = list(pairs.values())
+    rng.shuffle(ranked)
+    ranked.sort(
+        key=lambda group: (not any(h.on_question for h in group), sum(h.shown for h in group))
+    )
+    drawn = []
+    for group in ranked[:count]:
+        # The least-shown direction, and on a tie one at random.
+        rng.shuffle(group)
+        group.sort(key=lambda h: (not h.on_question, h.shown))
+        drawn.append(group[0])
+    return drawn

@@ -1,0 +1,212 @@
+"""moralgraph.services.draws: which values a participant selects from and which upgrade
+stories they judge, and the step drawers that record them."""
+
+import pytest
+
+from elicitation import selectors
+from elicitation.models import (
+    Impression,
+    JudgmentAssignment,
+    Participant,
+    Selection,
+    WiserJudgment,
+)
+from moralgraph import vectors
+from moralgraph.models import Value
+from moralgraph.services import draws
+from tests import factories
+from tests.helpers import advance_to, make_study, own_value, seed_stories, seed_values, start
+
+pytestmark = pytest.mark.django_db
+Step = Participant.Step
+
+
+@pytest.fixture(autouse=True)
+def _fast_llm(settings):
+    settings.OFFLINE_STREAM_DELAY_MS = 0
+    settings.LLM_MAX_RETRIES = 0
+
+
+# --- The selection draw ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def carded():
+    """A participant with a submitted card about listening, and its value."""
+    study = make_study(selection_enabled=False, judgments_enabled=False)
+    participant = advance_to(start(study), Step.SURVEY)
+    return participant, own_value(participant)
+
+
+def _embed(value: Value, text: str) -> None:
+    value.embedding = vectors.to_bytes(vectors.local_embedding(text))
+    value.save()
+
+
+def test_the_draw_leaves_out_the_participants_own_value_and_other_questions(carded):
+    participant, own = carded
+    mine = seed_values(participant.question, 3)
+    other_question = factories.QuestionFactory(study=participant.study, key="other")
+    seed_values(other_question, 3, prefix="Elsewhere")
+    retired = seed_values(participant.question, 1, prefix="Retired")[0]
+    Value.objects.filter(pk=retired.pk).update(is_active=False)
+    drawn = draws.draw_values(participant, count=10)
+    assert {d.value.pk for d in drawn} == {v.pk for v in mine}
+    assert own.pk not in {d.value.pk for d in drawn}
+
+
+def test_the_draw_takes_at_most_count_and_is_stable_for_a_participant(carded):
+    participant, _ = carded
+    seed_values(participant.question, 9)
+    first = [d.value.pk for d in draws.draw_values(participant, count=6)]
+    assert len(first) == 6 == len(set(first))
+    assert first == [d.value.pk for d in draws.draw_values(participant, count=6)]
+
+
+def test_the_draw_mixes_nearest_most_selected_and_least_seen(carded):
+    participant, _ = carded
+    card = selectors.submitted_card(participant)
+    values = seed_values(participant.question, 9)
+    for value in values:
+        _embed(value, f"unrelated {value.title} gardening recipes")
+    near = values[0]
+    _embed(near, vectors.card_text(card.title, card.description, card.policies))
+    # values[1] was shown twice and picked both times; others were shown and not picked.
+    viewers = [factories.ParticipantFactory(study=participant.study) for _ in range(2)]
+    for viewer in viewers:
+        for value in values[1:4]:
+            Impression.objects.create(
+                participant=viewer, value=value, question=participant.question
+            )
+        Selection.objects.create(participant=viewer, value=values[1], question=participant.question)
+    drawn = {d.value.pk: d.reason for d in draws.draw_values(participant, count=6)}
+    assert drawn[near.pk] == "near"
+    assert drawn[values[1].pk] == "popular"
+    # The rest come from the never-shown values.
+    sparse = [pk for pk, reason in drawn.items() if reason == "sparse"]
+    assert sparse and all(pk not in {v.pk for v in values[1:4]} for pk in sparse)
+
+
+def test_the_draw_skips_the_nearest_part_without_embeddings(carded):
+    participant, _ = carded
+    seed_values(participant.question, 4)
+    reasons = {d.reason for d in draws.draw_values(participant, count=3)}
+    assert "near" not in reasons
+
+
+# --- The story draw ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def judging():
+    study = make_study(selection_enabled=False, judgment_count=2)
+    question = study.questions.get()
+    values = seed_values(question, 4)
+    return study, question, values
+
+
+def test_a_pair_is_never_drawn_twice_in_either_direction(judging):
+    study, question, values = judging
+    stories = seed_stories(study, values, question=question)
+    participant = start(study)
+    forward = stories[0]
+    WiserJudgment.objects.create(
+        participant=participant,
+        hypothesis=forward,
+        pair_key=WiserJudgment.make_pair_key(forward.from_value_id, forward.to_value_id),
+        verdict="upgrade",
+    )
+    drawn = draws.draw_hypotheses(participant, count=10)
+    keys = [WiserJudgment.make_pair_key(h.from_value_id, h.to_value_id) for h in drawn]
+    assert len(keys) == len(set(keys)) == 2
+    assert WiserJudgment.make_pair_key(forward.from_value_id, forward.to_value_id) not in keys
+
+
+def test_directions_are_balanced_across_participants(judging):
+    study, question, values = judging
+    seed_stories(study, values[:2], question=question)  # one pair, both directions
+    first = start(study, session_key="a")
+    (one,) = draws.draw_hypotheses(first, count=1)
+    JudgmentAssignment.objects.create(participant=first, hypothesis=one)
+    second = start(study, session_key="b")
+    (two,) = draws.draw_hypotheses(second, count=1)
+    assert (two.from_value_id, two.to_value_id) == (one.to_value_id, one.from_value_id)
+
+
+def test_stories_of_the_participants_question_come_first(judging):
+    study, question, values = judging
+    elsewhere = factories.QuestionFactory(study=study, key="elsewhere")
+    seed_stories(study, values[:2], question=elsewhere, both_ways=False)
+    on_topic = seed_stories(study, values[2:], question=question, both_ways=False)
+    participant = start(study)
+    (drawn,) = draws.draw_hypotheses(participant, count=1)
+    assert drawn == on_topic[0]
+
+
+def test_retired_stories_and_values_are_not_drawn(judging):
+    study, question, values = judging
+    stories = seed_stories(study, values[:3], question=question, both_ways=False)
+    stories[0].is_active = False
+    stories[0].save()
+    Value.objects.filter(pk=values[2].pk).update(is_active=False)
+    assert draws.draw_hypotheses(start(study), count=5) == []
+
+
+# --- The step drawers ------------------------------------------------------------------------
+
+
+def test_the_selection_drawer_records_the_draw_once(carded):
+    participant, _ = carded
+    seed_values(participant.question, 4)
+    assert draws.draw_selection(participant)
+    first = list(
+        Impression.objects.filter(participant=participant).values_list("value_id", "reason")
+    )
+    assert len(first) == 4 and len({reason for _, reason in first}) >= 1
+    # A second call (a reload, a resent form) draws nothing new.
+    assert draws.draw_selection(participant)
+    again = list(
+        Impression.objects.filter(participant=participant).values_list("value_id", "reason")
+    )
+    assert again == first
+
+
+def test_the_selection_drawer_draws_nothing_from_too_few_values(carded):
+    participant, _ = carded
+    seed_values(participant.question, draws.MIN_VALUES_FOR_SELECTION - 1)
+    assert not draws.draw_selection(participant)
+    assert not Impression.objects.filter(participant=participant).exists()
+
+
+def test_the_judgments_drawer_records_the_stories_in_order(judging):
+    study, question, values = judging
+    seed_stories(study, values, question=question)
+    participant = start(study)
+    assert draws.draw_judgments(participant)
+    assigned = list(JudgmentAssignment.objects.filter(participant=participant).order_by("position"))
+    assert [a.position for a in assigned] == list(range(study.judgment_count))
+    assert draws.draw_judgments(participant)  # drawn already: the same stories stay
+    assert JudgmentAssignment.objects.filter(participant=participant).count() == len(assigned)
+
+
+def test_the_judgments_drawer_has_nothing_once_every_story_is_judged(judging):
+    study, question, values = judging
+    seed_stories(study, values[:2], question=question, both_ways=False)
+    participant = start(study)
+    assert draws.draw_judgments(participant)
+    (assignment,) = JudgmentAssignment.objects.filter(participant=participant)
+    story = assignment.hypothesis
+    WiserJudgment.objects.create(
+        participant=participant,
+        hypothesis=story,
+        pair_key=WiserJudgment.make_pair_key(story.from_value_id, story.to_value_id),
+        verdict="upgrade",
+    )
+    assert not draws.draw_judgments(participant)
+
+
+def test_without_stories_the_judgments_drawer_draws_nothing(judging):
+    study, _, _ = judging
+    participant = start(study)
+    assert not draws.draw_judgments(participant)
+    assert not JudgmentAssignment.objects.filter(participant=participant).exists()
