@@ -5,8 +5,11 @@ step through the real services. Every text here is invented."""
 
 from __future__ import annotations
 
+from asgiref.sync import async_to_sync
+from django.test import AsyncClient
+
 from elicitation import selectors
-from elicitation.models import Participant, Question, Study, ValuesCard
+from elicitation.models import JudgmentAssignment, Participant, Question, Study, ValuesCard
 from elicitation.services import about, card, interview, judgments, participants, selection, survey
 from moralgraph.models import CardMapping, Context, UpgradeHypothesis, Value
 from tests import factories
@@ -151,3 +154,120 @@ def own_value(participant: Participant) -> Value:
     )
     CardMapping.objects.create(card=submitted, value=value)
     return value
+
+
+# --- Through the test client --------------------------------------------------------------
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+BOOSTED = {"HTTP_HX_REQUEST": "true", "HTTP_HX_BOOSTED": "true", "HTTP_HX_TARGET": "step"}
+XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+def url(study, step="entry", *args):
+    return (
+        f"/s/{study.slug}/"
+        + ("" if step == "entry" else f"{step}/")
+        + "".join(f"{a}/" for a in args)
+    )
+
+
+def participant_of(client, study) -> Participant:
+    public_id = client.session[f"mge.participant.{study.pk}"]
+    return Participant.objects.get(public_id=public_id)
+
+
+def agree(client, study, query="") -> Participant:
+    client.get(url(study) + query)
+    response = client.post(url(study, "consent"), {"action": "agree"})
+    assert response.status_code == 302
+    return participant_of(client, study)
+
+
+def to_interview(client, study) -> Participant:
+    participant = agree(client, study)
+    if participant.step == Step.ABOUT:
+        client.post(url(study, "about"), {"action": "skip"})
+    client.post(url(study, "question"))
+    participant = fresh(participant)
+    assert participant.step == Step.INTERVIEW
+    return participant
+
+
+def say(client, study, text, token=None, **extra):
+    data = {"content": text, "client_token": token or f"t-{hash(text)}"}
+    return client.post(url(study, "interview"), data, **extra)
+
+
+def to_card(client, study) -> Participant:
+    participant = to_interview(client, study)
+    for text in ANSWERS:
+        say(client, study, text)
+    assert client.post(url(study, "interview", "card")).status_code == 302
+    return fresh(participant)
+
+
+def card_data(action="save", **change):
+    data = {
+        "title": "Patient Listening",
+        "description": "Giving her time.",
+        "policies": ["MOMENTS of silence", "FEELINGS she names", "PEOPLE she trusts"],
+        "action": action,
+    }
+    data.update(change)
+    return data
+
+
+def stream(client, path):
+    """GET an SSE URL with an async client sharing ``client``'s session."""
+
+    async def go():
+        async_client = AsyncClient()
+        async_client.cookies = client.cookies
+        response = await async_client.get(path)
+        if not response.streaming:
+            return response, response.content.decode()
+        parts = [
+            chunk.decode() if isinstance(chunk, bytes) else chunk
+            async for chunk in response.streaming_content
+        ]
+        return response, "".join(parts)
+
+    return async_to_sync(go)()
+
+
+def events(body: str) -> list[tuple[str, str]]:
+    found = []
+    for block in body.split("\n\n"):
+        lines = block.split("\n")
+        name = next((line[7:] for line in lines if line.startswith("event: ")), None)
+        if name:
+            data = "\n".join(line[6:] for line in lines if line.startswith("data: "))
+            found.append((name, data))
+    return found
+
+
+def to_selection(client, study):
+    participant = to_card(client, study)
+    client.post(url(study, "card"), card_data("submit"))
+    participant = fresh(participant)
+    assert participant.step == Step.SELECTION
+    return participant
+
+
+def to_judgments(client, study):
+    participant = to_selection(client, study)
+    client.post(url(study, "selection"), {})
+    participant = fresh(participant)
+    assert participant.step == Step.JUDGMENTS
+    return participant
+
+
+def to_survey(client, study):
+    participant = to_judgments(client, study)
+    for assignment in JudgmentAssignment.objects.filter(participant=participant):
+        client.post(
+            url(study, "judgments"), {"hypothesis": assignment.hypothesis_id, "verdict": "upgrade"}
+        )
+    participant = fresh(participant)
+    assert participant.step == Step.SURVEY
+    return participant

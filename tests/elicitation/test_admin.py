@@ -7,8 +7,9 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from elicitation.models import Study
+from elicitation.models import Message, Study
 from tests import factories
+from tests.helpers import XSS as MARKUP
 
 pytestmark = pytest.mark.django_db
 
@@ -77,3 +78,19 @@ def test_saving_a_study_enqueues_its_reconciliation(
     assert response.status_code == 302, response.content.decode()[:2000]
     study = Study.objects.get(slug="new-study")
     delay.assert_called_once_with(study.pk)
+
+
+def test_the_admin_shows_participant_text_inert(admin_client):
+    card = factories.ValuesCardFactory(
+        title=MARKUP, description=MARKUP, policies=[MARKUP, "B", "C"]
+    )
+    Message.objects.create(interview=card.interview, seq=1, role="user", content=MARKUP)
+    for path in [
+        f"/admin/elicitation/valuescard/{card.pk}/change/",
+        "/admin/elicitation/valuescard/",
+        f"/admin/elicitation/interview/{card.interview.pk}/change/",
+        "/admin/elicitation/message/",
+    ]:
+        html = admin_client.get(path).content.decode()
+        assert "<script>alert" not in html, path
+        assert "<img src=x" not in html, path

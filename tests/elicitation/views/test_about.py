@@ -1,0 +1,52 @@
+"""About you: the optional demographics."""
+
+import pytest
+
+from elicitation.models import (
+    Demographics,
+    Participant,
+)
+from tests.helpers import (
+    agree,
+    make_study,
+    url,
+)
+
+pytestmark = pytest.mark.django_db
+Step = Participant.Step
+
+
+def test_about_you_asks_what_the_study_configures(client):
+    study = make_study(demographic_fields=["age_band", "other"])
+    agree(client, study)
+    html = client.get(url(study, "about")).content.decode()
+    assert 'name="age_band"' in html and 'name="other"' in html
+    assert 'name="political_affiliation"' not in html
+
+
+def test_about_you_saves_and_moves_on(client):
+    study = make_study()
+    participant = agree(client, study)
+    response = client.post(
+        url(study, "about"),
+        {"political_affiliation": "independent", "age_band": "25-34", "country": "Chile"},
+    )
+    assert response["Location"] == url(study, "question")
+    demographics = Demographics.objects.get(participant=participant)
+    assert (demographics.political_affiliation, demographics.country) == ("independent", "Chile")
+
+
+def test_about_you_can_be_skipped(client):
+    study = make_study()
+    agree(client, study)
+    response = client.post(url(study, "about"), {"action": "skip", "country": "ignored"})
+    assert response["Location"] == url(study, "question")
+    assert Demographics.objects.get().country == ""
+
+
+def test_about_you_rejects_an_unknown_choice_inline(client):
+    study = make_study()
+    agree(client, study)
+    response = client.post(url(study, "about"), {"political_affiliation": "martian"})
+    assert response.status_code == 400
+    assert b"Select a valid choice" in response.content

@@ -1,0 +1,80 @@
+"""What every step's view shares: the participant from the session, redirects to the
+current step, the htmx partial, a study closing; the journey end to end."""
+
+import pytest
+
+from elicitation.models import (
+    LLMRequest,
+    Participant,
+    Study,
+)
+from tests.helpers import (
+    ANSWERS,
+    BOOSTED,
+    agree,
+    card_data,
+    fresh,
+    make_study,
+    say,
+    to_card,
+    url,
+)
+
+pytestmark = pytest.mark.django_db
+Step = Participant.Step
+
+
+def test_a_study_closed_mid_journey_stops_the_steps_but_not_the_done_page(client):
+    study = make_study()
+    agree(client, study)
+    Study.objects.filter(pk=study.pk).update(status=Study.Status.CLOSED)
+    assert client.get(url(study, "about")).status_code == 410
+
+
+def test_steps_need_a_participant(client):
+    study = make_study()
+    assert client.get(url(study, "interview"))["Location"] == url(study, "consent")
+
+
+def test_skipping_ahead_by_url_goes_to_the_current_step(client):
+    study = make_study()
+    agree(client, study)
+    for step in ["question", "interview", "card", "selection", "judgments", "survey", "done"]:
+        response = client.get(url(study, step))
+        assert response.status_code == 302
+        assert response["Location"] == url(study, "about")
+
+
+def test_an_htmx_request_gets_the_step_partial(client):
+    study = make_study()
+    agree(client, study)
+    response = client.get(url(study, "about"), **BOOSTED)
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section id="step"')
+    assert "<html" not in html
+    assert "HX-Request" in response["Vary"]
+    assert "<html" in client.get(url(study, "about")).content.decode()
+
+
+def test_the_journey_runs_with_every_optional_step_off(client):
+    study = make_study(
+        demographics_enabled=False,
+        selection_enabled=False,
+        judgments_enabled=False,
+        survey_enabled=False,
+    )
+    participant = agree(client, study)
+    assert participant.step == Step.QUESTION
+    client.post(url(study, "question"))
+    for text in ANSWERS:
+        say(client, study, text)
+    client.post(url(study, "interview", "card"))
+    client.post(url(study, "card"), card_data("submit"))
+    assert fresh(participant).step == Step.DONE
+
+
+def test_llm_requests_are_counted_per_action(client):
+    study = make_study()
+    to_card(client, study)
+    kinds = sorted(LLMRequest.objects.values_list("kind", flat=True))
+    assert kinds == ["articulate", "message", "message", "message"]
