@@ -197,15 +197,12 @@ HYPOTHESIS_MIN_CONTAINMENT = env_float("HYPOTHESIS_MIN_CONTAINMENT", 0.5, minimu
 # a litellm model name ("openai/gpt-4o", "anthropic/claude-...") and its key is read
 # by litellm from the usual variable (OPENAI_API_KEY, ANTHROPIC_API_KEY, ...).
 LLM_MODEL = env_str("LLM_MODEL", "offline")
-LLM_MODELS = {
-    "interview": env_str("LLM_INTERVIEW_MODEL", LLM_MODEL),
-    "articulate": env_str("LLM_ARTICULATE_MODEL", LLM_MODEL),
-    "revise": env_str("LLM_ARTICULATE_MODEL", LLM_MODEL),
-    "dedup": env_str("LLM_DEDUP_MODEL", LLM_MODEL),
-    "contexts": env_str("LLM_DEDUP_MODEL", LLM_MODEL),
-    "hypothesis": env_str("LLM_HYPOTHESIS_MODEL", LLM_MODEL),
-    "response": env_str("LLM_RESPONSE_MODEL", LLM_MODEL),
-}
+# Each stage's default model; which stage reads which is elicitation/llm/stages.py.
+LLM_INTERVIEW_MODEL = env_str("LLM_INTERVIEW_MODEL", LLM_MODEL)
+LLM_ARTICULATE_MODEL = env_str("LLM_ARTICULATE_MODEL", LLM_MODEL)  # drafting and revising
+LLM_DEDUP_MODEL = env_str("LLM_DEDUP_MODEL", LLM_MODEL)  # dedup and contexts
+LLM_HYPOTHESIS_MODEL = env_str("LLM_HYPOTHESIS_MODEL", LLM_MODEL)
+LLM_RESPONSE_MODEL = env_str("LLM_RESPONSE_MODEL", LLM_MODEL)
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "")  # empty: the local deterministic embedding
 LLM_TIMEOUT = env_float("LLM_TIMEOUT", 60.0, minimum=1.0)
 LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 3, minimum=0)

@@ -9,11 +9,12 @@ interviewed (Interview, Message) and articulates a ValuesCard; then sees Values
 import secrets
 import uuid
 
-from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from elicitation import llm
 
 
 def _completion_code() -> str:
@@ -93,17 +94,7 @@ class Study(models.Model):
 
     def model_for(self, stage: str) -> str:
         """The litellm model for an LLM stage: the study's override, else the setting."""
-        field = {
-            "interview": "interview_model",
-            "articulate": "articulate_model",
-            "revise": "articulate_model",
-            "dedup": "dedup_model",
-            "contexts": "dedup_model",
-            "hypothesis": "hypothesis_model",
-            "response": "response_model",
-        }.get(stage)
-        override = getattr(self, field, "") if field else ""
-        return override or settings.LLM_MODELS[stage]
+        return llm.model_for(stage, self)
 
 
 class Question(models.Model):

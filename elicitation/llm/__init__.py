@@ -6,6 +6,7 @@ nothing from the modules behind them. What lives where:
 - ``gateway``: chat, streaming (sync and async) and structured output;
 - ``retry``: the one retry policy every call runs under;
 - ``accounting``: tokens, cost and the ``LLMCall`` row of every call;
+- ``stages``: the one table of stages (model setting, prompt, schema, offline module);
 - ``errors``: ``LLMError`` and the messages a participant may see;
 - ``prompts``: the prompt files and their versions; ``schemas``: the JSON Schemas;
 - ``embeddings``: card vectors, local or through a model;
@@ -21,31 +22,42 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from elicitation.llm.embeddings import LOCAL_EMBEDDING_NAME, embed, embedding_model_name
 from elicitation.llm.errors import LLMError, LLMOutputInvalid
-from elicitation.llm.gateway import (
+from elicitation.llm.gateway import astream_chat, chat, stream_chat, structured
+from elicitation.llm.prompts import Prompt, load_prompt, render
+from elicitation.llm.stages import (
+    EXPORT,
+    JOURNEY,
     OFFLINE,
-    astream_chat,
-    chat,
+    RECONCILE,
+    STAGES,
+    Stage,
     is_offline,
     model_for,
-    stream_chat,
-    structured,
 )
-from elicitation.llm.prompts import Prompt, load_prompt, render
+from elicitation.llm.stages import get as get_stage
+from elicitation.llm.stages import names as stage_names
 
 __all__ = [
+    "EXPORT",
+    "JOURNEY",
     "LOCAL_EMBEDDING_NAME",
     "OFFLINE",
+    "RECONCILE",
+    "STAGES",
     "LLMError",
     "LLMOutputInvalid",
     "Prompt",
+    "Stage",
     "astream_chat",
     "chat",
     "embed",
     "embedding_model_name",
+    "get_stage",
     "is_offline",
     "load_prompt",
     "model_for",
     "render",
+    "stage_names",
     "stream_chat",
     "structured",
 ]

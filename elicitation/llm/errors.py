@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-# Who is speaking, in the participant's terms, for the friendly messages below.
-_SPEAKER = {
-    "interview": "The interviewer",
-    "articulate": "The card writer",
-    "revise": "The card writer",
-}
-_PARTICIPANT_STAGES = frozenset(_SPEAKER)
+from elicitation.llm.stages import BY_NAME
 
 
 def friendly(stage: str, kind: str) -> str:
@@ -17,10 +11,10 @@ def friendly(stage: str, kind: str) -> str:
     ``kind`` is "slow" (a timeout), "busy" (a rate limit or an outage), "invalid" (an
     unusable reply) or anything else for a failure that trying again will not fix soon.
     """
-    speaker = _SPEAKER.get(stage, "The AI assistant")
-    saved = (
-        "Your conversation is saved" if stage in _PARTICIPANT_STAGES else "Nothing has been lost"
-    )
+    spec = BY_NAME.get(stage)
+    speaker = spec.speaker if spec and spec.speaker else "The AI assistant"
+    waits = spec is not None and spec.participant_waits
+    saved = "Your conversation is saved" if waits else "Nothing has been lost"
     if kind == "slow":
         return f"{speaker} is taking too long to answer. {saved} — please try again."
     if kind == "busy":

@@ -33,23 +33,14 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import litellm
-from django.conf import settings
 
 from elicitation.llm.accounting import CallRecord, alog, log
 from elicitation.llm.errors import LLMError, LLMOutputInvalid, describe, friendly
 from elicitation.llm.offline import provider
-from elicitation.llm.offline.provider import OFFLINE
 from elicitation.llm.prompts import Prompt
 from elicitation.llm.retry import RETRY, call_options
-from elicitation.llm.schemas import (
-    CARD_SCHEMA,
-    CONTEXTS_SCHEMA,
-    DEDUP_SCHEMA,
-    HYPOTHESIS_SCHEMA,
-    RESPONSE_SCHEMA,
-    InvalidOutput,
-    parse,
-)
+from elicitation.llm.schemas import InvalidOutput, parse
+from elicitation.llm.stages import BY_NAME, OFFLINE, is_offline_model, model_for
 
 # litellm prints a "Give Feedback / Get Help" banner on every exception; our own log
 # and LLMCall rows carry what matters.
@@ -58,37 +49,9 @@ provider.register()
 
 T = TypeVar("T")
 
-SCHEMAS: dict[str, dict[str, Any]] = {
-    "articulate": CARD_SCHEMA,
-    "revise": CARD_SCHEMA,
-    "dedup": DEDUP_SCHEMA,
-    "contexts": CONTEXTS_SCHEMA,
-    "hypothesis": HYPOTHESIS_SCHEMA,
-    "response": RESPONSE_SCHEMA,
-}
-
-
 # ---------------------------------------------------------------------------
 # Models
 # ---------------------------------------------------------------------------
-
-
-def model_for(stage: str, study: Any = None) -> str:
-    """The model for ``stage``: the study's override if it has one, else the setting."""
-    if stage not in settings.LLM_MODELS:
-        raise ValueError(
-            f"unknown LLM stage {stage!r}; expected one of {', '.join(settings.LLM_MODELS)}"
-        )
-    return study.model_for(stage) if study is not None else settings.LLM_MODELS[stage]
-
-
-def is_offline_model(model: str) -> bool:
-    return model == OFFLINE or model.startswith(OFFLINE + "/")
-
-
-def is_offline(stage: str = "interview", study: Any = None) -> bool:
-    """Whether ``stage`` runs on the deterministic offline provider."""
-    return is_offline_model(model_for(stage, study))
 
 
 def _litellm_model(stage: str, model: str) -> str:
@@ -310,9 +273,13 @@ def structured(
     the model what was wrong; a second one raises LLMOutputInvalid. Each attempt is one
     LLMCall row.
     """
-    if stage not in SCHEMAS:
-        raise ValueError(f"{stage!r} is not a structured stage; expected one of {list(SCHEMAS)}")
-    schema = SCHEMAS[stage]
+    spec = BY_NAME.get(stage)
+    if spec is None or spec.schema is None:
+        structured_stages = [s.name for s in BY_NAME.values() if s.structured]
+        raise ValueError(
+            f"{stage!r} is not a structured stage; expected one of {structured_stages}"
+        )
+    schema = spec.schema
     messages = [
         {"role": "system", "content": prompt.text if system is None else system},
         {"role": "user", "content": json.dumps(payload, ensure_ascii=False)},

@@ -76,4 +76,4 @@ def test_a_hypothesis_needs_two_different_values():
 def test_study_model_for_prefers_the_study_override(settings):
     study = factories.StudyFactory(hypothesis_model="openai/gpt-4o-mini")
     assert study.model_for("hypothesis") == "openai/gpt-4o-mini"
-    assert study.model_for("interview") == settings.LLM_MODELS["interview"]
+    assert study.model_for("interview") == settings.LLM_INTERVIEW_MODEL

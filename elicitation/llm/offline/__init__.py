@@ -19,44 +19,26 @@ can never carry HTML that the participant did not see as text.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
-from elicitation.llm.offline import (
-    articulate,
-    contexts,
-    dedup,
-    hypothesis,
-    interview,
-    response,
-    revise,
-)
+from elicitation.llm import stages
 from elicitation.llm.offline.messages import OfflineError, normalise_messages
-
-_REPLIES: dict[str, Callable[[list[tuple[str, str]]], str]] = {
-    "interview": interview.reply,
-    "articulate": articulate.reply,
-    "revise": revise.reply,
-    "dedup": dedup.reply,
-    "contexts": contexts.reply,
-    "hypothesis": hypothesis.reply,
-    "response": response.reply,
-}
-STAGES = tuple(_REPLIES)
 
 
 def respond(stage: str, messages: list[dict]) -> str:
     """Return the full assistant reply for ``stage`` given the chat ``messages``.
 
-    ``stage`` is one of ``STAGES`` (an ``offline/`` prefix, as in the model name, is
-    accepted). ``interview`` replies in plain text; every other stage reads the last user
-    message as a JSON object and replies with a JSON object. Same input, same output.
+    ``stage`` is a stage of the table with an offline module (an ``offline/`` prefix, as
+    in the model name, is accepted). ``interview`` replies in plain text; every other
+    stage reads the last user message as a JSON object and replies with a JSON object.
+    Same input, same output.
     """
     if not isinstance(stage, str):
         raise OfflineError(f"stage must be a string, got {type(stage).__name__}")
-    name = stage.removeprefix("offline/")
-    if name not in _REPLIES:
-        raise OfflineError(f"unknown offline stage {stage!r}; expected one of {', '.join(STAGES)}")
-    return _REPLIES[name](normalise_messages(messages))
+    spec = stages.BY_NAME.get(stage.removeprefix("offline/"))
+    if spec is None or spec.offline is None:
+        known = ", ".join(s.name for s in stages.STAGES if s.offline)
+        raise OfflineError(f"unknown offline stage {stage!r}; expected one of {known}")
+    return spec.offline(normalise_messages(messages))
 
 
 _TOKEN_RE = re.compile(r"\S+\s*|\s+")
@@ -70,4 +52,4 @@ def tokens(text: str) -> list[str]:
     return _TOKEN_RE.findall(text)
 
 
-__all__ = ["STAGES", "OfflineError", "respond", "tokens"]
+__all__ = ["OfflineError", "respond", "tokens"]

@@ -20,8 +20,7 @@ from litellm.types.utils import GenericStreamingChunk, ModelResponse, Usage
 
 from elicitation.llm import offline
 from elicitation.llm.accounting import message_words, words
-
-OFFLINE = "offline"
+from elicitation.llm.stages import OFFLINE
 
 # LLM_OFFLINE_FAULT is a test and demo aid, read by the offline provider only (a real
 # model is never affected): a comma-separated list of "stage:kind" or "stage:kind:count"

@@ -6,6 +6,7 @@ import pytest
 
 from elicitation.llm import retry
 from elicitation.llm.offline import provider
+from elicitation.llm.stages import STAGES
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +24,9 @@ def _no_waiting(monkeypatch, settings):
     settings.LLM_MAX_RETRIES = 3
     settings.LLM_RETRY_BASE_SECONDS = 1.0
     settings.EMBEDDING_MODEL = ""
-    settings.LLM_MODELS = dict.fromkeys(settings.LLM_MODELS, "offline")
+    for stage in STAGES:
+        if stage.offline:
+            setattr(settings, stage.model_setting, "offline")
     return sleeps
 
 

@@ -370,15 +370,3 @@ def test_a_real_model_call_is_costed(db, monkeypatch):
     (call,) = calls()
     assert call.model == "gpt-4o" and mocked.calls[0]["model"] == "gpt-4o"
     assert call.cost > 0
-
-
-def test_model_for_and_is_offline_honour_a_study_override(db):
-    study = StudyFactory(interview_model="anthropic/claude-sonnet-4")
-
-    assert llm.model_for("interview", study) == "anthropic/claude-sonnet-4"
-    assert llm.is_offline("interview", study) is False
-    assert llm.model_for("articulate", study) == "offline"
-    assert llm.is_offline("articulate", study) is True
-    assert llm.is_offline() is True
-    with pytest.raises(ValueError, match="unknown LLM stage"):
-        llm.model_for("poetry")
