@@ -12,22 +12,12 @@ from typing import Any
 
 import jsonschema
 
+from elicitation import cards
+
 _TEXT = {"type": "string", "minLength": 1}
 
-CARD_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["title", "description", "policies"],
-    "properties": {
-        "title": {"type": "string", "minLength": 2, "maxLength": 80, "pattern": r"\S"},
-        "description": {"type": "string", "minLength": 1, "maxLength": 600},
-        "policies": {
-            "type": "array",
-            "minItems": 3,
-            "maxItems": 7,
-            "items": {"type": "string", "minLength": 3, "maxLength": 300, "pattern": r"\S"},
-        },
-    },
-}
+# A card's limits are the card rules' (elicitation/cards.py), as forms and services use.
+CARD_SCHEMA: dict[str, Any] = cards.json_schema()
 DEDUP_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["same", "reason"],

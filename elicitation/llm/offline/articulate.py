@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+from elicitation.cards import MAX_POLICIES
 from elicitation.llm.offline.messages import (
     dump,
     json_input,
@@ -13,7 +14,6 @@ from elicitation.llm.offline.messages import (
     transcript_in,
 )
 from elicitation.llm.offline.text import (
-    MAX_POLICIES,
     dedupe_policies,
     describe_card,
     fit_policies,

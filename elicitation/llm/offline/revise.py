@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 
+from elicitation.cards import MAX_POLICIES, MIN_POLICIES
 from elicitation.llm.offline.messages import card_in, dump, json_input, require_str
 from elicitation.llm.offline.text import (
     DESCRIPTION_PREFIX,
-    MAX_POLICIES,
-    MIN_POLICIES,
     describe_card,
     fit_policies,
     plain,

@@ -1,6 +1,7 @@
 """Words and policies: the text helpers every offline stage shares.
 
-Pure stdlib. Everything here treats what a participant typed as plain text."""
+No database and no settings: the card rules (elicitation/cards.py) and the stdlib.
+Everything here treats what a participant typed as plain text."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-MIN_POLICIES = 3
-MAX_POLICIES = 7
+from elicitation.cards import MAX_POLICIES, MIN_POLICIES
+
+# Policies cut from speech are kept shorter than a card allows, to read as one thought.
 MAX_POLICY_CHARS = 120
 
 DESCRIPTION_PREFIX = "ChatGPT should attend to"

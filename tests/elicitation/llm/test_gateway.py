@@ -211,7 +211,7 @@ def test_it_repairs_a_malformed_reply_once(db, monkeypatch):
 
 
 def test_it_gives_up_when_the_repaired_reply_is_still_invalid(db, monkeypatch):
-    too_few = json.dumps({"title": "Care", "description": "d", "policies": ["ONE thing"]})
+    too_few = json.dumps({"title": "Gentle Care", "description": "d", "policies": ["ONE thing"]})
     monkeypatch.setattr(offline, "respond", lambda stage, messages: too_few)
 
     with pytest.raises(llm.LLMOutputInvalid) as caught:
