@@ -58,14 +58,6 @@ PAYLOADS = {
     "hypothesis": {"context": "When the user is in distress", "from": OTHER_CARD, "to": CARD},
     "response": {"question": QUESTION, "context": "When the user is in distress", "value": CARD},
 }
-PROMPT_NAMES = {
-    "articulate": "elicitation/articulate",
-    "revise": "elicitation/revise",
-    "dedup": "moralgraph/dedup",
-    "contexts": "moralgraph/contexts",
-    "hypothesis": "moralgraph/hypothesis",
-    "response": "moralgraph/response",
-}
 
 
 def run(coroutine):

@@ -16,7 +16,6 @@ from tests.elicitation.llm.samples import (
     CARD,
     FIRST_ANSWER,
     PAYLOADS,
-    PROMPT_NAMES,
     Flaky,
     calls,
     interview_prompt,
@@ -170,7 +169,7 @@ def test_it_returns_a_validated_card(db):
 
 @pytest.mark.parametrize("stage", list(PAYLOADS))
 def test_every_structured_stage_passes_its_schema_offline(db, stage):
-    prompt = llm.load_prompt(PROMPT_NAMES[stage])
+    prompt = llm.load_prompt(llm.get_stage(stage).prompt)
 
     result = llm.structured(stage=stage, prompt=prompt, payload=PAYLOADS[stage])
 
