@@ -156,7 +156,8 @@ def _run(args, n_clusters: int, tmp: Path) -> None:
     from django.utils import timezone
 
     from elicitation.models import LLMCall, Question, Study, ValuesCard
-    from moralgraph import dedup, locks, selectors
+    from moralgraph import locks, selectors
+    from moralgraph.services import dedup
     from moralgraph.models import CardMapping, ValueMerge
 
     call_command("migrate", verbosity=0)

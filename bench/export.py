@@ -234,8 +234,8 @@ def main() -> None:
     try:
         started = time.perf_counter()
         setup_django(folder)
-        from moralgraph.exports import ExportData, render, resolve_mode
-        from moralgraph.scoring import score_study
+        from moralgraph.services.exports import ExportData, render, resolve_mode
+        from moralgraph.services.scoring import score_study
 
         say(f"Building a synthetic study of {args.judgments} judgments in {folder} ...")
         t = time.perf_counter()

@@ -9,5 +9,3 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("mge")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-# Export jobs live beside the exports rather than in moralgraph/tasks.py.
-app.autodiscover_tasks(related_name="export_tasks")

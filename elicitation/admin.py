@@ -103,7 +103,7 @@ class ValuesCardAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry reconciliation of the selected failed cards")
     def retry_reconciliation(self, request, queryset):
-        from moralgraph.services import retry_failed_cards
+        from moralgraph.services.reconcile import retry_failed_cards
 
         count = retry_failed_cards(queryset)
         self.message_user(request, f"{count} failed card(s) queued for reconciliation again.")

@@ -40,7 +40,8 @@ class ValueMergeAdmin(admin.ModelAdmin):
 
     @admin.action(description="Split: undo the selected merges (scores recompute)")
     def split(self, request, queryset):
-        from moralgraph.services import StudyBusy, split_merge
+        from moralgraph.locks import StudyBusy
+        from moralgraph.services.merges import split_merge
 
         split, moved, busy = 0, 0, 0
         # Newest first, so that undoing a chain of merges peels it in reverse order.

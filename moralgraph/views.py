@@ -16,7 +16,6 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -27,11 +26,13 @@ from django.views.decorators.vary import vary_on_headers
 
 from elicitation import selectors as elicitation_selectors
 from elicitation.models import Study, ValuesCard
-from moralgraph import review, services, tasks
-from moralgraph.services import positions
-from moralgraph.exports import FORMATS, ExportError, build_export
-from moralgraph.exports.jobs import start_export
+from elicitation.queue import enqueue_on_commit
+from moralgraph import review
+from moralgraph.locks import StudyBusy
 from moralgraph.models import ExportJob, GraphSnapshot, ValueMerge
+from moralgraph.services import merges, positions, reconcile
+from moralgraph.services.exports import FORMATS, ExportError, build_export
+from moralgraph.services.exports.jobs import start_export
 
 RECENT_JOBS = 20
 
@@ -186,7 +187,7 @@ def reconcile_now(request, slug):
     """Enqueue a reconciliation pass (it places pending cards, reads new interviews for
     contexts, writes missing stories); a pass already running does this work instead."""
     study = get_object_or_404(Study, slug=slug)
-    transaction.on_commit(lambda: tasks.reconcile_study.delay(study.pk))
+    enqueue_on_commit("moralgraph.tasks.reconcile_study", study.pk)
     messages.success(
         request,
         "Reconciliation queued: pending cards are placed as soon as a worker takes it.",
@@ -200,7 +201,7 @@ def rescore_now(request, slug):
     """Enqueue scoring. The task scores only when the graph changed since the last score
     (the same judgments give the same snapshot), at most once per debounce period."""
     study = get_object_or_404(Study, slug=slug)
-    transaction.on_commit(lambda: tasks.score_study.delay(study.pk))
+    enqueue_on_commit("moralgraph.tasks.score_study", study.pk)
     if review.backlog(study).score_due:
         messages.success(
             request,
@@ -220,7 +221,7 @@ def rescore_now(request, slug):
 @require_POST
 def retry_failed(request, slug):
     study = get_object_or_404(Study, slug=slug)
-    count = services.retry_failed_cards(ValuesCard.objects.filter(study=study))
+    count = reconcile.retry_failed_cards(ValuesCard.objects.filter(study=study))
     messages.success(request, f"{count} failed card(s) queued again.")
     return redirect("moralgraph:dashboard", slug=study.slug)
 
@@ -259,8 +260,8 @@ def split(request, slug, merge_id):
     """Undo a merge; the service schedules the rescoring that follows."""
     merge = get_object_or_404(ValueMerge, pk=merge_id, study__slug=slug)
     try:
-        moved = services.split_merge(merge=merge)
-    except services.StudyBusy:
+        moved = merges.split_merge(merge=merge)
+    except StudyBusy:
         messages.error(
             request, "The study is being reconciled right now; try the split again in a minute."
         )

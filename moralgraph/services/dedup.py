@@ -11,7 +11,7 @@ reference compared batches in one ever-larger prompt.
 
 Every merge is a ValueMerge row (the cards that moved, the judge's model, prompt version
 and reason) plus new CardMapping rows; the old mappings are kept, marked undone.
-``split_merge`` undoes a merge: the cards go back to the value they came from.
+Merging and splitting values is moralgraph.services.merges.
 
 All functions here expect the caller to hold the study lock (moralgraph.locks).
 """
@@ -22,16 +22,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from elicitation import llm
-from elicitation.models import Study, ValuesCard, WiserJudgment
+from elicitation.models import Study, ValuesCard
 from moralgraph import selectors, vectors
-from moralgraph.models import CardMapping, UpgradeHypothesis, Value, ValueMerge
+from moralgraph.models import CardMapping, Value
+from moralgraph.services.clusters import ClusterIndex
+from moralgraph.services.merges import merge_values
 
 logger = logging.getLogger(__name__)
 
@@ -83,12 +84,6 @@ def _text(obj) -> str:
     return vectors.card_text(obj.title, obj.description, list(obj.policies or []))
 
 
-def _unit(vector) -> np.ndarray:
-    array = np.asarray(vector, dtype=np.float32)
-    norm = float(np.linalg.norm(array))
-    return array / norm if norm > 0 else array
-
-
 # --- Embeddings -----------------------------------------------------------------------
 
 
@@ -137,110 +132,6 @@ def ensure_value_embeddings(study: Study) -> int:
     for value, vec in zip(missing, vecs, strict=True):
         Value.objects.filter(pk=value.pk, embedding=None).update(embedding=vectors.to_bytes(vec))
     return len(missing)
-
-
-class ClusterIndex:
-    """The members of a study's active values and their vectors, in memory for a pass.
-
-    A member is a card mapped to the value, or the value itself when no card of it has
-    a vector (an imported value). Candidates for a new card are the values of its most
-    similar members, each value represented by its member nearest to the card: with
-    union-find semantics a card that duplicates any member duplicates the value, and
-    the nearest member is the one most likely to be a paraphrase.
-
-    Kept in step with our own writes; nobody else writes values while we hold the study
-    lock, so it never goes stale within a pass.
-    """
-
-    def __init__(self, dimensions: int = vectors.DIMENSIONS):
-        self._members: list[tuple[str, int]] = []  # ("card", card id) or ("value", value id)
-        self._matrix = np.zeros((256, dimensions), dtype=np.float32)
-        self._root = np.zeros(256, dtype=np.int64)  # the active value a member counts toward
-        self._alive = np.zeros(256, dtype=bool)
-
-    @classmethod
-    def load(cls, study: Study) -> ClusterIndex:
-        cards = list(
-            CardMapping.objects.filter(
-                undone_at=None,
-                value__study=study,
-                value__is_active=True,
-                card__embedding_model=llm.embedding_model_name(),
-            )
-            .exclude(card__embedding=None)
-            .order_by("card_id")
-            .values_list("card_id", "value_id", "card__embedding")
-            .iterator()
-        )
-        with_cards = {value_id for _, value_id, _ in cards}
-        bare = [
-            (value_id, blob)
-            for value_id, blob in selectors.active_values(study)
-            .exclude(embedding=None)
-            .values_list("id", "embedding")
-            .iterator()
-            if value_id not in with_cards
-        ]
-        blobs = [row[2] for row in cards] + [row[1] for row in bare]
-        index = cls(vectors.from_bytes(blobs[0]).shape[0] if blobs else vectors.DIMENSIONS)
-        for card_id, value_id, blob in cards:
-            index.add(("card", card_id), value_id, vectors.from_bytes(blob))
-        for value_id, blob in bare:
-            index.add(("value", value_id), value_id, vectors.from_bytes(blob))
-        return index
-
-    def __len__(self) -> int:
-        return int(self._alive[: len(self._members)].sum())
-
-    def add(self, member: tuple[str, int], value_id: int, vector) -> None:
-        vector = _unit(vector)
-        if vector.shape[0] != self._matrix.shape[1]:
-            if self._members:
-                # Embedded by another model: findable only through its cards.
-                logger.warning("%s %s has a vector of another size: not indexed", *member)
-                return
-            self._matrix = np.zeros((self._matrix.shape[0], vector.shape[0]), dtype=np.float32)
-        row = len(self._members)
-        if row == self._matrix.shape[0]:
-            self._matrix = np.vstack([self._matrix, np.zeros_like(self._matrix)])
-            self._root = np.concatenate([self._root, np.zeros_like(self._root)])
-            self._alive = np.concatenate([self._alive, np.zeros_like(self._alive)])
-        self._members.append(member)
-        self._matrix[row] = vector
-        self._root[row] = value_id
-        self._alive[row] = True
-
-    def move(self, source_id: int, target_id: int) -> None:
-        """A merge: every member of ``source_id`` now counts toward ``target_id``."""
-        n = len(self._members)
-        self._root[:n][self._root[:n] == source_id] = target_id
-
-    def nearest(
-        self, vector, *, k: int, threshold: float, per_value: int = 1
-    ) -> list[tuple[int, tuple, float]]:
-        """The members most similar to ``vector``, at or above ``threshold``: (value id,
-        member, cosine), best first (ties: older member first), at most ``per_value``
-        members of one value and ``k`` in all."""
-        n = len(self._members)
-        if n == 0 or k <= 0:
-            return []
-        query = _unit(vector)
-        if not query.any():
-            return []
-        sims = np.round(self._matrix[:n] @ query, 6)
-        rows = np.flatnonzero(self._alive[:n] & (sims >= threshold))
-        # Stable sort on -similarity keeps insertion (= age) order among ties.
-        rows = rows[np.argsort(-sims[rows], kind="stable")]
-        found: list[tuple[int, tuple, float]] = []
-        seen: dict[int, int] = {}
-        for row in rows:
-            value_id = int(self._root[row])
-            if seen.get(value_id, 0) < per_value:
-                seen[value_id] = seen.get(value_id, 0) + 1
-                found.append((value_id, self._members[row], float(sims[row])))
-                if len(found) == k:
-                    break
-        return found
 
 
 # --- Placing cards ---------------------------------------------------------------------
@@ -476,127 +367,3 @@ def _split_roots(study: Study) -> set[tuple[int, int]]:
         ra, rb = selectors.root_of(a), selectors.root_of(b)
         pairs.add((min(ra, rb), max(ra, rb)))
     return pairs
-
-
-# --- Merge and split ------------------------------------------------------------------
-
-
-def merge_values(
-    *,
-    study: Study,
-    source: Value,
-    target: Value,
-    decided_by: str,
-    model: str = "",
-    prompt_version: str = "",
-    similarity: float | None = None,
-    reason: str = "",
-) -> ValueMerge:
-    """Move every card of ``source`` to ``target``; ``source`` leaves the graph. Call in a
-    transaction."""
-    now = timezone.now()
-    mappings = list(
-        CardMapping.objects.select_for_update().filter(value=source, undone_at=None).order_by("id")
-    )
-    merge = ValueMerge.objects.create(
-        study=study,
-        into_value=target,
-        from_value=source,
-        card_ids=[m.card_id for m in mappings],
-        decided_by=decided_by,
-        model=model[:200],
-        prompt_version=prompt_version[:16],
-        similarity=similarity,
-        reason=reason,
-        created_at=now,
-    )
-    CardMapping.objects.filter(pk__in=[m.pk for m in mappings]).update(undone_at=now)
-    CardMapping.objects.bulk_create(
-        CardMapping(
-            card_id=m.card_id, value=target, merge=merge, mapped_by=decided_by, reason=reason
-        )
-        for m in mappings
-    )
-    Value.objects.filter(pk=source.pk).update(is_active=False)
-    source.is_active = False
-    # Stories with the merged-away value are no longer drawn; judged ones stay, and their
-    # judgments now count toward the target (scoring resolves merges).
-    retired = UpgradeHypothesis.objects.filter(
-        Q(from_value=source) | Q(to_value=source), is_active=True
-    )
-    judged = WiserJudgment.objects.filter(hypothesis__in=retired).exists()
-    retired.update(is_active=False)
-    refresh_value(target)
-    if judged:
-        Study.objects.filter(pk=study.pk).update(graph_changed_at=now)
-    return merge
-
-
-def split_merge(*, merge: ValueMerge) -> list[int]:
-    """Undo a merge: its cards that are still in the merged cluster go back to the value
-    they came from, which rejoins the graph. Returns the card ids moved. Idempotent.
-    Call in a transaction, holding the study lock."""
-    merge = ValueMerge.objects.select_for_update().get(pk=merge.pk)
-    if merge.undone_at is not None or merge.from_value_id is None:
-        return []
-    now = timezone.now()
-    root = selectors.root_of(merge.into_value_id)
-    mappings = list(
-        CardMapping.objects.select_for_update().filter(
-            card_id__in=merge.card_ids, value_id=root, undone_at=None
-        )
-    )
-    CardMapping.objects.filter(pk__in=[m.pk for m in mappings]).update(undone_at=now)
-    reason = f"split of merge {merge.pk}"
-    CardMapping.objects.bulk_create(
-        CardMapping(
-            card_id=m.card_id, value_id=merge.from_value_id, mapped_by="admin", reason=reason
-        )
-        for m in mappings
-    )
-    ValueMerge.objects.filter(pk=merge.pk).update(undone_at=now)
-    source = Value.objects.get(pk=merge.from_value_id)
-    if selectors.root_of(source.pk) == source.pk:
-        Value.objects.filter(pk=source.pk).update(is_active=True)
-        # Stories retired by the merge come back once both their values are in the graph.
-        UpgradeHypothesis.objects.filter(
-            Q(from_value=source) | Q(to_value=source),
-            is_active=False,
-            from_value__is_active=True,
-            to_value__is_active=True,
-            context__duplicate_of=None,
-        ).update(is_active=True)
-    refresh_value(source)
-    refresh_value(Value.objects.get(pk=root))
-    Study.objects.filter(pk=merge.study_id).update(graph_changed_at=now)
-    return [m.card_id for m in mappings]
-
-
-def refresh_value(value: Value) -> None:
-    """Re-choose a value's wording among its cards and re-centre its vector.
-
-    The wording is the card most similar to the others (the medoid), so it stays a
-    participant's own words; the vector is the mean of the cards', so that new cards
-    are compared with the whole cluster rather than one member.
-    """
-    cards = list(
-        ValuesCard.objects.filter(
-            mappings__value=value, mappings__undone_at=None, embedded_at__isnull=False
-        ).order_by("id")
-    )
-    if not cards:
-        return
-    matrix = np.vstack([_unit(vectors.from_bytes(card.embedding)) for card in cards])
-    centrality = (matrix @ matrix.T).sum(axis=1)
-    medoid = cards[int(np.argmax(np.round(centrality, 6)))]
-    fields = {"embedding": vectors.to_bytes(_unit(matrix.mean(axis=0)))}
-    if value.wording_source == Value.Wording.CARD:
-        fields.update(
-            title=medoid.title,
-            description=medoid.description,
-            policies=list(medoid.policies or []),
-            representative_card=medoid,
-        )
-    Value.objects.filter(pk=value.pk).update(updated_at=timezone.now(), **fields)
-    for name, item in fields.items():
-        setattr(value, name, item)

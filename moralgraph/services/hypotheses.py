@@ -33,8 +33,8 @@ from django.utils import timezone
 from elicitation import llm
 from elicitation.models import Study
 from moralgraph import selectors, vectors
-from moralgraph.dedup import card_payload
 from moralgraph.models import HypothesisRun, UpgradeHypothesis, Value
+from moralgraph.services.dedup import card_payload
 
 logger = logging.getLogger(__name__)
 

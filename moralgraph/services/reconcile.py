@@ -1,15 +1,15 @@
-"""Writes of the graph side: reconcile a study or one card, split a merge, note that the
-graph changed. Tasks, commands and the admin call these; each holds the study lock for
-as long as it reads values to decide what to write.
+"""Reconciliation: the pass over a study (or over the study of one submitted card) that
+runs the graph side's steps in order. Tasks, commands and the admin call it; it holds the
+study lock for as long as it reads values to decide what to write.
 
 A reconcile pass, in order:
 
 1. contexts of every question that has none yet (``extract_question_contexts``);
 2. embed the pending cards, then place each: its own value, merged through the LLM judge
-   into the clusters it duplicates (moralgraph.dedup);
+   into the clusters it duplicates (moralgraph.services.dedup);
 3. contexts of each newly submitted interview, then deduplicate contexts
-   (moralgraph.contexts);
-4. upgrade stories still missing, per context (moralgraph.hypotheses);
+   (moralgraph.services.contexts);
+4. upgrade stories still missing, per context (moralgraph.services.hypotheses);
 5. if a merge touched judged values, the graph changed: scoring is scheduled.
 
 Every step is incremental and idempotent, so a pass killed half way is finished by the
@@ -28,9 +28,10 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from elicitation.models import LLMCall, Study, ValuesCard
-from moralgraph import contexts, dedup, hypotheses, locks, selectors
+from elicitation.queue import enqueue_on_commit
+from moralgraph import locks, selectors
 from moralgraph.locks import StudyBusy
-from moralgraph.models import ValueMerge
+from moralgraph.services import contexts, dedup, hypotheses, scoring
 
 logger = logging.getLogger(__name__)
 
@@ -39,17 +40,6 @@ logger = logging.getLogger(__name__)
 RECONCILE_STAGES = ("dedup", "contexts", "hypothesis", "embed")
 
 Progress = Callable[[str, int, int], None]
-
-__all__ = [
-    "ReconcileReport",
-    "StudyBusy",
-    "extract_question_contexts",
-    "note_graph_changed",
-    "reconcile_card",
-    "reconcile_study",
-    "retry_failed_cards",
-    "split_merge",
-]
 
 
 @dataclass
@@ -109,18 +99,12 @@ def reconcile_study(
             # graph_changed_at; the new graph is then scored after the usual quiet spell.
             if _graph_changed_at(study) != changed:
                 report.graph_changed = True
-                _schedule_score(study.pk)
+                scoring.schedule_score(study.pk)
     return report
 
 
 def _graph_changed_at(study: Study):
     return Study.objects.filter(pk=study.pk).values_list("graph_changed_at", flat=True).first()
-
-
-def _schedule_score(study_id: int) -> None:
-    from moralgraph import tasks  # tasks import services: import here, not at the top
-
-    transaction.on_commit(lambda: tasks.schedule_score(study_id))
 
 
 def reconcile_card(*, card_id: int) -> ReconcileReport | None:
@@ -182,29 +166,8 @@ def _count_calls(study: Study, started, report: ReconcileReport) -> None:
     report.llm_cost = calls["cost"] or Decimal("0")
 
 
-def note_graph_changed(*, study_id: int) -> None:
-    """Record that the graph's inputs changed and schedule a debounced score."""
-    Study.objects.filter(pk=study_id).update(graph_changed_at=timezone.now())
-    _schedule_score(study_id)
-
-
-def split_merge(*, merge: ValueMerge) -> list[int]:
-    """Undo a dedup merge (the admin's "split"): the cards go back to the value they came
-    from, and scores recompute. Raises StudyBusy if a reconcile pass holds the study."""
-    with locks.study_lock(merge.study_id, wait=False) as acquired:
-        if not acquired:
-            raise StudyBusy(str(merge.study_id))
-        with transaction.atomic():
-            moved = dedup.split_merge(merge=merge)
-    if moved:
-        note_graph_changed(study_id=merge.study_id)
-    return moved
-
-
 def retry_failed_cards(cards) -> int:
     """Put failed cards back in the queue (the admin's "retry"); returns how many."""
-    from moralgraph import tasks
-
     ids = list(
         cards.filter(reconcile_status=ValuesCard.Reconcile.FAILED).values_list("pk", flat=True)
     )
@@ -218,5 +181,5 @@ def retry_failed_cards(cards) -> int:
             reconciled_at=None,
         )
         for card_id in ids:
-            transaction.on_commit(lambda card_id=card_id: tasks.process_card.delay(card_id))
+            enqueue_on_commit("moralgraph.tasks.process_card", card_id)
     return count

@@ -7,13 +7,15 @@ a result into a row.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from elicitation.models import Demographics, Study, WiserJudgment
+from elicitation.queue import enqueue_on_commit
 from moralgraph import graph, selectors
 from moralgraph.models import GraphSnapshot
 
@@ -90,6 +92,39 @@ def score_study(
             scored_at=started
         )
     return snapshot
+
+
+def score_if_due(*, study_id: int) -> GraphSnapshot | None:
+    """Score a study (default mode, every judgment) if its graph changed since it was last
+    scored; None when it has not, or when the study is gone."""
+    study = Study.objects.filter(pk=study_id).first()
+    if study is None or not _score_due(study):
+        return None
+    return score_study(study=study)
+
+
+def _score_due(study: Study) -> bool:
+    if study.graph_changed_at is None:
+        return False
+    if study.scored_at is not None and study.scored_at >= study.graph_changed_at:
+        return False  # already scored after the change
+    # Under a steady stream of judgments, score at most once per debounce period: the
+    # task scheduled by the latest change comes later and picks it up.
+    recent = timezone.now() - timedelta(seconds=settings.SCORE_DEBOUNCE_SECONDS)
+    return not (study.scored_at is not None and study.scored_at > recent)
+
+
+def note_graph_changed(*, study_id: int) -> None:
+    """Record that the graph's inputs changed and schedule a debounced score."""
+    Study.objects.filter(pk=study_id).update(graph_changed_at=timezone.now())
+    schedule_score(study_id)
+
+
+def schedule_score(study_id: int) -> None:
+    """Score the study after the quiet spell (the task scores only if still due)."""
+    enqueue_on_commit(
+        "moralgraph.tasks.score_study", study_id, countdown=settings.SCORE_DEBOUNCE_SECONDS
+    )
 
 
 def parse_as_of(text: str) -> datetime:

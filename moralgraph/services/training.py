@@ -5,7 +5,7 @@ A response is keyed by (value, question, context, model, prompt version), so re-
 the same snapshot costs nothing and gives the same bytes, and changing the model or the
 prompt writes new responses without losing the old ones. ``generate`` writes the missing
 ones, one LLM call each, reporting progress; it is what the export job runs in the
-background (moralgraph.exports.jobs).
+background (moralgraph.services.exports.jobs).
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ from elicitation.models import (
     WiserJudgment,
     WorkerHeartbeat,
 )
-from moralgraph import scoring
-from moralgraph.importers import import_reference
+from moralgraph.services import scoring
+from moralgraph.services.importers import import_reference
 from moralgraph.models import CardMapping, UpgradeHypothesis, Value, ValueMerge
 from tests import factories
 from tests.e2e.conftest import SCREENSHOTS

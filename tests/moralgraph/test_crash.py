@@ -14,8 +14,9 @@ from django.utils import timezone
 
 from bench.dedup import make_card, make_clusters
 from elicitation.models import Question, Study, ValuesCard
-from moralgraph import services, tasks
+from moralgraph import tasks
 from moralgraph.models import CardMapping, Context, UpgradeHypothesis, Value, ValueMerge
+from moralgraph.services import reconcile
 from tests.conftest import ARTIFACTS, ROOT, WorkerProcess, django_env, wait_until
 
 pytestmark = pytest.mark.worker
@@ -136,7 +137,7 @@ def queue():
 
 def test_a_worker_killed_mid_reconcile_is_finished_by_the_next(transactional_db, tmp_path, queue):
     reference = build("uninterrupted")
-    services.reconcile_study(study=reference)
+    reconcile.reconcile_study(study=reference)
     expected = structure(reference)
 
     study = build("crashed")

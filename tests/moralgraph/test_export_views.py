@@ -11,9 +11,9 @@ import pytest
 from django.contrib import admin
 from django.urls import include, path
 
-from moralgraph.exports import jobs
-from moralgraph.importers import import_reference
 from moralgraph.models import ExportJob
+from moralgraph.services.exports import jobs
+from moralgraph.services.importers import import_reference
 
 REFERENCE = Path(__file__).resolve().parent.parent / "fixtures" / "reference"
 
@@ -54,19 +54,16 @@ def test_it_lists_the_formats(staff, study):
 
 
 def test_it_starts_a_job_and_polls_while_it_runs(
-    staff, study, monkeypatch, django_capture_on_commit_callbacks
+    staff, study, queued, django_capture_on_commit_callbacks
 ):
-    from moralgraph import export_tasks
-
-    sent = []
-    monkeypatch.setattr(export_tasks.run_export, "delay", sent.append)
     with django_capture_on_commit_callbacks(execute=True):
         response = staff.post(
             "/research/ref/exports/", {"format": "sft-jsonl", "mode": "", "as_of": "2023-09-30"}
         )
     assert response.status_code == 302
     job = ExportJob.objects.get()
-    assert sent == [job.pk] and job.as_of.date().isoformat() == "2023-09-30"
+    assert queued == [("moralgraph.tasks.run_export", (job.pk,), None)]
+    assert job.as_of.date().isoformat() == "2023-09-30"
     partial = staff.get("/research/ref/exports/", headers={"HX-Request": "true"})
     text = partial.content.decode()
     assert text.lstrip().startswith('<div id="jobs"') and 'hx-trigger="every 2s"' in text

@@ -16,8 +16,9 @@ from elicitation.models import (
     WiserJudgment,
     WorkerHeartbeat,
 )
-from moralgraph import scoring, services, tasks
+from moralgraph.locks import StudyBusy
 from moralgraph.models import CardMapping, Context, UpgradeHypothesis, Value, ValueMerge
+from moralgraph.services import merges, scoring
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -283,39 +284,34 @@ def test_the_polling_partial_is_only_the_partial(staff, study):
 
 
 def test_reconcile_now_enqueues_the_task_once_committed(
-    staff, study, monkeypatch, django_capture_on_commit_callbacks
+    staff, study, queued, django_capture_on_commit_callbacks
 ):
-    sent = []
-    monkeypatch.setattr(tasks.reconcile_study, "delay", sent.append)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = staff.post("/research/live/reconcile/")
     assert response.status_code == 302 and response["Location"] == "/research/live/"
-    assert len(callbacks) == 1 and sent == [study.pk]
+    assert len(callbacks) == 1
+    assert queued == [("moralgraph.tasks.reconcile_study", (study.pk,), None)]
     page = staff.get("/research/live/").content.decode()
     assert "Reconciliation queued" in page
 
 
-def test_rescore_now_enqueues_scoring(
-    staff, study, monkeypatch, django_capture_on_commit_callbacks
-):
-    sent = []
-    monkeypatch.setattr(tasks.score_study, "delay", sent.append)
+def test_rescore_now_enqueues_scoring(staff, study, queued, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = staff.post("/research/live/rescore/")
-    assert response.status_code == 302 and sent == [study.pk]
+    assert response.status_code == 302
+    assert queued == [("moralgraph.tasks.score_study", (study.pk,), None)]
 
 
 def test_retry_failed_puts_failed_cards_back(
-    staff, study, monkeypatch, django_capture_on_commit_callbacks
+    staff, study, queued, django_capture_on_commit_callbacks
 ):
     card, _ = _card_value(study, study.questions.first(), "Broken")
     ValuesCard.objects.filter(pk=card.pk).update(reconcile_status=ValuesCard.Reconcile.FAILED)
-    sent = []
-    monkeypatch.setattr(tasks.process_card, "delay", sent.append)
     with django_capture_on_commit_callbacks(execute=True):
         staff.post("/research/live/retry-failed/")
     card.refresh_from_db()
-    assert card.reconcile_status == ValuesCard.Reconcile.PENDING and sent == [card.pk]
+    assert card.reconcile_status == ValuesCard.Reconcile.PENDING
+    assert queued == [("moralgraph.tasks.process_card", (card.pk,), None)]
 
 
 def test_an_unknown_study_is_404(staff):
@@ -461,15 +457,14 @@ def test_the_graph_page_lists_values_with_their_cards_and_merges(staff, graph_st
 
 
 def test_split_calls_the_service_and_undoes_the_merge(
-    staff, graph_study, monkeypatch, django_capture_on_commit_callbacks
+    staff, graph_study, monkeypatch, queued, settings, django_capture_on_commit_callbacks
 ):
+    settings.SCORE_DEBOUNCE_SECONDS = 30
     study, question, *_ = graph_study
     merge, a, b, card_b = _merged(study, question)
     calls = []
-    real = services.split_merge
-    monkeypatch.setattr(services, "split_merge", lambda **kw: calls.append(kw) or real(**kw))
-    scheduled = []
-    monkeypatch.setattr(tasks, "schedule_score", scheduled.append)
+    real = merges.split_merge
+    monkeypatch.setattr(merges, "split_merge", lambda **kw: calls.append(kw) or real(**kw))
     with django_capture_on_commit_callbacks(execute=True):
         response = staff.post(f"/research/graph/merges/{merge.pk}/split/")
     assert response.status_code == 302
@@ -479,7 +474,9 @@ def test_split_calls_the_service_and_undoes_the_merge(
     b.refresh_from_db()
     assert merge.undone_at is not None and b.is_active
     assert CardMapping.objects.get(card=card_b, undone_at=None).value == b
-    assert scheduled == [study.pk]  # rescoring follows, as the service defines
+    assert queued == [
+        ("moralgraph.tasks.score_study", (study.pk,), 30)
+    ]  # rescoring follows, as the service defines
     page = staff.get("/research/graph/graph/").content.decode()
     assert "Split: 1 card(s) back in their own value" in page
     # Splitting again changes nothing.
@@ -499,9 +496,9 @@ def test_split_while_the_study_is_busy_says_so(staff, graph_study, monkeypatch):
     merge, *_ = _merged(study, question)
 
     def busy(**kwargs):
-        raise services.StudyBusy(study.slug)
+        raise StudyBusy(study.slug)
 
-    monkeypatch.setattr(services, "split_merge", busy)
+    monkeypatch.setattr(merges, "split_merge", busy)
     staff.post(f"/research/graph/merges/{merge.pk}/split/")
     assert "being reconciled right now" in staff.get("/research/graph/graph/").content.decode()
     merge.refresh_from_db()

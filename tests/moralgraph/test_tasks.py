@@ -9,70 +9,18 @@ from celery.exceptions import Retry
 from django.utils import timezone
 
 from elicitation import llm
-from elicitation.models import LLMCall, Study, ValuesCard, WiserJudgment
+from elicitation.models import LLMCall, Study, ValuesCard
 from moralgraph import locks, tasks
 from moralgraph.models import GraphSnapshot, UpgradeHypothesis, Value
 from tests.factories import (
-    ContextFactory,
-    ParticipantFactory,
     StudyFactory,
-    UpgradeHypothesisFactory,
-    ValueFactory,
 )
-from tests.moralgraph.test_services import CARDS, make_study, snapshot_state
+from tests.moralgraph.support import CARDS, judged_study, make_study, snapshot_state
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def sent(monkeypatch):
-    """Record what tasks would enqueue instead of sending it to a broker."""
-    messages = []
-    for task in (tasks.process_card, tasks.reconcile_study, tasks.score_study):
-        monkeypatch.setattr(
-            task, "delay", lambda *args, _name=task.name: messages.append((_name, args))
-        )
-    monkeypatch.setattr(
-        tasks,
-        "schedule_score",
-        lambda study_id, countdown=None: messages.append(("score", study_id)),
-    )
-    return messages
-
-
-@pytest.fixture
-def retries(monkeypatch):
-    """Record task.retry(...) calls; the task raises what retry returns."""
-    calls = []
-
-    def fake_retry(task):
-        def retry(exc=None, countdown=None, **kwargs):
-            calls.append((task.name, type(exc).__name__, countdown))
-            return Retry(exc=exc, when=countdown)
-
-        return retry
-
-    for task in (tasks.process_card, tasks.reconcile_study):
-        monkeypatch.setattr(task, "retry", fake_retry(task))
-    return calls
-
-
-def judged_study():
-    study = StudyFactory()
-    context = ContextFactory(study=study)
-    a, b = ValueFactory(study=study), ValueFactory(study=study)
-    story = UpgradeHypothesisFactory(study=study, from_value=a, to_value=b, context=context)
-    for verdict in ("upgrade", "upgrade"):
-        WiserJudgment.objects.create(
-            participant=ParticipantFactory(study=study),
-            hypothesis=story,
-            pair_key=WiserJudgment.make_pair_key(a.pk, b.pk),
-            verdict=verdict,
-        )
-    return study
-
-
-def test_process_card_twice_is_process_card_once(sent):
+def test_process_card_twice_is_process_card_once(queued):
     study = make_study()
     card = ValuesCard.objects.filter(study=study).order_by("id").first()
 
@@ -89,7 +37,7 @@ def test_process_card_twice_is_process_card_once(sent):
     assert not ValuesCard.objects.filter(study=study, reconcile_status="pending").exists()
 
 
-def test_reconcile_study_twice_is_reconcile_study_once(sent):
+def test_reconcile_study_twice_is_reconcile_study_once(queued):
     study = make_study()
     report = tasks.reconcile_study.apply(args=[study.pk]).get()
     first = snapshot_state(study)
@@ -103,22 +51,23 @@ def test_reconcile_study_twice_is_reconcile_study_once(sent):
     assert LLMCall.objects.count() == calls
 
 
-def test_tasks_for_rows_that_are_gone_do_nothing(sent):
+def test_tasks_for_rows_that_are_gone_do_nothing(queued):
     assert tasks.process_card.apply(args=[10**9]).get() is None
     assert tasks.reconcile_study.apply(args=[10**9]).get() is None
     assert tasks.score_study.apply(args=[10**9]).get() is None
 
 
 def test_judgment_recorded_marks_the_graph_changed_and_schedules_one_score(
-    sent, django_capture_on_commit_callbacks
+    queued, settings, django_capture_on_commit_callbacks
 ):
+    settings.SCORE_DEBOUNCE_SECONDS = 30
     study = judged_study()
     with django_capture_on_commit_callbacks(execute=True):
         tasks.judgment_recorded.apply(args=[study.pk])
     study.refresh_from_db()
     changed = study.graph_changed_at
     assert changed is not None
-    assert sent == [("score", study.pk)]
+    assert queued == [("moralgraph.tasks.score_study", (study.pk,), 30)]
 
     tasks.judgment_recorded.apply(args=[study.pk])
     study.refresh_from_db()
@@ -162,7 +111,7 @@ def test_a_study_that_never_changed_is_not_scored():
     assert not GraphSnapshot.objects.exists()
 
 
-def test_the_sweep_requeues_stale_work_and_scoring(sent, settings):
+def test_the_sweep_requeues_stale_work_and_scoring(queued, settings):
     settings.RECONCILE_SWEEP_SECONDS = 60
     stale = make_study(CARDS[:1])
     ValuesCard.objects.filter(study=stale).update(
@@ -177,22 +126,18 @@ def test_the_sweep_requeues_stale_work_and_scoring(sent, settings):
     again = tasks.sweep_studies.apply().get()
 
     assert result == again == {"reconcile": [stale.pk], "score": [changed.pk], "exports": []}
-    assert sent.count(("moralgraph.tasks.reconcile_study", (stale.pk,))) == 2
+    assert queued.count(("moralgraph.tasks.reconcile_study", (stale.pk,), None)) == 2
 
 
-def test_the_sweep_gives_an_open_study_its_question_contexts(sent):
+def test_the_sweep_gives_an_open_study_its_question_contexts(queued):
     study = make_study(CARDS[:1])
     ValuesCard.objects.filter(study=study).update(reconcile_status=ValuesCard.Reconcile.DONE)
     assert tasks.sweep_studies.apply().get()["reconcile"] == [study.pk]
 
 
-def test_a_busy_study_is_looked_at_again_soon(sent, retries, monkeypatch):
+def test_a_busy_study_is_looked_at_again_soon(queued):
     study = make_study(CARDS[:1])
     card = ValuesCard.objects.get(study=study)
-    later = []
-    monkeypatch.setattr(
-        tasks.process_card, "apply_async", lambda args, countdown: later.append((args, countdown))
-    )
     held, release = threading.Event(), threading.Event()
 
     def hold():
@@ -204,19 +149,20 @@ def test_a_busy_study_is_looked_at_again_soon(sent, retries, monkeypatch):
     thread.start()
     try:
         held.wait(10)
-        tasks.process_card.apply(args=[card.pk], throw=True)
+        result = tasks.process_card.apply(args=[card.pk], throw=True)
         # The study's own pass holds it: that pass does the work, the sweep the rest.
         assert tasks.reconcile_study.apply(args=[study.pk], throw=True).get() is None
     finally:
         release.set()
         thread.join()
-    assert later == [((card.pk,), tasks.BUSY_RETRY_SECONDS)]
-    assert retries == []
+    # A fresh message later, not a retry that would spend the retry budget.
+    assert queued == [("moralgraph.tasks.process_card", (card.pk,), tasks.BUSY_RETRY_SECONDS)]
+    assert result.state == "SUCCESS"
     card.refresh_from_db()
     assert card.reconcile_status == ValuesCard.Reconcile.PENDING
 
 
-def test_a_transient_llm_error_retries_with_backoff(sent, retries, monkeypatch):
+def test_a_transient_llm_error_is_retried_by_celery_with_backoff(queued, monkeypatch):
     study = make_study(CARDS[:2])
     card = ValuesCard.objects.filter(study=study).order_by("id").last()
 
@@ -224,13 +170,26 @@ def test_a_transient_llm_error_retries_with_backoff(sent, retries, monkeypatch):
         raise llm.LLMError("rate limited", stage=kwargs["stage"], model="x", retryable=True)
 
     monkeypatch.setattr(llm, "structured", structured)
-    with pytest.raises(Retry):
+    with pytest.raises(Retry) as first:
         tasks.process_card.apply(args=[card.pk], throw=True)
-    assert retries == [("moralgraph.tasks.process_card", "LLMError", 30)]
-    assert tasks._backoff(3) == 240 and tasks._backoff(20) == 1800
+    assert first.value.when == 30
+    assert isinstance(first.value.exc, tasks.TransientError)
+    assert "rate limited" in str(first.value.exc)
+    with pytest.raises(Retry) as fourth:
+        tasks.process_card.apply(args=[card.pk], retries=3, throw=True)
+    assert fourth.value.when == 240
+    with pytest.raises(Retry) as late:
+        tasks.process_card.apply(args=[card.pk], retries=11, throw=True)
+    assert late.value.when == 30 * 60  # the cap
+    # Out of retries, the error stands; the card stays pending for the sweep.
+    with pytest.raises(tasks.TransientError):
+        tasks.process_card.apply(args=[card.pk], retries=12, throw=True)
+    card.refresh_from_db()
+    assert card.reconcile_status == ValuesCard.Reconcile.PENDING
+    assert queued == []
 
 
-def test_a_permanent_llm_error_fails_one_card_and_the_study_goes_on(sent, monkeypatch):
+def test_a_permanent_llm_error_fails_one_card_and_the_study_goes_on(queued, monkeypatch):
     study = make_study()
     real = llm.structured
 

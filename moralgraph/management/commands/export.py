@@ -6,9 +6,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from elicitation.llm import LLMError
 from elicitation.models import Study
-from moralgraph import scoring
-from moralgraph.exports import FORMATS, ExportError, build_export
-from moralgraph.exports.jobs import start_export
+from moralgraph.services import scoring
+from moralgraph.services.exports import FORMATS, ExportError, build_export
+from moralgraph.services.exports.jobs import start_export
 
 
 def _as_of(text: str) -> datetime:

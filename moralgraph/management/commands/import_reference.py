@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from moralgraph.importers import ReferenceDumpError, import_reference
+from moralgraph.services.importers import ReferenceDumpError, import_reference
 
 
 class Command(BaseCommand):

@@ -8,8 +8,9 @@ from tqdm import tqdm
 
 from elicitation.llm import LLMError
 from elicitation.models import Study
-from moralgraph import services, tasks
+from elicitation.queue import enqueue
 from moralgraph.locks import StudyBusy
+from moralgraph.services import reconcile
 
 _PHASES = {
     "embed": "embedding cards",
@@ -36,7 +37,8 @@ class Command(BaseCommand):
         if found is None:
             raise CommandError(f"no study with slug {study!r}")
         if not sync:
-            tasks.reconcile_study.delay(found.pk)
+            if not enqueue("moralgraph.tasks.reconcile_study", found.pk):
+                raise CommandError("the broker refused the task; run with --sync instead")
             self.stdout.write(
                 f"Queued the reconciliation of {found.slug} for a Celery worker "
                 "(moralgraph.tasks.reconcile_study). Run with --sync to do it here."
@@ -64,10 +66,10 @@ class Command(BaseCommand):
         started = time.monotonic()
         try:
             try:
-                report = services.reconcile_study(study=found, wait=False, progress=progress)
+                report = reconcile.reconcile_study(study=found, wait=False, progress=progress)
             except StudyBusy:
                 self.stdout.write("Another reconciliation of this study is running; waiting…")
-                report = services.reconcile_study(study=found, wait=True, progress=progress)
+                report = reconcile.reconcile_study(study=found, wait=True, progress=progress)
         except LLMError as error:
             raise CommandError(
                 f"a transient LLM error stopped the pass: {error}. What was done is kept; "

@@ -5,8 +5,8 @@ from datetime import datetime
 from django.core.management.base import BaseCommand, CommandError
 
 from elicitation.models import Study
-from moralgraph import scoring
 from moralgraph.models import Context, Value
+from moralgraph.services import scoring
 
 TOP = 3
 

@@ -5,8 +5,8 @@ stored snapshot of the same inputs) and returns the file's bytes. The same snaps
 database state always give the same bytes: rows are ordered by id, zip entries carry the
 snapshot's time and nothing records when the export ran. The formats that need LLM-written
 training responses (``FORMATS[...].needs_responses``) take them from the cache in
-moralgraph.training; with ``generate=True`` the missing ones are written first, which is
-what the background export job does (moralgraph.exports.jobs).
+moralgraph.services.training; with ``generate=True`` the missing ones are written first, which is
+what the background export job does (moralgraph.services.exports.jobs).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from elicitation.models import Study
-from moralgraph import scoring, training
-from moralgraph.exports import constitution, graph_json, network, reference, tables
-from moralgraph.exports import training_data as tdata
-from moralgraph.exports.data import ExportData
 from moralgraph.models import GraphSnapshot
+from moralgraph.services import scoring, training
+from moralgraph.services.exports import constitution, graph_json, network, reference, tables
+from moralgraph.services.exports import training_data as tdata
+from moralgraph.services.exports.data import ExportData
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,7 @@ def render(fmt: str, data: ExportData, responses: dict | None = None) -> bytes:
     if fmt == "constitution-md":
         return constitution.build(data)
     if fmt == "bundle":
-        from moralgraph.exports import bundle
+        from moralgraph.services.exports import bundle
 
         compat = load(study=data.study, mode=GraphSnapshot.Mode.COMPAT, as_of=data.as_of)
         return bundle.build(data, compat, responses or {})

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from django.db.models import Max, Min
 
 from elicitation.models import WiserJudgment
-from moralgraph.exports import constitution, graph_json, network, reference, tables
-from moralgraph.exports import training_data as tdata
-from moralgraph.exports.data import ExportData, iso, zip_bytes
 from moralgraph.models import TrainingResponse
-from moralgraph.training import Need
+from moralgraph.services.exports import constitution, graph_json, network, reference, tables
+from moralgraph.services.exports import training_data as tdata
+from moralgraph.services.exports.data import ExportData, iso, zip_bytes
+from moralgraph.services.training import Need
 
 _DESCRIPTIONS = {
     "reference.json": "The graph in the reference app's schema (compat scoring).",

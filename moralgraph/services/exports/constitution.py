@@ -8,7 +8,7 @@ edges into it. From a default-mode snapshot.
 
 from __future__ import annotations
 
-from moralgraph.exports.data import ExportData
+from moralgraph.services.exports.data import ExportData
 
 STORIES_PER_CONTEXT = 3
 ALSO_RANKED = 3

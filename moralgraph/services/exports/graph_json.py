@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from moralgraph.exports.data import ExportData, json_bytes
+from moralgraph.services.exports.data import ExportData, json_bytes
 
 SCHEMA_NAME = "graph-json"
 SCHEMA_VERSION = 1
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "graph-json.v1.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "graph-json.v1.json"
 
 _EDGE_KEYS = (
     "from_id",

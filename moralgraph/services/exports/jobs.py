@@ -1,7 +1,7 @@
 """Exports as background jobs: an ExportJob row, a Celery task, progress as it goes.
 
 ``start_export`` records the job and enqueues it once the row is committed; the task
-(moralgraph.export_tasks.run_export) calls ``run_export_job``, which claims the job with a
+(moralgraph.tasks.run_export) calls ``run_export_job``, which claims the job with a
 conditional UPDATE (a message delivered twice finds it taken), writes the training
 responses the format needs (``progress`` counts them against ``total``), builds the file
 under EXPORT_ROOT and records its path and SHA-256.
@@ -15,14 +15,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from elicitation.llm import LLMError
 from elicitation.models import Study
-from moralgraph.exports import Export, build_export, resolve_mode
+from elicitation.queue import enqueue_on_commit
 from moralgraph.models import ExportJob
+from moralgraph.services.exports import Export, build_export, resolve_mode
 
 logger = logging.getLogger(__name__)
 
@@ -31,12 +31,10 @@ def start_export(
     *, study: Study, fmt: str, mode: str | None = None, as_of: datetime | None = None
 ) -> ExportJob:
     """Record an export job and enqueue it after the surrounding transaction commits."""
-    from moralgraph import export_tasks
-
     job = ExportJob.objects.create(
         study=study, format=fmt, mode=resolve_mode(fmt, mode), as_of=as_of
     )
-    transaction.on_commit(lambda: export_tasks.run_export.delay(job.pk))
+    enqueue_on_commit("moralgraph.tasks.run_export", job.pk)
     return job
 
 
@@ -112,13 +110,14 @@ def _claimable() -> Q:
 
 
 def stalled_jobs() -> list[int]:
-    """Running jobs whose worker stopped beating, for the sweep to enqueue again."""
+    """Jobs nobody is running, for the sweep to enqueue again: running ones whose worker
+    stopped beating, and pending ones never claimed a lease after they were made (their
+    message was lost). A job put back to pending for a retry has a heartbeat: its retry
+    is on the way."""
     lease = timezone.now() - timedelta(seconds=settings.EXPORT_LEASE_SECONDS)
-    return list(
-        ExportJob.objects.filter(status=ExportJob.Status.RUNNING, heartbeat_at__lt=lease)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    lost = Q(status=ExportJob.Status.PENDING, heartbeat_at=None, created_at__lt=lease)
+    died = Q(status=ExportJob.Status.RUNNING, heartbeat_at__lt=lease)
+    return list(ExportJob.objects.filter(lost | died).order_by("pk").values_list("pk", flat=True))
 
 
 def give_up(job_id: int, error: Exception) -> None:

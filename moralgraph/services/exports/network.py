@@ -15,8 +15,8 @@ import io
 import networkx as nx
 from networkx.readwrite.gexf import GEXFWriter
 
-from moralgraph.exports.data import ExportData, iso
 from moralgraph.models import GraphSnapshot
+from moralgraph.services.exports.data import ExportData, iso
 
 
 def graph(data: ExportData) -> nx.DiGraph:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from moralgraph.exports.data import ExportData, json_bytes
+from moralgraph.services.exports.data import ExportData, json_bytes
 
 # The reference's key order.
 COUNTS = ("markedWiser", "markedNotWiser", "markedLessWise", "markedUnsure", "impressions")

@@ -23,18 +23,15 @@ from elicitation.models import (
     ValuesCard,
     WiserJudgment,
 )
-from moralgraph.exports.data import ExportData, csv_bytes, iso, zip_bytes
-from moralgraph.models import CardMapping, GraphSnapshot, UpgradeHypothesis
+from moralgraph.models import CardMapping, UpgradeHypothesis
+from moralgraph.services.exports import scored_tables
+from moralgraph.services.exports.data import ExportData, csv_bytes, iso, zip_bytes
 
 CHUNK = 5000
 
 
 def _s(value) -> str:
     return "" if value is None else str(value)
-
-
-def _float(value) -> str:
-    return "" if value is None else repr(float(value))
 
 
 class _Tables:
@@ -61,15 +58,7 @@ class _Tables:
             ("survey_answers.csv", self.survey()),
             ("participants.csv", self.participants()),
         ]
-        if self.data.mode == GraphSnapshot.Mode.COMPAT:
-            files += [("edges.csv", self.compat_edges()), ("ranks.csv", self.compat_ranks())]
-        else:
-            files += [
-                ("edges.csv", self.default_edges()),
-                ("ranks.csv", self.default_ranks()),
-                ("winners.csv", self.winners()),
-            ]
-        return files
+        return files + scored_tables.files(self.data)
 
     # --- The study's rows --------------------------------------------------------------
 
@@ -331,136 +320,6 @@ class _Tables:
                 for pk, question, politics, completed in rows.iterator(chunk_size=CHUNK)
             ),
         )
-
-    # --- The snapshot ------------------------------------------------------------------
-
-    def default_edges(self) -> bytes:
-        def lines() -> Iterator[list]:
-            for scored in self.data.results["contexts"]:
-                for e in scored["edges"]:
-                    yield [
-                        scored["context_id"],
-                        e["from_id"],
-                        e["to_id"],
-                        e["counts"]["upgrade"],
-                        e["counts"]["no_upgrade"],
-                        e["counts"]["not_sure"],
-                        e["decisive"],
-                        _float(e["wiser_share"]),
-                        _float(e["interval"][0]),
-                        _float(e["interval"][1]),
-                        e["kept"],
-                        _float(e["bridging"]),
-                        e["bridged"],
-                        ";".join(e["carried_by"]),
-                    ]
-
-        return csv_bytes(
-            [
-                "context_id",
-                "from_value_id",
-                "to_value_id",
-                "upgrade",
-                "no_upgrade",
-                "not_sure",
-                "decisive",
-                "wiser_share",
-                "interval_low",
-                "interval_high",
-                "kept",
-                "bridging",
-                "bridged",
-                "carried_by",
-            ],
-            lines(),
-        )
-
-    def default_ranks(self) -> bytes:
-        return csv_bytes(
-            ["context_id", "value_id", "pagerank"],
-            (
-                [scored["context_id"], r["value_id"], _float(r["pagerank"])]
-                for scored in self.data.results["contexts"]
-                for r in scored["ranks"]
-            ),
-        )
-
-    def winners(self) -> bytes:
-        def lines() -> Iterator[list]:
-            for scored in self.data.results["contexts"]:
-                w = scored.get("winner")
-                if w is None:
-                    continue
-                yield [
-                    scored["context_id"],
-                    w["value_id"],
-                    _float(w["pagerank"]),
-                    _float(w["margin"]),
-                    w["wins"],
-                    w["decisive"],
-                    _float(w["win_share"]),
-                    _float(w["confidence"]),
-                    _float(w["interval"][1]),
-                    _float(w["bridging"]),
-                    w["bridged"],
-                    ";".join(w["carried_by"]),
-                ]
-
-        return csv_bytes(
-            [
-                "context_id",
-                "value_id",
-                "pagerank",
-                "margin",
-                "wins",
-                "decisive",
-                "win_share",
-                "confidence",
-                "interval_high",
-                "bridging",
-                "bridged",
-                "carried_by",
-            ],
-            lines(),
-        )
-
-    def compat_edges(self) -> bytes:
-        return csv_bytes(
-            [
-                "source_value_id",
-                "wiser_value_id",
-                "context_ids",
-                "markedWiser",
-                "markedNotWiser",
-                "markedLessWise",
-                "markedUnsure",
-                "impressions",
-                "wiserLikelihood",
-                "entropy",
-                "kept",
-            ],
-            (
-                [
-                    e["sourceValueId"],
-                    e["wiserValueId"],
-                    ";".join(e["contexts"]),
-                    *(e["counts"][k] for k in _COMPAT_COUNTS),
-                    _float(e["summary"]["wiserLikelihood"]),
-                    _float(e["summary"]["entropy"]),
-                    e["kept"],
-                ]
-                for e in self.data.results["all_pairs"]
-            ),
-        )
-
-    def compat_ranks(self) -> bytes:
-        return csv_bytes(
-            ["value_id", "pageRank"],
-            ([v["id"], _float(v["pageRank"])] for v in self.data.results["values"]),
-        )
-
-
-_COMPAT_COUNTS = ("markedWiser", "markedNotWiser", "markedLessWise", "markedUnsure", "impressions")
 
 
 def files(data: ExportData) -> list[tuple[str, bytes]]:

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from moralgraph.exports.data import ExportData, jsonl_bytes
 from moralgraph.models import TrainingResponse
-from moralgraph.training import Need
+from moralgraph.services.exports.data import ExportData, jsonl_bytes
+from moralgraph.services.training import Need
 
 MIN_CONFIDENCE = 0.5
 SYSTEM = "You are a wise and helpful assistant. Situation: {context}"

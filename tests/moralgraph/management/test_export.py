@@ -3,15 +3,13 @@
 import io
 import json
 import zipfile
-from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from moralgraph.importers import import_reference
 from moralgraph.models import ExportJob
-
-REFERENCE = Path(__file__).resolve().parent.parent / "fixtures" / "reference"
+from moralgraph.services.importers import import_reference
+from tests.moralgraph.support import REFERENCE
 
 pytestmark = pytest.mark.django_db
 
@@ -83,15 +81,11 @@ def test_it_refuses_an_unknown_study():
         call_command("export", "--study", "nope", "--format", "csv")
 
 
-def test_background_queues_a_job(study, monkeypatch, django_capture_on_commit_callbacks):
-    from moralgraph import export_tasks
-
-    sent = []
-    monkeypatch.setattr(export_tasks.run_export, "delay", lambda job_id: sent.append(job_id))
+def test_background_queues_a_job(study, queued, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         out, _ = _run("--format", "bundle", "--background")
     job = ExportJob.objects.get()
-    assert sent == [job.pk]
+    assert queued == [("moralgraph.tasks.run_export", (job.pk,), None)]
     assert job.status == ExportJob.Status.PENDING
     assert (job.format, job.mode) == ("bundle", "default")
     assert f"Export job {job.pk} queued" in out

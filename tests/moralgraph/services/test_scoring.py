@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 
 from elicitation.models import Demographics, WiserJudgment
-from moralgraph import scoring
 from moralgraph.models import GraphSnapshot, ValueMerge
+from moralgraph.services import scoring
 from tests.factories import (
     ContextFactory,
     ParticipantFactory,

@@ -1,4 +1,4 @@
-"""Training responses (cache, generation, failures) and the background export job."""
+"""The background export job: progress, retries put back, failures, and a dead worker's lease."""
 
 import hashlib
 from pathlib import Path
@@ -7,12 +7,10 @@ import pytest
 
 from elicitation import llm
 from elicitation.models import LLMCall
-from moralgraph import training
-from moralgraph.exports import jobs, load, needs
-from moralgraph.importers import import_reference
-from moralgraph.models import ExportJob, TrainingResponse
-
-REFERENCE = Path(__file__).resolve().parent.parent / "fixtures" / "reference"
+from moralgraph.models import ExportJob
+from moralgraph.services.exports import jobs
+from moralgraph.services.importers import import_reference
+from tests.moralgraph.support import REFERENCE
 
 pytestmark = pytest.mark.django_db
 
@@ -20,54 +18,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def study():
     return import_reference(REFERENCE, study_slug="ref").study
-
-
-@pytest.fixture
-def wanted(study):
-    return needs("dpo-jsonl", load(study=study, mode="default"))
-
-
-def test_it_writes_each_missing_response_once_with_progress(study, wanted):
-    seen = []
-    written = training.generate(study=study, needs=wanted, progress=lambda *p: seen.append(p))
-    assert set(written) == set(wanted)
-    assert seen[0] == (0, len(wanted)) and seen[-1] == (len(wanted), len(wanted))
-    assert TrainingResponse.objects.count() == len(wanted)
-    row = TrainingResponse.objects.first()
-    assert (row.model, row.prompt_version) == training.current_key(study)
-    assert row.response
-
-    calls = LLMCall.objects.filter(stage="response").count()
-    again = training.generate(study=study, needs=wanted)
-    assert LLMCall.objects.filter(stage="response").count() == calls
-    assert {n: r.pk for n, r in again.items()} == {n: r.pk for n, r in written.items()}
-
-
-def test_the_cache_is_keyed_by_model(study, wanted):
-    training.generate(study=study, needs=wanted)
-    study.response_model = "offline/response"  # the same provider under another name
-    study.save()
-    assert training.missing(study, wanted) == sorted(set(wanted))
-    training.generate(study=study, needs=wanted)
-    assert TrainingResponse.objects.count() == 2 * len(set(wanted))
-
-
-def test_a_failed_call_keeps_what_was_written(study, wanted, monkeypatch):
-    real = llm.structured
-    calls = []
-
-    def flaky(**kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise llm.LLMError("rate limited", stage="response", model="offline", retryable=True)
-        return real(**kwargs)
-
-    monkeypatch.setattr(llm, "structured", flaky)
-    with pytest.raises(llm.LLMError):
-        training.generate(study=study, needs=wanted)
-    assert TrainingResponse.objects.count() == 2
-    training.generate(study=study, needs=wanted)
-    assert TrainingResponse.objects.count() == len(set(wanted))
 
 
 def test_the_export_job_builds_the_file_with_progress(study, settings, tmp_path):
@@ -124,13 +74,12 @@ def test_a_job_for_a_format_without_training_data_needs_no_llm(study, settings, 
 
 
 def test_a_job_whose_worker_died_is_claimed_again_after_its_lease(
-    study, settings, tmp_path, monkeypatch
+    study, settings, tmp_path, queued
 ):
     from datetime import timedelta
 
     from django.utils import timezone
 
-    from moralgraph import export_tasks
     from moralgraph.tasks import sweep_studies
 
     settings.EXPORT_ROOT = tmp_path
@@ -148,10 +97,10 @@ def test_a_job_whose_worker_died_is_claimed_again_after_its_lease(
         status=ExportJob.Status.RUNNING,
         heartbeat_at=now - timedelta(seconds=30),
     )
-    queued = []
-    monkeypatch.setattr(export_tasks.run_export, "delay", queued.append)
     assert sweep_studies()["exports"] == [dead.pk]
-    assert queued == [dead.pk]
+    assert [q for q in queued if q[0] == "moralgraph.tasks.run_export"] == [
+        ("moralgraph.tasks.run_export", (dead.pk,), None)
+    ]
     # The job still being worked on is left alone; the dead one is finished.
     assert jobs.run_export_job(alive.pk) is None
     finished = jobs.run_export_job(dead.pk)

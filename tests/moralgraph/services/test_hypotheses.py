@@ -5,8 +5,9 @@ from django.utils import timezone
 
 from elicitation import llm
 from elicitation.models import LLMCall, Selection, ValuesCard
-from moralgraph import hypotheses, locks, vectors
+from moralgraph import locks, vectors
 from moralgraph.models import CardMapping, HypothesisRun, UpgradeHypothesis, Value
+from moralgraph.services import hypotheses
 from tests.factories import (
     ContextFactory,
     InterviewFactory,

@@ -10,19 +10,18 @@ import math
 import zipfile
 from datetime import UTC, datetime
 from fractions import Fraction
-from pathlib import Path
 
 import jsonschema
 import networkx as nx
 import pytest
 
 from elicitation.models import LLMCall, Participant, Question, Selection, WiserJudgment
-from moralgraph.exports import FORMATS, ExportError, ResponsesMissing, build_export
-from moralgraph.exports.graph_json import SCHEMA_PATH
-from moralgraph.importers import import_reference
 from moralgraph.models import TrainingResponse, Value
+from moralgraph.services.exports import FORMATS, ExportError, ResponsesMissing, build_export
+from moralgraph.services.exports.graph_json import SCHEMA_PATH
+from moralgraph.services.importers import import_reference
+from tests.moralgraph.support import REFERENCE
 
-REFERENCE = Path(__file__).resolve().parent.parent / "fixtures" / "reference"
 AS_OF = datetime(2023, 9, 30, tzinfo=UTC)  # before the one late judgment (104 -> 105)
 MOTIVATION = "When a young person is losing motivation"
 TRUST = "When trust between two people is strained"
@@ -209,7 +208,7 @@ def test_formats_refuse_a_mode_they_do_not_have(study):
 
 
 def _snapshot(study, mode="default", as_of=None):
-    from moralgraph.scoring import score_study
+    from moralgraph.services.scoring import score_study
 
     return score_study(study=study, mode=mode, as_of=as_of).results
 

@@ -1,4 +1,4 @@
-"""The reconcile and score commands print what they did."""
+"""manage.py score: the top values per context, compat mode, --as-of."""
 
 from datetime import timedelta
 from io import StringIO
@@ -8,7 +8,6 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from elicitation.models import Demographics, WiserJudgment
-from moralgraph import tasks
 from moralgraph.models import GraphSnapshot
 from tests.factories import (
     ContextFactory,
@@ -17,7 +16,6 @@ from tests.factories import (
     UpgradeHypothesisFactory,
     ValueFactory,
 )
-from tests.moralgraph.test_services import make_study
 
 pytestmark = pytest.mark.django_db
 
@@ -26,39 +24,6 @@ def run(*args):
     out = StringIO()
     call_command(*args, stdout=out, stderr=StringIO())
     return out.getvalue()
-
-
-def test_reconcile_sync_prints_what_it_did():
-    study = make_study()
-    out = run("reconcile", "--study", study.slug, "--sync")
-
-    assert f"Reconciled {study.slug}" in out
-    assert "cards embedded:   4" in out
-    assert "cards placed:     4 (0 failed)" in out
-    assert "values:           3 new, 1 merges" in out
-    assert "contexts:" in out and "4 interviews read" in out
-    assert "upgrade stories:" in out
-    assert "LLM calls:" in out and "(cost $0.0000)" in out
-
-    again = run("reconcile", "--study", study.slug, "--sync")
-    assert "cards embedded:   0" in again
-    assert "LLM calls:        0" in again
-
-
-def test_reconcile_without_sync_queues_the_task(monkeypatch):
-    queued = []
-    monkeypatch.setattr(tasks.reconcile_study, "delay", lambda study_id: queued.append(study_id))
-    study = StudyFactory()
-    out = run("reconcile", "--study", study.slug)
-    assert queued == [study.pk]
-    assert "Queued" in out and "--sync" in out
-
-
-def test_an_unknown_study_is_an_error():
-    with pytest.raises(CommandError, match="no study"):
-        run("reconcile", "--study", "nope", "--sync")
-    with pytest.raises(CommandError, match="no study"):
-        run("score", "--study", "nope")
 
 
 def _judged_study():

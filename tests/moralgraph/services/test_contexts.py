@@ -5,8 +5,9 @@ from django.utils import timezone
 
 from elicitation import llm
 from elicitation.models import Interview, LLMCall, Message, ValuesCard
-from moralgraph import contexts, locks, services
+from moralgraph import locks
 from moralgraph.models import Context, UpgradeHypothesis
+from moralgraph.services import contexts, reconcile
 from tests.factories import (
     ContextFactory,
     InterviewFactory,
@@ -41,7 +42,7 @@ def test_each_question_gets_its_contexts_once():
     abortion = QuestionFactory(study=study, text=ABORTION)
     homework = QuestionFactory(study=study, text=HOMEWORK)
 
-    created = services.extract_question_contexts(study)
+    created = reconcile.extract_question_contexts(study)
 
     texts = set(abortion.contexts.values_list("text", flat=True))
     assert "When the user's faith bears on the choice" in texts
@@ -51,7 +52,7 @@ def test_each_question_gets_its_contexts_once():
     calls = LLMCall.objects.filter(stage="contexts").count()
     assert calls == 2
 
-    assert services.extract_question_contexts(study) == 0
+    assert reconcile.extract_question_contexts(study) == 0
     assert LLMCall.objects.filter(stage="contexts").count() == calls
 
 
@@ -59,7 +60,7 @@ def test_a_context_two_questions_share_is_one_row_linked_to_both():
     study = StudyFactory()
     first = QuestionFactory(study=study, text="Should I tell my boss? I have a decision to make.")
     second = QuestionFactory(study=study, text="Should I move abroad? It is a hard decision.")
-    services.extract_question_contexts(study)
+    reconcile.extract_question_contexts(study)
     shared = Context.objects.get(
         study=study, text="When the user is facing a hard personal decision"
     )

@@ -19,10 +19,10 @@ from elicitation.models import (
     ValuesCard,
     WiserJudgment,
 )
-from moralgraph.importers import ReferenceDumpError, import_reference, read_dump
 from moralgraph.models import CardMapping, Context, HypothesisRun, UpgradeHypothesis, Value
+from moralgraph.services.importers import ReferenceDumpError, import_reference, read_dump
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 REFERENCE = FIXTURES / "reference"
 MALFORMED = FIXTURES / "reference-malformed"
 
@@ -342,12 +342,12 @@ def test_it_rejects_a_dump_without_a_required_file(tmp_path):
 
 
 def test_nothing_is_left_behind_when_writing_fails(monkeypatch):
-    from moralgraph import importers
+    from moralgraph.services.importers import participants
 
     def explode(self):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(importers._Writer, "_demographics", explode)
+    monkeypatch.setattr(participants, "write_demographics", explode)
     with pytest.raises(RuntimeError):
         _import()
     assert not Study.objects.exists()

@@ -1,0 +1,125 @@
+"""The members of a study's values and their vectors, held in memory for one dedup pass:
+the index that finds, for a new card, the nearest members of other values."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from elicitation import llm
+from elicitation.models import Study
+from moralgraph import selectors, vectors
+from moralgraph.models import CardMapping
+
+logger = logging.getLogger(__name__)
+
+
+def unit(vector) -> np.ndarray:
+    array = np.asarray(vector, dtype=np.float32)
+    norm = float(np.linalg.norm(array))
+    return array / norm if norm > 0 else array
+
+
+class ClusterIndex:
+    """The members of a study's active values and their vectors, in memory for a pass.
+
+    A member is a card mapped to the value, or the value itself when no card of it has
+    a vector (an imported value). Candidates for a new card are the values of its most
+    similar members, each value represented by its member nearest to the card: with
+    union-find semantics a card that duplicates any member duplicates the value, and
+    the nearest member is the one most likely to be a paraphrase.
+
+    Kept in step with our own writes; nobody else writes values while we hold the study
+    lock, so it never goes stale within a pass.
+    """
+
+    def __init__(self, dimensions: int = vectors.DIMENSIONS):
+        self._members: list[tuple[str, int]] = []  # ("card", card id) or ("value", value id)
+        self._matrix = np.zeros((256, dimensions), dtype=np.float32)
+        self._root = np.zeros(256, dtype=np.int64)  # the active value a member counts toward
+        self._alive = np.zeros(256, dtype=bool)
+
+    @classmethod
+    def load(cls, study: Study) -> ClusterIndex:
+        cards = list(
+            CardMapping.objects.filter(
+                undone_at=None,
+                value__study=study,
+                value__is_active=True,
+                card__embedding_model=llm.embedding_model_name(),
+            )
+            .exclude(card__embedding=None)
+            .order_by("card_id")
+            .values_list("card_id", "value_id", "card__embedding")
+            .iterator()
+        )
+        with_cards = {value_id for _, value_id, _ in cards}
+        bare = [
+            (value_id, blob)
+            for value_id, blob in selectors.active_values(study)
+            .exclude(embedding=None)
+            .values_list("id", "embedding")
+            .iterator()
+            if value_id not in with_cards
+        ]
+        blobs = [row[2] for row in cards] + [row[1] for row in bare]
+        index = cls(vectors.from_bytes(blobs[0]).shape[0] if blobs else vectors.DIMENSIONS)
+        for card_id, value_id, blob in cards:
+            index.add(("card", card_id), value_id, vectors.from_bytes(blob))
+        for value_id, blob in bare:
+            index.add(("value", value_id), value_id, vectors.from_bytes(blob))
+        return index
+
+    def __len__(self) -> int:
+        return int(self._alive[: len(self._members)].sum())
+
+    def add(self, member: tuple[str, int], value_id: int, vector) -> None:
+        vector = unit(vector)
+        if vector.shape[0] != self._matrix.shape[1]:
+            if self._members:
+                # Embedded by another model: findable only through its cards.
+                logger.warning("%s %s has a vector of another size: not indexed", *member)
+                return
+            self._matrix = np.zeros((self._matrix.shape[0], vector.shape[0]), dtype=np.float32)
+        row = len(self._members)
+        if row == self._matrix.shape[0]:
+            self._matrix = np.vstack([self._matrix, np.zeros_like(self._matrix)])
+            self._root = np.concatenate([self._root, np.zeros_like(self._root)])
+            self._alive = np.concatenate([self._alive, np.zeros_like(self._alive)])
+        self._members.append(member)
+        self._matrix[row] = vector
+        self._root[row] = value_id
+        self._alive[row] = True
+
+    def move(self, source_id: int, target_id: int) -> None:
+        """A merge: every member of ``source_id`` now counts toward ``target_id``."""
+        n = len(self._members)
+        self._root[:n][self._root[:n] == source_id] = target_id
+
+    def nearest(
+        self, vector, *, k: int, threshold: float, per_value: int = 1
+    ) -> list[tuple[int, tuple, float]]:
+        """The members most similar to ``vector``, at or above ``threshold``: (value id,
+        member, cosine), best first (ties: older member first), at most ``per_value``
+        members of one value and ``k`` in all."""
+        n = len(self._members)
+        if n == 0 or k <= 0:
+            return []
+        query = unit(vector)
+        if not query.any():
+            return []
+        sims = np.round(self._matrix[:n] @ query, 6)
+        rows = np.flatnonzero(self._alive[:n] & (sims >= threshold))
+        # Stable sort on -similarity keeps insertion (= age) order among ties.
+        rows = rows[np.argsort(-sims[rows], kind="stable")]
+        found: list[tuple[int, tuple, float]] = []
+        seen: dict[int, int] = {}
+        for row in rows:
+            value_id = int(self._root[row])
+            if seen.get(value_id, 0) < per_value:
+                seen[value_id] = seen.get(value_id, 0) + 1
+                found.append((value_id, self._members[row], float(sims[row])))
+                if len(found) == k:
+                    break
+        return found
