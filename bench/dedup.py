@@ -11,7 +11,7 @@ the true clusters. The last line is one JSON object.
 It runs on SQLite in a temporary folder with the offline provider, so it needs neither
 PostgreSQL nor a network, and leaves nothing behind.
 
-How the cards are made, so that the offline judge (elicitation/offline.py: Jaccard of
+How the cards are made, so that the offline judge (elicitation/llm/offline/dedup.py: Jaccard of
 crude-stemmed policy words >= 0.5 and a shared title word, or >= 0.7) can recognise
 paraphrases and the figures mean something:
 

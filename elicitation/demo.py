@@ -8,8 +8,8 @@ Every text below is invented for the demo; none comes from a real participant.
 from django.db import transaction
 from django.utils import timezone
 
+from elicitation.llm import embeddings
 from elicitation.models import Question, Study, ValuesCard
-from moralgraph import vectors
 from moralgraph.models import CardMapping, Context, UpgradeHypothesis, Value
 
 DEMO_SLUG = "demo"
@@ -314,8 +314,8 @@ def _seed_graph(study: Study, questions: dict[str, Question]) -> None:
         values[key] = []
         for index, (title, description, policies) in enumerate(items):
             mark = f"{DEMO_MARK}:{key}:{index}"
-            blob = vectors.to_bytes(
-                vectors.local_embedding(vectors.card_text(title, description, policies))
+            blob = embeddings.to_bytes(
+                embeddings.local_embedding(embeddings.card_text(title, description, policies))
             )
             card, _ = ValuesCard.objects.update_or_create(
                 study=study,

@@ -9,7 +9,7 @@ nothing from the modules behind them. What lives where:
 - ``stages``: the one table of stages (model setting, prompt, schema, offline module);
 - ``errors``: ``LLMError`` and the messages a participant may see;
 - ``prompts``: the prompt files and their versions; ``schemas``: the JSON Schemas;
-- ``embed``: card vectors, local or through a model;
+- ``embeddings``: card vectors, local or through a model, and their similarity;
 - ``offline``: the deterministic provider, one module per stage.
 """
 
@@ -20,7 +20,7 @@ import os
 # model cost map from the network at import time, and a study must run with no network.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from elicitation.llm.embed import LOCAL_EMBEDDING_NAME, embed, embedding_model_name
+from elicitation.llm.embeddings import LOCAL_EMBEDDING_NAME, embed, embedding_model_name
 from elicitation.llm.errors import LLMError, LLMOutputInvalid
 from elicitation.llm.gateway import astream_chat, chat, stream_chat, structured
 from elicitation.llm.prompts import Prompt, load_prompt, render

@@ -8,8 +8,9 @@ import logging
 import numpy as np
 
 from elicitation import llm
+from elicitation.llm import embeddings
 from elicitation.models import Study
-from moralgraph import selectors, vectors
+from moralgraph import selectors
 from moralgraph.models import CardMapping
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class ClusterIndex:
     lock, so it never goes stale within a pass.
     """
 
-    def __init__(self, dimensions: int = vectors.DIMENSIONS):
+    def __init__(self, dimensions: int = embeddings.DIMENSIONS):
         self._members: list[tuple[str, int]] = []  # ("card", card id) or ("value", value id)
         self._matrix = np.zeros((256, dimensions), dtype=np.float32)
         self._root = np.zeros(256, dtype=np.int64)  # the active value a member counts toward
@@ -64,11 +65,11 @@ class ClusterIndex:
             if value_id not in with_cards
         ]
         blobs = [row[2] for row in cards] + [row[1] for row in bare]
-        index = cls(vectors.from_bytes(blobs[0]).shape[0] if blobs else vectors.DIMENSIONS)
+        index = cls(embeddings.from_bytes(blobs[0]).shape[0] if blobs else embeddings.DIMENSIONS)
         for card_id, value_id, blob in cards:
-            index.add(("card", card_id), value_id, vectors.from_bytes(blob))
+            index.add(("card", card_id), value_id, embeddings.from_bytes(blob))
         for value_id, blob in bare:
-            index.add(("value", value_id), value_id, vectors.from_bytes(blob))
+            index.add(("value", value_id), value_id, embeddings.from_bytes(blob))
         return index
 
     def __len__(self) -> int:

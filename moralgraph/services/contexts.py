@@ -20,8 +20,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from elicitation import llm
+from elicitation.llm import embeddings
 from elicitation.models import Interview, Message, Question, Study, WiserJudgment
-from moralgraph import selectors, vectors
+from moralgraph import selectors
 from moralgraph.models import Context, UpgradeHypothesis
 
 logger = logging.getLogger(__name__)
@@ -173,7 +174,7 @@ def dedup_contexts(study: Study, stats: ContextStats | None = None) -> ContextSt
             .exclude(pk=context.pk)
             .exclude(embedding=None)
         ]
-        candidates = vectors.nearest(vec, earlier, k=3, threshold=min_similarity())
+        candidates = embeddings.nearest(vec, earlier, k=3, threshold=min_similarity())
         into = None
         for other_id, _similarity in candidates:
             other = Context.objects.get(pk=other_id)
@@ -194,7 +195,7 @@ def dedup_contexts(study: Study, stats: ContextStats | None = None) -> ContextSt
                 into = other
                 break
         with transaction.atomic():
-            Context.objects.filter(pk=context.pk).update(embedding=vectors.to_bytes(vec))
+            Context.objects.filter(pk=context.pk).update(embedding=embeddings.to_bytes(vec))
             if into is not None:
                 _fold(context, into=into)
                 stats.merged += 1

@@ -28,8 +28,9 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from elicitation import llm
+from elicitation.llm import embeddings
 from elicitation.models import Study, ValuesCard
-from moralgraph import selectors, vectors
+from moralgraph import selectors
 from moralgraph.models import CardMapping, Value
 from moralgraph.services.clusters import ClusterIndex
 from moralgraph.services.merges import merge_values
@@ -81,7 +82,7 @@ def card_payload(card) -> dict:
 
 
 def _text(obj) -> str:
-    return vectors.card_text(obj.title, obj.description, list(obj.policies or []))
+    return embeddings.card_text(obj.title, obj.description, list(obj.policies or []))
 
 
 # --- Embeddings -----------------------------------------------------------------------
@@ -114,7 +115,7 @@ def embed_cards(study: Study, cards: list[ValuesCard]) -> int:
             continue
         now = timezone.now()
         for card, vec in zip(batch, vecs, strict=True):
-            blob = vectors.to_bytes(vec)
+            blob = embeddings.to_bytes(vec)
             done += ValuesCard.objects.filter(stale, pk=card.pk).update(
                 embedding=blob, embedding_model=model, embedded_at=now
             )
@@ -130,7 +131,7 @@ def ensure_value_embeddings(study: Study) -> int:
         return 0
     vecs = llm.embed([_text(value) for value in missing], study=study)
     for value, vec in zip(missing, vecs, strict=True):
-        Value.objects.filter(pk=value.pk, embedding=None).update(embedding=vectors.to_bytes(vec))
+        Value.objects.filter(pk=value.pk, embedding=None).update(embedding=embeddings.to_bytes(vec))
     return len(missing)
 
 
@@ -220,7 +221,7 @@ def place_card(*, study: Study, card_id: int, index: ClusterIndex, stats: DedupS
             stats.failed += 1
             return "failed"
 
-    vector = vectors.from_bytes(card.embedding)
+    vector = embeddings.from_bytes(card.embedding)
     candidates = index.nearest(
         vector, k=top_k(), threshold=min_similarity(), per_value=members_per_value()
     )
@@ -362,8 +363,9 @@ def _unite(
 
 
 def _split_roots(study: Study) -> set[tuple[int, int]]:
+    roots = selectors.value_roots(study)  # one query, not one per pair
     pairs = set()
     for a, b in selectors.split_pairs(study):
-        ra, rb = selectors.root_of(a), selectors.root_of(b)
+        ra, rb = roots.get(a, a), roots.get(b, b)
         pairs.add((min(ra, rb), max(ra, rb)))
     return pairs

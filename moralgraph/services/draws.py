@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q
 
 from elicitation import selectors
+from elicitation.llm import embeddings
 from elicitation.models import (
     Impression,
     JudgmentAssignment,
@@ -26,7 +27,6 @@ from elicitation.models import (
     ValuesCard,
     WiserJudgment,
 )
-from moralgraph import vectors
 from moralgraph.models import CardMapping, Context, UpgradeHypothesis, Value
 
 # Too few values to choose from makes the selection step pointless; it is skipped.
@@ -120,7 +120,8 @@ def _query_vector(participant: Participant):
         return card.embedding
     if settings.EMBEDDING_MODEL:
         return None
-    return vectors.local_embedding(vectors.card_text(card.title, card.description, card.policies))
+    text = embeddings.card_text(card.title, card.description, card.policies)
+    return embeddings.local_embedding(text)
 
 
 def draw_values(participant: Participant, *, count: int) -> list[Drawn]:
@@ -150,7 +151,7 @@ def draw_values(participant: Participant, *, count: int) -> list[Drawn]:
     embedded = [(value.pk, value.embedding) for value in candidates if value.embedding]
     if query is not None and embedded and third:
         try:
-            for value_id, _ in vectors.nearest(query, embedded, k=third):
+            for value_id, _ in embeddings.nearest(query, embedded, k=third):
                 chosen[value_id] = "near"
         except ValueError:
             pass  # vectors of another dimension (a changed embedding model): skip this part

@@ -31,8 +31,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from elicitation import llm
+from elicitation.llm import embeddings
 from elicitation.models import Study
-from moralgraph import selectors, vectors
+from moralgraph import selectors
 from moralgraph.models import HypothesisRun, UpgradeHypothesis, Value
 from moralgraph.services.dedup import card_payload
 
@@ -109,7 +110,7 @@ def candidate_pairs(
 
     embedded = [v for v in values if v.embedding is not None]
     if len(embedded) >= 2:
-        matrix = np.vstack([vectors.from_bytes(v.embedding) for v in embedded])
+        matrix = np.vstack([embeddings.from_bytes(v.embedding) for v in embedded])
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         matrix = matrix / np.where(norms > 0, norms, 1)
         sims = np.round(matrix @ matrix.T, 6)

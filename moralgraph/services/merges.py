@@ -13,8 +13,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from elicitation.llm import embeddings
 from elicitation.models import Study, ValuesCard, WiserJudgment
-from moralgraph import locks, selectors, vectors
+from moralgraph import locks, selectors
 from moralgraph.locks import StudyBusy
 from moralgraph.models import CardMapping, UpgradeHypothesis, Value, ValueMerge
 from moralgraph.services import scoring
@@ -139,10 +140,10 @@ def refresh_value(value: Value) -> None:
     )
     if not cards:
         return
-    matrix = np.vstack([unit(vectors.from_bytes(card.embedding)) for card in cards])
+    matrix = np.vstack([unit(embeddings.from_bytes(card.embedding)) for card in cards])
     centrality = (matrix @ matrix.T).sum(axis=1)
     medoid = cards[int(np.argmax(np.round(centrality, 6)))]
-    fields = {"embedding": vectors.to_bytes(unit(matrix.mean(axis=0)))}
+    fields = {"embedding": embeddings.to_bytes(unit(matrix.mean(axis=0)))}
     if value.wording_source == Value.Wording.CARD:
         fields.update(
             title=medoid.title,

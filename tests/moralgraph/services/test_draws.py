@@ -4,6 +4,7 @@ stories they judge, and the step drawers that record them."""
 import pytest
 
 from elicitation import selectors
+from elicitation.llm import embeddings
 from elicitation.models import (
     Impression,
     JudgmentAssignment,
@@ -11,7 +12,6 @@ from elicitation.models import (
     Selection,
     WiserJudgment,
 )
-from moralgraph import vectors
 from moralgraph.models import Value
 from moralgraph.services import draws
 from tests import factories
@@ -39,7 +39,7 @@ def carded():
 
 
 def _embed(value: Value, text: str) -> None:
-    value.embedding = vectors.to_bytes(vectors.local_embedding(text))
+    value.embedding = embeddings.to_bytes(embeddings.local_embedding(text))
     value.save()
 
 
@@ -70,7 +70,7 @@ def test_the_draw_mixes_nearest_most_selected_and_least_seen(carded):
     for value in values:
         _embed(value, f"unrelated {value.title} gardening recipes")
     near = values[0]
-    _embed(near, vectors.card_text(card.title, card.description, card.policies))
+    _embed(near, embeddings.card_text(card.title, card.description, card.policies))
     # values[1] was shown twice and picked both times; others were shown and not picked.
     viewers = [factories.ParticipantFactory(study=participant.study) for _ in range(2)]
     for viewer in viewers:

@@ -4,8 +4,9 @@ import pytest
 from django.utils import timezone
 
 from elicitation import llm
+from elicitation.llm import embeddings
 from elicitation.models import LLMCall, Selection, ValuesCard
-from moralgraph import locks, vectors
+from moralgraph import locks
 from moralgraph.models import CardMapping, HypothesisRun, UpgradeHypothesis, Value
 from moralgraph.services import hypotheses
 from tests.factories import (
@@ -31,14 +32,14 @@ def value(study, question, title, policies):
         submitted_at=timezone.now(),
         reconcile_status=ValuesCard.Reconcile.DONE,
     )
-    text = vectors.card_text(title, card.description, policies)
+    text = embeddings.card_text(title, card.description, policies)
     made = Value.objects.create(
         study=study,
         title=title,
         description=card.description,
         policies=policies,
         representative_card=card,
-        embedding=vectors.to_bytes(vectors.local_embedding(text)),
+        embedding=embeddings.to_bytes(embeddings.local_embedding(text)),
     )
     CardMapping.objects.create(card=card, value=made)
     return made

@@ -1,4 +1,7 @@
-"""Local, deterministic text embeddings and cosine similarity search.
+"""Embeddings of card texts and cosine similarity search.
+
+With ``EMBEDDING_MODEL`` set, ``embed`` asks that model through litellm (retried and
+logged like every call); otherwise it uses the local deterministic embedding below.
 
 Deduplication and the "cards near yours" draw need embeddings, but a study must run
 with no network and no model download, and the same text must embed to the same vector
@@ -7,9 +10,8 @@ uses the hashing trick over words, word bigrams and character 4-grams with an un
 ``blake2b`` (Python's ``hash()`` is salted per process and would break that).
 
 It is a lexical embedding: it finds near-duplicates (paraphrases sharing most words)
-well, and it does not know synonyms. A model-based embedding can replace
-``local_embedding`` later; ``to_bytes``/``from_bytes``/``nearest`` do not care where a
-vector came from, as long as the dimensions agree.
+well, and it does not know synonyms; a model does. ``to_bytes``/``from_bytes``/``nearest``
+do not care where a vector came from, as long as the dimensions agree.
 """
 
 from __future__ import annotations
@@ -20,9 +22,16 @@ from collections.abc import Hashable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
+import litellm
 import numpy as np
+from django.conf import settings
+
+from elicitation.llm.accounting import CallRecord, log, response_cost, usage_of
+from elicitation.llm.errors import LLMError, describe
+from elicitation.llm.retry import RETRY, call_options
 
 DIMENSIONS = 256
+LOCAL_EMBEDDING_NAME = "local-hash-256"
 
 # Whole words carry most meaning; bigrams keep a little word order; character 4-grams
 # let "pressure"/"pressured" or "feeling"/"feelings" still meet.
@@ -160,3 +169,55 @@ def card_text(title: str, description: str, policies: Sequence[str]) -> str:
     """
     parts = [title, description, *policies]
     return "\n".join(part.strip() for part in parts if part and part.strip())
+
+
+# ---------------------------------------------------------------------------
+# Through a model
+# ---------------------------------------------------------------------------
+
+
+def embedding_model_name() -> str:
+    """The name stored with card vectors, so vectors from different models never mix."""
+    return settings.EMBEDDING_MODEL or LOCAL_EMBEDDING_NAME
+
+
+def _vector(item: Any) -> tuple[int, list[float]]:
+    if isinstance(item, dict):
+        return int(item.get("index", 0)), list(item["embedding"])
+    return int(getattr(item, "index", 0)), list(item.embedding)
+
+
+def embed(texts: list[str], *, study: Any = None) -> list[list[float]]:
+    """Embed ``texts``, one vector each, in order.
+
+    With ``EMBEDDING_MODEL`` set, through ``litellm.embedding`` (retried and logged as
+    stage "embed"); otherwise the local deterministic embedding (no call, no log).
+    """
+    texts = list(texts)
+    if not texts:
+        return []
+    model = settings.EMBEDDING_MODEL
+    if not model:
+        return [local_embedding(text) for text in texts]
+    record = CallRecord(stage="embed", model=model, prompt=None, study=study)
+    try:
+        response = RETRY.call(
+            lambda: litellm.embedding(model=model, input=texts, **call_options()), record
+        )
+        if usage := usage_of(response):
+            record.input_tokens = usage[0]
+        record.cost = response_cost(response)
+        vectors = [vector for _, vector in sorted(_vector(item) for item in response.data)]
+        if len(vectors) != len(texts):
+            raise LLMError(
+                f"embed: {model} returned {len(vectors)} vectors for {len(texts)} texts",
+                stage="embed",
+                model=model,
+                retryable=True,
+            )
+        return vectors
+    except LLMError as exc:
+        record.error = describe(exc)
+        raise
+    finally:
+        log(record)

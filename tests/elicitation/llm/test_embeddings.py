@@ -1,4 +1,5 @@
-"""Local embeddings and similarity search (pure, no DB)."""
+"""Embeddings: the local deterministic one and similarity search (pure, no DB), and
+``embed`` through litellm when a model is set."""
 
 from __future__ import annotations
 
@@ -6,10 +7,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import litellm
 import numpy as np
 import pytest
 
-from moralgraph.vectors import DIMENSIONS, card_text, from_bytes, local_embedding, nearest, to_bytes
+from elicitation import llm
+from elicitation.llm.embeddings import (
+    DIMENSIONS,
+    card_text,
+    from_bytes,
+    local_embedding,
+    nearest,
+    to_bytes,
+)
+from tests.elicitation.llm.samples import calls
 
 AUTONOMY = card_text(
     "Informed Autonomy",
@@ -64,7 +75,8 @@ def test_embedding_is_a_deterministic_unit_vector():
 def test_embedding_is_stable_across_processes():
     # Python's hash() is salted per process; the embedding must not be.
     code = (
-        "from moralgraph.vectors import local_embedding; print(local_embedding('Quiet care')[:8])"
+        "from elicitation.llm.embeddings import local_embedding; "
+        "print(local_embedding('Quiet care')[:8])"
     )
     outputs = {
         subprocess.run(
@@ -73,7 +85,7 @@ def test_embedding_is_stable_across_processes():
             text=True,
             check=True,
             env={"PYTHONHASHSEED": seed},
-            cwd=Path(__file__).resolve().parents[2],
+            cwd=Path(__file__).resolve().parents[3],
         ).stdout
         for seed in ("1", "2")
     }
@@ -172,3 +184,44 @@ def test_nearest_rejects_mismatched_dimensions():
 def test_card_text_joins_the_card():
     text = card_text("Title Here", " ", ["ONE thing", "", "TWO things"])
     assert text == "Title Here\nONE thing\nTWO things"
+
+
+def test_embed_is_local_and_deterministic_without_a_model(db):
+    texts = ["FEELINGS of being pressured", "MOMENTS of curiosity"]
+
+    vectors = llm.embed(texts)
+
+    assert vectors == llm.embed(texts)
+    assert [len(v) for v in vectors] == [DIMENSIONS, DIMENSIONS]
+    assert vectors[0] == local_embedding(texts[0])
+    assert llm.embed([]) == []
+    assert llm.embedding_model_name() == "local-hash-256"
+    assert calls() == []
+
+
+def test_embed_goes_through_litellm_with_a_model(db, monkeypatch, settings):
+    settings.EMBEDDING_MODEL = "openai/text-embedding-3-small"
+    received: dict = {}
+
+    def fake_embedding(**kwargs):
+        received.update(kwargs)
+        # Out of order on purpose: the gateway must sort by index.
+        return litellm.EmbeddingResponse(
+            model="text-embedding-3-small",
+            data=[
+                {"object": "embedding", "index": 1, "embedding": [0.0, 1.0]},
+                {"object": "embedding", "index": 0, "embedding": [1.0, 0.0]},
+            ],
+            usage=litellm.Usage(prompt_tokens=7, completion_tokens=0, total_tokens=7),
+        )
+
+    monkeypatch.setattr(litellm, "embedding", fake_embedding)
+
+    vectors = llm.embed(["first", "second"])
+
+    assert vectors == [[1.0, 0.0], [0.0, 1.0]]
+    assert received["model"] == "openai/text-embedding-3-small"
+    assert received["input"] == ["first", "second"]
+    assert llm.embedding_model_name() == "openai/text-embedding-3-small"
+    (call,) = calls()
+    assert (call.stage, call.model, call.input_tokens) == ("embed", settings.EMBEDDING_MODEL, 7)
