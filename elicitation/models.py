@@ -16,6 +16,10 @@ from django.utils import timezone
 
 from elicitation import llm
 
+# Defined with the gateway that writes it; imported here so that Django registers it in
+# this app and `from elicitation.models import LLMCall` keeps working.
+from elicitation.llm.models import LLMCall  # noqa: F401
+
 
 def _completion_code() -> str:
     return secrets.token_hex(4).upper()
@@ -482,29 +486,6 @@ class SurveyAnswer(models.Model):
     comment = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-
-
-class LLMCall(models.Model):
-    """One call through the gateway, successful or not: what it cost and how long it took."""
-
-    stage = models.CharField(max_length=20, db_index=True)
-    model = models.CharField(max_length=200)
-    prompt_name = models.CharField(max_length=100, blank=True)
-    prompt_version = models.CharField(max_length=16, blank=True)
-    study = models.ForeignKey(
-        Study, null=True, blank=True, on_delete=models.SET_NULL, related_name="llm_calls"
-    )
-    input_tokens = models.PositiveIntegerField(default=0)
-    output_tokens = models.PositiveIntegerField(default=0)
-    cost = models.DecimalField(max_digits=12, decimal_places=6, default=0)
-    latency_ms = models.PositiveIntegerField(default=0)
-    attempts = models.PositiveSmallIntegerField(default=1)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        verbose_name = "LLM call"
-        ordering = ["-created_at"]
 
 
 class WorkerHeartbeat(models.Model):

@@ -5,7 +5,7 @@ nothing from the modules behind them. What lives where:
 
 - ``gateway``: chat, streaming (sync and async) and structured output;
 - ``retry``: the one retry policy every call runs under;
-- ``accounting``: tokens, cost and the ``LLMCall`` row of every call;
+- ``accounting``: tokens, cost and the ``LLMCall`` row of every call (``models``);
 - ``stages``: the one table of stages (model setting, prompt, schema, offline module);
 - ``errors``: ``LLMError`` and the messages a participant may see;
 - ``prompts``: the prompt files and their versions; ``schemas``: the JSON Schemas;

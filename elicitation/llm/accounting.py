@@ -84,8 +84,10 @@ class CallRecord:
         self.cost = response_cost(response)
 
 
+# The model is imported when a call is logged, not with the package: the offline brain
+# and the embeddings are usable before Django is set up.
 def log(record: CallRecord) -> None:
-    from elicitation.models import LLMCall
+    from elicitation.llm.models import LLMCall
 
     # The log must never turn a good answer into an error, nor hide the real one.
     try:
@@ -95,7 +97,7 @@ def log(record: CallRecord) -> None:
 
 
 async def alog(record: CallRecord) -> None:
-    from elicitation.models import LLMCall
+    from elicitation.llm.models import LLMCall
 
     try:
         await LLMCall.objects.acreate(**record.fields())
