@@ -1,4 +1,5 @@
-"""Shared fixtures: a real Celery worker process against Redis and the test database."""
+"""Shared fixtures: a real Celery worker process against Redis and the test database; the
+offline models without waiting."""
 
 import os
 import signal
@@ -33,6 +34,14 @@ def django_env(**overrides: str) -> dict:
     )
     env.update(overrides)
     return env
+
+
+@pytest.fixture
+def fast_llm(settings):
+    """No waiting on the offline models: replies stream at once and a failure is final
+    (no retries with backoff). Test packages that need it turn it on in their conftest."""
+    settings.OFFLINE_STREAM_DELAY_MS = 0
+    settings.LLM_MAX_RETRIES = 0
 
 
 class WorkerProcess:

@@ -9,9 +9,8 @@ Step = Participant.Step
 
 
 @pytest.fixture(autouse=True)
-def _fast_llm(settings):
-    settings.OFFLINE_STREAM_DELAY_MS = 0
-    settings.LLM_MAX_RETRIES = 0
+def _fast_llm(fast_llm):
+    """Every test here runs with tests/conftest.py's fast_llm."""
 
 
 @pytest.fixture

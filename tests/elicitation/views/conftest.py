@@ -7,9 +7,8 @@ from tests.helpers import XSS, make_study, seed_stories, seed_values
 
 
 @pytest.fixture(autouse=True)
-def _fast_llm(settings):
-    settings.OFFLINE_STREAM_DELAY_MS = 0
-    settings.LLM_MAX_RETRIES = 0
+def _fast_llm(fast_llm):
+    """Every test here runs with tests/conftest.py's fast_llm."""
 
 
 @pytest.fixture

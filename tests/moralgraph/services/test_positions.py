@@ -16,12 +16,6 @@ pytestmark = pytest.mark.django_db
 Step = Participant.Step
 
 
-@pytest.fixture(autouse=True)
-def _fast_llm(settings):
-    settings.OFFLINE_STREAM_DELAY_MS = 0
-    settings.LLM_MAX_RETRIES = 0
-
-
 @pytest.fixture
 def carded():
     """A participant with a submitted card about listening, and its value."""
