@@ -18,7 +18,7 @@ import litellm
 from litellm import CustomLLM
 from litellm.types.utils import GenericStreamingChunk, ModelResponse, Usage
 
-from elicitation.llm import offline
+from elicitation.llm import offline, stages
 from elicitation.llm.accounting import message_words, words
 from elicitation.llm.stages import OFFLINE
 
@@ -90,7 +90,8 @@ def _offline_messages(stage: str, messages: list[dict]) -> list[dict]:
     A real model reads all of it; the brain only understands the JSON payload, and,
     being deterministic, would answer it the same way anyway.
     """
-    if stage == "interview":
+    spec = stages.BY_NAME.get(stage)
+    if spec is None or not spec.structured:
         return messages
     for message in reversed(messages):
         if message.get("role") != "user" or not isinstance(message.get("content"), str):
