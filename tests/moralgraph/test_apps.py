@@ -27,10 +27,14 @@ def test_it_is_registered_when_django_starts():
     assert journey._drawers[Step.JUDGMENTS] is draws.draw_judgments
 
 
+def _uids(signal) -> list[str]:
+    return [lookup_key[0] for lookup_key, *_ in signal.receivers]
+
+
 def test_ready_twice_connects_each_receiver_once():
     apps.get_app_config("moralgraph").ready()
-    assert len(signals.card_submitted.receivers) == 1
-    assert len(signals.judgment_recorded.receivers) == 1
+    assert _uids(signals.card_submitted).count("moralgraph.process_card") == 1
+    assert _uids(signals.judgment_recorded).count("moralgraph.judgment_recorded") == 1
 
 
 @pytest.mark.django_db
