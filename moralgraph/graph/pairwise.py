@@ -47,7 +47,6 @@ class PairwiseParams:
     # Gaussian prior on strengths: penalty prior * s**2 (choix's alpha).
     prior: float = 0.5
     resamples: int = 200
-    prior_draws: bool = False
     # confident: winner probability at least this ...
     confident_probability: float = 0.8
     # ... at least this many decisive votes involve the winner, from this many people ...
@@ -173,19 +172,8 @@ def fit_context(
     weights = bootstrap.poisson_weights(seed, votes.participant_keys, params.resamples)
     wins_i = np.asarray((votes.by_participant_i.T @ weights.T).T)
     wins_j = np.asarray((votes.by_participant_j.T @ weights.T).T)
-    centre = None
-    if params.prior_draws:
-        keys = bootstrap.participant_keys(votes.value_ids)
-        centre = bootstrap.prior_draws(seed, keys, params.resamples, (2 * params.prior) ** -0.5)
     replicates = fit_strengths(
-        n,
-        votes.pair_i,
-        votes.pair_j,
-        wins_i,
-        wins_j,
-        prior=params.prior,
-        init=point,
-        prior_mean=centre,
+        n, votes.pair_i, votes.pair_j, wins_i, wins_j, prior=params.prior, init=point
     )
     shares = bootstrap.winner_shares(replicates)
     low, high = np.percentile(replicates, [2.5, 97.5], axis=0) if n else (np.zeros(0), np.zeros(0))
@@ -295,3 +283,23 @@ def score_contexts(
                 votes, study_seed=study_seed, params=params, input_hash=digest
             )
     return fits
+
+
+def as_plain(obj: Any) -> Any:
+    """Turn this package's result dataclasses into JSON-ready dicts and lists.
+
+    Replicate strengths (numpy arrays) are left out: they are for draws, not snapshots.
+    """
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {
+            f.name: as_plain(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if not isinstance(getattr(obj, f.name), np.ndarray)
+        }
+    if isinstance(obj, tuple | list):
+        return [as_plain(item) for item in obj]
+    if isinstance(obj, dict):
+        return {str(key): as_plain(item) for key, item in obj.items()}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj

@@ -8,9 +8,10 @@ is None (the report says "no answers yet"), never 0 and never a paper's figure.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from moralgraph.graph.bridging import wilson_interval
 
 AGREE_FROM = 4  # on a 1–5 scale, 4 and 5 agree
 
@@ -30,15 +31,8 @@ def share_of(yes: int, n: int, *, z: float = 1.96) -> Share:
         raise ValueError(f"need 0 <= yes <= n, not {yes} of {n}")
     if n == 0:
         return Share(yes=0, n=0, share=None, low=None, high=None)
-    share = yes / n
-    z2 = z * z
-    denominator = 1 + z2 / n
-    centre = (share + z2 / (2 * n)) / denominator
-    half = z * math.sqrt(share * (1 - share) / n + z2 / (4 * n * n)) / denominator
-    # Clamp the rounding that can push a unanimous bound a hair past 0 or 1.
-    return Share(
-        yes=yes, n=n, share=share, low=max(0.0, centre - half), high=min(1.0, centre + half)
-    )
+    low, high = wilson_interval(yes, n, z)
+    return Share(yes=yes, n=n, share=yes / n, low=low, high=high)
 
 
 def agreeing(answer: int | bool | None) -> bool | None:

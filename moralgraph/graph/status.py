@@ -19,15 +19,20 @@ those that beat it head-to-head, else the runner-up; at most three). Two shortfa
 1. counts: ``min_winner_votes`` minus the leader's decisive votes, or
    ``min_winner_participants`` minus its people, whichever is larger (new votes are
    assumed to come from new people);
-2. probability: per challenger c, the bootstrap gives the spread sd of the strength gap
-   between leader and c; the gap must be ``z`` = Phi^-1(confident_probability) spreads
-   wide to call it. Taking the gap as it is (but at least ``MIN_GAP``, the smallest lead
-   worth settling: about 57 / 43 head-to-head) and the spread as shrinking with the square
-   root of the decisive votes n on either value, c needs n * (z * sd / gap)^2 - n more.
+2. evidence: while the winner probability is below ``confident_probability``, per
+   challenger c (of k), the bootstrap gives the spread sd of the strength gap between
+   leader and c; the gap must be z = Phi^-1(1 - (1 - confident_probability) / k) spreads
+   wide (each challenger gets an equal part of the doubt allowed). Taking the gap as it is
+   (but at least ``MIN_GAP``, the smallest lead worth settling: about 57 / 43
+   head-to-head) and the spread as shrinking with the square root of the decisive votes n
+   on either value, c needs n * (z * sd / gap)^2 - n more; and a head-to-head the leader
+   loses by d votes needs (d + 1) / (2 p - 1) more, p being the share of that pair's votes
+   the model expects for the leader (again with a gap of at least ``MIN_GAP``).
 
-The larger of the two totals, divided by the context's share of decisive judgments so far,
-is the number of judgments. It is a rough forecast under uniform draws on those pairs, not
-a promise: a near-tie may need many more, and an honest answer may be that it never settles.
+The larger of the two totals (the evidence terms are summed), divided by the context's
+share of decisive judgments so far, is the number of judgments. It is a rough forecast for
+votes on those pairs, not a promise: a near-tie may need many more, and an honest answer
+may be that it never settles.
 """
 
 from __future__ import annotations
@@ -72,7 +77,8 @@ class Needed:
         where = f"on these {len(self.pairs)} pairs" if len(self.pairs) > 1 else "on this pair"
         if not self.pairs:
             where = "on any of its pairs"
-        return f"needs about {self.judgments} more judgments {where}"
+        noun = "judgment" if self.judgments == 1 else "judgments"
+        return f"needs about {self.judgments} more {noun} {where}"
 
 
 @dataclass(frozen=True)
@@ -219,8 +225,10 @@ def _needed(fit: ContextFit, params: PairwiseParams, losses: tuple[HeadToHead, .
         0,
     )
     shortfall = 0.0
-    z = NormalDist().inv_cdf(params.confident_probability)
-    if leader.winner_probability < params.confident_probability or losses:
+    if leader.winner_probability < params.confident_probability:
+        # Each challenger gets an equal part of the doubt allowed to the leader (Bonferroni).
+        doubt = (1 - params.confident_probability) / len(candidates)
+        z = NormalDist().inv_cdf(1 - doubt)
         shared = {other: wins + lost for other, wins, lost, _ in fit.head_to_heads(leader.value_id)}
         for other in candidates:
             gaps = (
@@ -230,6 +238,11 @@ def _needed(fit: ContextFit, params: PairwiseParams, losses: tuple[HeadToHead, .
             gap = max(leader.strength - other.strength, MIN_GAP)
             votes = max(leader.decisive + other.decisive - shared.get(other.value_id, 0), 1)
             shortfall += max(votes * (z * spread / gap) ** 2 - votes, 0.0)
+    for lost in losses:
+        # Votes on the pair until the leader's side outnumbers, at the rate the model expects.
+        gap = max(leader.strength - fit.value(lost.other_id).strength, MIN_GAP)
+        margin = 2 / (1 + math.exp(-gap)) - 1
+        shortfall += (lost.losses - lost.wins + 1) / margin
     decisive = max(counts, math.ceil(shortfall))
     pairs = tuple((leader.value_id, v.value_id) for v in candidates)
     return Needed(math.ceil(decisive / _decisive_rate(fit)), pairs)

@@ -1,3 +1,4 @@
+import json
 import random
 
 import numpy as np
@@ -6,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from moralgraph.graph import Judgment
-from moralgraph.graph.pairwise import PairwiseParams, fit_context, score_contexts
+from moralgraph.graph.pairwise import PairwiseParams, as_plain, fit_context, score_contexts
 from moralgraph.graph.votes import context_votes
 
 PARAMS = PairwiseParams(resamples=100)
@@ -153,3 +154,11 @@ def test_a_participant_who_agrees_with_the_leader_never_lowers_its_probability(r
     assert after.value(leader).winner_probability >= (
         before.value(leader).winner_probability - 0.02
     )
+
+
+def test_a_fit_turns_into_plain_json():
+    result = fit([("a", "b", "upgrade", "p1"), ("b", "c", "upgrade", "p2")])
+    plain = as_plain(result)
+    assert "replicates" not in plain
+    assert plain["values"][0]["value_id"] == "a"
+    assert json.loads(json.dumps(plain)) == plain
