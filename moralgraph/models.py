@@ -4,9 +4,15 @@ A participant's ValuesCard is never rewritten; which Value it counts toward is a
 CardMapping of its own, made by a merge (or at import) and undone by a split.
 """
 
+from __future__ import annotations
+
+from functools import cached_property
+
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
+
+from moralgraph.graph.payload import Position, ScoredGraph, Winner
 
 
 class Value(models.Model):
@@ -205,6 +211,47 @@ class GraphSnapshot(models.Model):
                 fields=["study", "mode", "input_hash"], name="snapshot_inputs_unique"
             ),
         ]
+
+    @classmethod
+    def latest_for(cls, study, mode: str = Mode.DEFAULT) -> GraphSnapshot | None:
+        """The study's latest snapshot in ``mode``: the one rule every page and export uses.
+
+        The newest scored over every judgment there was (no cut-off, or a cut-off after the
+        moment it was scored); an earlier cut-off only when there is nothing else. A run
+        over the same inputs is stored once, so the debounced scoring may find its
+        snapshot already there as such a cut-off run.
+        """
+        rows = cls.objects.filter(study=study, mode=mode).order_by("-created_at", "-id")
+        complete = Q(as_of=None) | Q(as_of__gte=F("created_at"))
+        return rows.filter(complete).first() or rows.first()
+
+    @cached_property
+    def payload(self) -> ScoredGraph:
+        """The results, typed (moralgraph.graph.payload)."""
+        return ScoredGraph.from_json(self.results)
+
+    def winner_for(self, question, context) -> Winner | None:
+        """The value that came out wisest in ``context`` for ``question``.
+
+        ``context`` is a Context (or its id): a duplicate counts as the context it
+        duplicates. ``question`` is a Question, its id, or None for any; a context tied to
+        no question applies to every question. In compat mode contexts are pooled, so the
+        winner is the pooled one.
+        """
+        if not isinstance(context, Context):
+            context = Context.objects.filter(pk=context, study_id=self.study_id).first()
+            if context is None:
+                return None
+        if question is not None:
+            asked = {q.pk for q in context.questions.all()}
+            if asked and getattr(question, "pk", question) not in asked:
+                return None
+        return self.payload.winner_in(context.duplicate_of_id or context.pk)
+
+    def position_of(self, value) -> Position:
+        """Where a value (a Value or its id) sits: per context that ranks it, its rank, the
+        winner, and the values judged wiser and less wise than it on kept edges."""
+        return self.payload.position_of(getattr(value, "pk", value))
 
 
 class TrainingResponse(models.Model):

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Exists, F, OuterRef, Q
+from django.db import connection
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from elicitation.models import Question, Selection, Study, ValuesCard
 from moralgraph.models import CardMapping, Context, UpgradeHypothesis, Value, ValueMerge
+
+# Longer than any real chain of merges (each merge takes a whole cluster).
+_MAX_CHAIN = 10_000
 
 
 def value_roots(study: Study) -> dict[int, int]:
@@ -36,18 +41,26 @@ def value_roots(study: Study) -> dict[int, int]:
 
 
 def root_of(value_id: int) -> int:
-    """The active value that ``value_id`` now counts toward (itself if never merged)."""
-    seen = {value_id}
-    while True:
-        into = (
-            ValueMerge.objects.filter(from_value_id=value_id, undone_at=None)
-            .values_list("into_value_id", flat=True)
-            .first()
+    """The active value that ``value_id`` now counts toward (itself if never merged).
+
+    One query however long the chain of merges: a recursive CTE follows the merges not
+    undone (capped, so a cycle, a bug elsewhere, cannot loop).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH RECURSIVE chain(value_id, depth) AS (
+                SELECT CAST(%s AS BIGINT), 0
+                UNION ALL
+                SELECT CAST(m.into_value_id AS BIGINT), chain.depth + 1
+                FROM moralgraph_valuemerge m JOIN chain ON m.from_value_id = chain.value_id
+                WHERE m.undone_at IS NULL AND chain.depth < %s
+            )
+            SELECT value_id FROM chain ORDER BY depth DESC LIMIT 1
+            """,
+            [value_id, _MAX_CHAIN],
         )
-        if into is None or into in seen:
-            return value_id
-        seen.add(into)
-        value_id = into
+        return cursor.fetchone()[0]
 
 
 def current_card_ids(value: Value) -> list[int]:
@@ -192,3 +205,57 @@ def studies_needing_score():
     return Study.objects.filter(graph_changed_at__isnull=False).filter(
         Q(scored_at=None) | Q(scored_at__lt=F("graph_changed_at"))
     )
+
+
+@dataclass(frozen=True)
+class EdgeStory:
+    text: str
+    upgrades: int  # participants who judged this story an upgrade
+    reverse: bool  # told the other way round: no story was told in the edge's direction
+
+
+class EdgeStories:
+    """The story shown for each edge of a scored graph: the one rule, for every page and
+    export that shows one.
+
+    Of the stories told in the edge's direction (values resolved through merges,
+    contexts through their duplicates, as the snapshot has them), the one most
+    participants judged an upgrade, the oldest on a tie; when none was told that way,
+    the one told the other way round by the same measure, marked ``reverse``.
+    """
+
+    def __init__(self, study: Study):
+        roots = value_roots(study)
+        rows = (
+            UpgradeHypothesis.objects.filter(study=study)
+            .annotate(upgrades=Count("judgments", filter=Q(judgments__verdict="upgrade")))
+            .order_by("pk")
+            .values_list(
+                "from_value_id",
+                "to_value_id",
+                "context_id",
+                "context__duplicate_of_id",
+                "story",
+                "upgrades",
+            )
+        )
+        self._best: dict[tuple[str, str, str], tuple[int, str]] = {}
+        for from_id, to_id, context_id, duplicate_of, story, upgrades in rows:
+            key = (
+                str(duplicate_of or context_id),
+                str(roots.get(from_id, from_id)),
+                str(roots.get(to_id, to_id)),
+            )
+            # Rows come oldest first: a later story must have strictly more upgrades.
+            if key not in self._best or upgrades > self._best[key][0]:
+                self._best[key] = (upgrades, story)
+
+    def for_edge(self, context_id, from_id, to_id) -> EdgeStory | None:
+        context_id, from_id, to_id = str(context_id), str(from_id), str(to_id)
+        found = self._best.get((context_id, from_id, to_id))
+        if found is not None:
+            return EdgeStory(text=found[1], upgrades=found[0], reverse=False)
+        found = self._best.get((context_id, to_id, from_id))
+        if found is not None:
+            return EdgeStory(text=found[1], upgrades=found[0], reverse=True)
+        return None

@@ -14,19 +14,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max
 from django.utils import timezone
 
 from elicitation.models import Question, Study, ValuesCard, WorkerHeartbeat
 from moralgraph import selectors
-from moralgraph.models import (
-    CardMapping,
-    Context,
-    GraphSnapshot,
-    UpgradeHypothesis,
-    Value,
-    ValueMerge,
-)
+from moralgraph.graph import payload
+from moralgraph.models import CardMapping, Context, GraphSnapshot, Value, ValueMerge
+from moralgraph.selectors import EdgeStory
 
 # A worker's beat task runs every minute: two minutes of silence means none is running.
 WORKER_STALE_AFTER = timedelta(minutes=2)
@@ -109,8 +104,8 @@ def snapshots(study: Study) -> list[GraphSnapshot]:
 
 
 def pick_snapshot(study: Study, *, mode: str = "", snapshot_id=None) -> GraphSnapshot | None:
-    """The snapshot asked for, else the newest over all judgments in ``mode`` (default
-    scoring unless asked otherwise). None when the study has none yet."""
+    """The snapshot asked for, else the latest in ``mode`` (GraphSnapshot.latest_for;
+    default scoring unless asked otherwise). None when the study has none yet."""
     rows = GraphSnapshot.objects.filter(study=study).order_by("-created_at", "-id")
     if snapshot_id:
         try:
@@ -119,13 +114,19 @@ def pick_snapshot(study: Study, *, mode: str = "", snapshot_id=None) -> GraphSna
             return None
     if mode not in GraphSnapshot.Mode.values:
         mode = GraphSnapshot.Mode.DEFAULT
-    rows = rows.filter(mode=mode)
-    return rows.filter(as_of=None).first() or rows.first()
+    return GraphSnapshot.latest_for(study, mode)
 
 
 # ---------------------------------------------------------------------------------------
 # The scored graph, per question and context
 # ---------------------------------------------------------------------------------------
+
+
+def _through(holder, field_name: str, name: str):
+    inner = holder.__dict__.get(field_name)
+    if inner is None or name.startswith("__"):
+        raise AttributeError(name)
+    return getattr(inner, name)
 
 
 @dataclass
@@ -138,43 +139,25 @@ class RankedValue:
 
 
 @dataclass
-class GroupShare:
-    group: str
-    decisive: int
-    share: float | None
-
-
-@dataclass
 class ReviewEdge:
-    from_id: str
-    to_id: str
+    edge: payload.Edge
     from_value: Value | None
     to_value: Value | None
-    share: float | None  # default: wiser share; compat: wiserLikelihood
-    interval: list[float] | None  # default only: Wilson interval of the share
-    decisive: int
-    counts: dict
-    groups: list[GroupShare] = field(default_factory=list)
-    bridged: bool = False
-    carried_by: list[str] = field(default_factory=list)
-    entropy: float | None = None  # compat only
     contexts: list[str] = field(default_factory=list)  # compat only: context texts pooled
-    story: str = ""
-    story_votes: int = 0
+    story: EdgeStory | None = None
+
+    def __getattr__(self, name):
+        # The edge's figures (share, interval, counts, groups, ...) read straight through.
+        return _through(self, "edge", name)
 
 
 @dataclass
 class Winner:
-    value_id: str
+    winner: payload.Winner
     value: Value | None
-    confidence: float | None
-    interval: list[float] | None
-    wins: int
-    decisive: int
-    margin: float | None
-    groups: list[GroupShare]
-    bridged: bool
-    carried_by: list[str]
+
+    def __getattr__(self, name):
+        return _through(self, "winner", name)
 
 
 @dataclass
@@ -205,13 +188,6 @@ class GraphReview:
         return self.snapshot.mode == GraphSnapshot.Mode.COMPAT
 
 
-def _groups(data: dict | None) -> list[GroupShare]:
-    return [
-        GroupShare(group=group, decisive=info.get("decisive", 0), share=info.get("wiser_share"))
-        for group, info in sorted((data or {}).items())
-    ]
-
-
 def _values_by_id(study: Study, ids) -> dict[str, Value]:
     wanted = {int(i) for i in ids if i is not None and str(i).isdigit()}
     return {str(v.pk): v for v in Value.objects.filter(study=study, pk__in=wanted)}
@@ -228,112 +204,70 @@ def _card_counts(study: Study) -> dict[str, int]:
     return {str(value_id): n for value_id, n in rows}
 
 
-def _strongest_stories(study: Study) -> dict[tuple[str, str, str], tuple[int, str]]:
-    """(context, from, to) -> (upgrade votes, story): of the stories told in the edge's
-    direction, the one most participants judged an upgrade. Ids as the snapshot has them:
-    values through merges, contexts through their duplicates."""
-    roots = selectors.value_roots(study)
-    rows = (
-        UpgradeHypothesis.objects.filter(study=study)
-        .annotate(upgrades=Count("judgments", filter=Q(judgments__verdict="upgrade")))
-        .values_list(
-            "from_value_id",
-            "to_value_id",
-            "context_id",
-            "context__duplicate_of_id",
-            "story",
-            "upgrades",
-        )
-    )
-    best: dict[tuple[str, str, str], tuple[int, str]] = {}
-    for from_id, to_id, context_id, duplicate_of, story, upgrades in rows:
-        key = (
-            str(duplicate_of or context_id),
-            str(roots.get(from_id, from_id)),
-            str(roots.get(to_id, to_id)),
-        )
-        if key not in best or upgrades > best[key][0]:
-            best[key] = (upgrades, story)
-    return best
+def _context_texts(study: Study, ids) -> dict[str, str]:
+    wanted = [int(c) for c in ids if str(c).isdigit()]
+    rows = Context.objects.filter(study=study, pk__in=wanted).values_list("pk", "text")
+    return {str(pk): text for pk, text in rows}
 
 
 def graph_review(study: Study, snapshot: GraphSnapshot) -> GraphReview:
-    if snapshot.mode == GraphSnapshot.Mode.COMPAT:
-        return _compat_review(study, snapshot)
-    results = snapshot.results or {}
-    scored = results.get("contexts", [])
-    value_ids = set()
-    for context in scored:
-        value_ids.update(r.get("value_id") for r in context.get("ranks", []))
-        for edge in context.get("edges", []):
-            if edge.get("kept"):
-                value_ids.update((edge.get("from_id"), edge.get("to_id")))
-    values = _values_by_id(study, value_ids)
+    """A snapshot laid out for review: per question and context, the winner, the ranked
+    values and the kept edges with the story shown for each. Compat scoring pools the
+    contexts: one ranking, one list of edges, under no question."""
+    graph = snapshot.payload
+    ids = set()
+    for scored in graph.contexts:
+        ids.update(r.value_id for r in scored.ranks)
+        for edge in scored.kept_edges:
+            ids.update((edge.from_id, edge.to_id))
+    values = _values_by_id(study, ids)
     cards = _card_counts(study)
-    stories = _strongest_stories(study)
+    # Compat edges pool contexts, so no one context's story belongs to them.
+    stories = None if graph.pooled else selectors.EdgeStories(study)
+    pooled_texts = _context_texts(
+        study, {c for s in graph.contexts for e in s.kept_edges for c in e.contexts}
+    )
 
     reviews: dict[str, ContextReview] = {}
-    for context in scored:
-        context_id = str(context.get("context_id"))
-        winner = context.get("winner")
-        winner_id = str(winner["value_id"]) if winner else None
-        edges = []
-        for edge in context.get("edges", []):
-            if not edge.get("kept"):
-                continue
-            from_id, to_id = str(edge["from_id"]), str(edge["to_id"])
-            votes, story = stories.get((context_id, from_id, to_id), (0, ""))
-            edges.append(
-                ReviewEdge(
-                    from_id=from_id,
-                    to_id=to_id,
-                    from_value=values.get(from_id),
-                    to_value=values.get(to_id),
-                    share=edge.get("wiser_share"),
-                    interval=edge.get("interval"),
-                    decisive=edge.get("decisive", 0),
-                    counts=edge.get("counts", {}),
-                    groups=_groups(edge.get("groups")),
-                    bridged=bool(edge.get("bridged")),
-                    carried_by=list(edge.get("carried_by") or []),
-                    story=story,
-                    story_votes=votes,
-                )
+    for scored in graph.contexts:
+        edges = [
+            ReviewEdge(
+                edge=edge,
+                from_value=values.get(edge.from_id),
+                to_value=values.get(edge.to_id),
+                contexts=[pooled_texts.get(c, c) for c in edge.contexts],
+                story=(
+                    stories.for_edge(scored.context_id, edge.from_id, edge.to_id)
+                    if stories
+                    else None
+                ),
             )
-        edges.sort(key=lambda e: (-(e.interval or [0])[0], -(e.share or 0), e.from_id, e.to_id))
-        reviews[context_id] = ContextReview(
-            context_id=context_id,
-            text="",
-            winner=(
-                Winner(
-                    value_id=winner_id,
-                    value=values.get(winner_id),
-                    confidence=winner.get("confidence"),
-                    interval=winner.get("interval"),
-                    wins=winner.get("wins", 0),
-                    decisive=winner.get("decisive", 0),
-                    margin=winner.get("margin"),
-                    groups=_groups(winner.get("groups")),
-                    bridged=bool(winner.get("bridged")),
-                    carried_by=list(winner.get("carried_by") or []),
-                )
-                if winner
-                else None
-            ),
+            for edge in scored.kept_edges
+        ]
+        # Surest first: the Wilson lower bound (default), then the share.
+        edges.sort(key=lambda e: (-(e.interval or (0,))[0], -(e.share or 0), e.from_id, e.to_id))
+        winner = scored.winner
+        reviews[scored.context_id] = ContextReview(
+            context_id=scored.context_id,
+            text="All contexts, pooled (the reference's scoring)" if graph.pooled else "",
+            winner=Winner(winner, values.get(winner.value_id)) if winner else None,
             ranks=[
                 RankedValue(
-                    value_id=str(r["value_id"]),
-                    value=values.get(str(r["value_id"])),
-                    score=r.get("pagerank", 0.0),
-                    cards=cards.get(str(r["value_id"]), 0),
-                    is_winner=str(r["value_id"]) == winner_id,
+                    value_id=r.value_id,
+                    value=values.get(r.value_id),
+                    score=r.score,
+                    cards=cards.get(r.value_id, 0),
+                    is_winner=winner is not None and r.value_id == winner.value_id,
                 )
-                for r in context.get("ranks", [])
+                for r in scored.ranks
             ],
             edges=edges,
-            compared=len(context.get("edges", [])),
+            compared=len(scored.edges),
         )
-    questions = _by_question(study, reviews)
+    if graph.pooled:
+        questions = [QuestionReview(question=None, contexts=list(reviews.values()))]
+    else:
+        questions = _by_question(study, reviews)
     return GraphReview(
         snapshot=snapshot,
         questions=questions,
@@ -364,86 +298,6 @@ def _by_question(study: Study, reviews: dict[str, ContextReview]) -> list[Questi
     if rest:
         out.append(QuestionReview(question=None, contexts=[reviews[c] for c in rest]))
     return out
-
-
-def _compat_review(study: Study, snapshot: GraphSnapshot) -> GraphReview:
-    """The reference's scoring pools contexts: one ranking, one list of kept edges."""
-    results = snapshot.results or {}
-    ranked = sorted(
-        results.get("values", []), key=lambda v: (-(v.get("pageRank") or 0), str(v.get("id")))
-    )
-    kept = results.get("edges", [])
-    ids = {str(v.get("id")) for v in ranked}
-    for edge in kept:
-        ids.update((str(edge.get("sourceValueId")), str(edge.get("wiserValueId"))))
-    values = _values_by_id(study, ids)
-    cards = _card_counts(study)
-    context_ids = {c for edge in kept for c in edge.get("contexts", [])}
-    texts = {
-        str(pk): text
-        for pk, text in Context.objects.filter(
-            study=study, pk__in=[int(c) for c in context_ids if str(c).isdigit()]
-        ).values_list("pk", "text")
-    }
-    edges = []
-    for edge in kept:
-        from_id, to_id = str(edge["sourceValueId"]), str(edge["wiserValueId"])
-        counts = edge.get("counts", {})
-        summary = edge.get("summary", {})
-        edges.append(
-            ReviewEdge(
-                from_id=from_id,
-                to_id=to_id,
-                from_value=values.get(from_id),
-                to_value=values.get(to_id),
-                share=summary.get("wiserLikelihood"),
-                interval=None,
-                decisive=counts.get("markedWiser", 0) + counts.get("markedNotWiser", 0),
-                counts=counts,
-                entropy=summary.get("entropy"),
-                contexts=[texts.get(str(c), str(c)) for c in edge.get("contexts", [])],
-            )
-        )
-    edges.sort(key=lambda e: (-(e.share or 0), e.from_id, e.to_id))
-    top = str(ranked[0]["id"]) if ranked else None
-    pooled = ContextReview(
-        context_id="pooled",
-        text="All contexts, pooled (the reference's scoring)",
-        winner=(
-            Winner(
-                value_id=top,
-                value=values.get(top),
-                confidence=None,
-                interval=None,
-                wins=0,
-                decisive=0,
-                margin=(ranked[0]["pageRank"] - ranked[1]["pageRank"]) if len(ranked) > 1 else None,
-                groups=[],
-                bridged=False,
-                carried_by=[],
-            )
-            if top
-            else None
-        ),
-        ranks=[
-            RankedValue(
-                value_id=str(v["id"]),
-                value=values.get(str(v["id"])),
-                score=v.get("pageRank") or 0.0,
-                cards=cards.get(str(v["id"]), 0),
-                is_winner=str(v["id"]) == top,
-            )
-            for v in ranked
-        ],
-        edges=edges,
-        compared=len(results.get("all_pairs", [])),
-    )
-    return GraphReview(
-        snapshot=snapshot,
-        questions=[QuestionReview(question=None, contexts=[pooled])],
-        values_ranked=len(ranked),
-        kept_edges=len(edges),
-    )
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 from django.urls import path
 
-from moralgraph import views
+from moralgraph.research import views
 
-app_name = "moralgraph"
+app_name = "research"
 
 urlpatterns = [
     path("", views.studies, name="studies"),

@@ -24,13 +24,12 @@ from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from elicitation import selectors as elicitation_selectors
 from elicitation.models import Study, ValuesCard
 from elicitation.queue import enqueue_on_commit
-from moralgraph import review
 from moralgraph.locks import StudyBusy
 from moralgraph.models import ExportJob, GraphSnapshot, ValueMerge
-from moralgraph.services import merges, positions, reconcile
+from moralgraph.research import review, selectors
+from moralgraph.services import merges, reconcile
 from moralgraph.services.exports import FORMATS, ExportError, build_export
 from moralgraph.services.exports.jobs import start_export
 
@@ -68,7 +67,7 @@ def exports(request, slug):
         except ExportError as problem:
             error = str(problem)
         else:
-            return redirect("moralgraph:exports", slug=study.slug)
+            return redirect("research:exports", slug=study.slug)
     jobs = _jobs(study)
     context = {
         "study": study,
@@ -78,7 +77,7 @@ def exports(request, slug):
         "busy": any(j.status in (ExportJob.Status.PENDING, ExportJob.Status.RUNNING) for j in jobs),
         "error": error,
     }
-    template = "moralgraph/exports.html#jobs" if request.htmx else "moralgraph/exports.html"
+    template = "research/exports.html#jobs" if request.htmx else "research/exports.html"
     return render(request, template, context, status=400 if error else 200)
 
 
@@ -149,22 +148,22 @@ def _follow_up_link(request, study: Study) -> str:
 def studies(request):
     rows = [
         {"summary": summary, "link": _participant_link(request, summary.study)}
-        for summary in elicitation_selectors.study_summaries()
+        for summary in selectors.study_summaries()
     ]
-    return render(request, "moralgraph/studies.html", {"rows": rows, "section": "studies"})
+    return render(request, "research/studies.html", {"rows": rows, "section": "studies"})
 
 
 def _dashboard_context(request, study: Study) -> dict:
     return {
         "study": study,
         "section": "dashboard",
-        "summary": elicitation_selectors.study_summaries(Study.objects.filter(pk=study.pk))[0],
-        "funnel": elicitation_selectors.funnel(study),
-        "balance": elicitation_selectors.question_balance(study),
-        "legitimacy": elicitation_selectors.legitimacy(study),
-        "spend": elicitation_selectors.llm_spend(study),
+        "summary": selectors.study_summaries(Study.objects.filter(pk=study.pk))[0],
+        "funnel": selectors.funnel(study),
+        "balance": selectors.question_balance(study),
+        "legitimacy": selectors.legitimacy(study),
+        "spend": selectors.llm_spend(study),
         "backlog": review.backlog(study),
-        "snapshot": positions.latest_snapshot(study),
+        "snapshot": GraphSnapshot.latest_for(study),
         "participant_link": _participant_link(request, study),
         "follow_up_link": _follow_up_link(request, study),
         "poll_seconds": POLL_SECONDS,
@@ -177,7 +176,7 @@ def _dashboard_context(request, study: Study) -> dict:
 @require_GET
 def dashboard(request, slug):
     study = get_object_or_404(Study, slug=slug)
-    template = "moralgraph/dashboard.html#live" if request.htmx else "moralgraph/dashboard.html"
+    template = "research/dashboard.html#live" if request.htmx else "research/dashboard.html"
     return render(request, template, _dashboard_context(request, study))
 
 
@@ -192,7 +191,7 @@ def reconcile_now(request, slug):
         request,
         "Reconciliation queued: pending cards are placed as soon as a worker takes it.",
     )
-    return redirect("moralgraph:dashboard", slug=study.slug)
+    return redirect("research:dashboard", slug=study.slug)
 
 
 @staff_member_required
@@ -214,7 +213,7 @@ def rescore_now(request, slug):
             "Scoring queued, but the graph has not changed since it was last scored: "
             "the latest snapshot is up to date.",
         )
-    return redirect("moralgraph:dashboard", slug=study.slug)
+    return redirect("research:dashboard", slug=study.slug)
 
 
 @staff_member_required
@@ -223,7 +222,7 @@ def retry_failed(request, slug):
     study = get_object_or_404(Study, slug=slug)
     count = reconcile.retry_failed_cards(ValuesCard.objects.filter(study=study))
     messages.success(request, f"{count} failed card(s) queued again.")
-    return redirect("moralgraph:dashboard", slug=study.slug)
+    return redirect("research:dashboard", slug=study.slug)
 
 
 @staff_member_required
@@ -249,9 +248,9 @@ def graph(request, slug):
         "backlog": review.backlog(study),
     }
     if request.htmx:
-        return render(request, "moralgraph/graph.html#review", context)
+        return render(request, "research/graph.html#review", context)
     context.update(values=review.values_with_cards(study), merges=review.merges(study))
-    return render(request, "moralgraph/graph.html", context)
+    return render(request, "research/graph.html", context)
 
 
 @staff_member_required
@@ -274,4 +273,4 @@ def split(request, slug, merge_id):
             )
         else:
             messages.info(request, "That merge was already undone.")
-    return redirect(reverse("moralgraph:graph", args=[slug]) + "#merges")
+    return redirect(reverse("research:graph", args=[slug]) + "#merges")

@@ -29,10 +29,8 @@ def participant_value(participant: Participant) -> Value | None:
 
 
 def latest_snapshot(study: Study, mode: str = GraphSnapshot.Mode.DEFAULT) -> GraphSnapshot | None:
-    """The newest snapshot of a study over all its judgments; an "as of" rerun only when
-    there is nothing else (the same inputs are stored once, maybe as such a rerun)."""
-    snapshots = GraphSnapshot.objects.filter(study=study, mode=mode).order_by("-created_at", "-id")
-    return snapshots.filter(as_of=None).first() or snapshots.first()
+    """The study's latest snapshot, by the one rule (GraphSnapshot.latest_for)."""
+    return GraphSnapshot.latest_for(study, mode)
 
 
 @dataclass
@@ -53,18 +51,8 @@ def value_position(participant: Participant) -> ValuePosition | None:
     snapshot = latest_snapshot(participant.study)
     if snapshot is None:
         return None
-    mine = str(value.pk)
-    wiser, less_wise, won = set(), set(), []
-    for context in (snapshot.results or {}).get("contexts", []):
-        for edge in context.get("edges", []):
-            if not edge.get("kept"):
-                continue
-            if edge.get("from_id") == mine:
-                wiser.add(edge.get("to_id"))
-            elif edge.get("to_id") == mine:
-                less_wise.add(edge.get("from_id"))
-        if (context.get("winner") or {}).get("value_id") == mine:
-            won.append(context.get("context_id"))
+    place = snapshot.position_of(value)
+    wiser, less_wise, won = place.wiser, place.less_wise, place.contexts_won
     if not (wiser or less_wise or won):
         return None
 
@@ -128,20 +116,19 @@ def follow_up(participant: Participant) -> FollowUp:
             ).values_list("pk", flat=True)
         }
     rows = []
-    for scored in (snapshot.results or {}).get("contexts", []):
-        context_id = str(scored.get("context_id"))
-        ranks = [r.get("value_id") for r in scored.get("ranks", [])]
-        if context_id not in own_contexts and mine not in ranks:
+    for scored in snapshot.payload.contexts:
+        rank = scored.rank_of(mine)
+        if scored.context_id not in own_contexts and rank is None:
             continue
-        kept = [e for e in scored.get("edges", []) if e.get("kept")]
+        kept = scored.kept_edges
         rows.append(
             {
-                "context_id": context_id,
-                "winner": (scored.get("winner") or {}).get("value_id"),
-                "rank": ranks.index(mine) + 1 if mine in ranks else None,
-                "ranked": len(ranks),
-                "wiser": [e["to_id"] for e in kept if e.get("from_id") == mine],
-                "less_wise": [e["from_id"] for e in kept if e.get("to_id") == mine],
+                "context_id": scored.context_id,
+                "winner": scored.winner.value_id if scored.winner else None,
+                "rank": rank,
+                "ranked": len(scored.ranks),
+                "wiser": [e.to_id for e in kept if e.from_id == mine],
+                "less_wise": [e.from_id for e in kept if e.to_id == mine],
             }
         )
     wanted = {

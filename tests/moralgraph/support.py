@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.utils import timezone
 
-from elicitation.models import Message, ValuesCard, WiserJudgment
+from elicitation.models import Demographics, Message, Participant, ValuesCard, WiserJudgment
 from moralgraph import locks, selectors
 from moralgraph.models import CardMapping, Context, UpgradeHypothesis, Value, ValueMerge
 from moralgraph.services import dedup
@@ -200,3 +200,43 @@ def dedup_state(study):
             ValuesCard.objects.filter(study=study).values_list("id", "reconcile_status")
         ),
     }
+
+
+# --- Values with their cards, and judged stories ---------------------------------------
+
+
+def card_value(study, question, title, *, description="Attending to what matters."):
+    """A submitted card and the value it became."""
+    card = ValuesCard.objects.create(
+        study=study,
+        question=question,
+        title=title,
+        description=description,
+        policies=["MOMENTS when it matters", "CHOICES made freely", "PEOPLE who care"],
+        status=ValuesCard.Status.SUBMITTED,
+        submitted_at=timezone.now(),
+        reconcile_status=ValuesCard.Reconcile.DONE,
+        reconciled_at=timezone.now(),
+    )
+    value = Value.objects.create(
+        study=study,
+        title=title,
+        description=description,
+        policies=card.policies,
+        representative_card=card,
+    )
+    CardMapping.objects.create(card=card, value=value)
+    return card, value
+
+
+def judge(study, hypothesis, verdicts, groups):
+    for verdict, group in zip(verdicts, groups, strict=True):
+        participant = ParticipantFactory(study=study, step=Participant.Step.DONE)
+        if group:
+            Demographics.objects.create(participant=participant, political_affiliation=group)
+        WiserJudgment.objects.create(
+            participant=participant,
+            hypothesis=hypothesis,
+            pair_key=WiserJudgment.make_pair_key(hypothesis.from_value_id, hypothesis.to_value_id),
+            verdict=verdict,
+        )

@@ -11,11 +11,12 @@ from django.utils import timezone
 from elicitation import llm
 from elicitation.models import LLMCall, Study, ValuesCard
 from moralgraph import locks, tasks
-from moralgraph.models import GraphSnapshot, UpgradeHypothesis, Value
+from moralgraph.models import ExportJob, GraphSnapshot, UpgradeHypothesis, Value
+from moralgraph.services.importers import import_reference
 from tests.factories import (
     StudyFactory,
 )
-from tests.moralgraph.support import CARDS, judged_study, make_study, snapshot_state
+from tests.moralgraph.support import CARDS, REFERENCE, judged_study, make_study, snapshot_state
 
 pytestmark = pytest.mark.django_db
 
@@ -207,3 +208,37 @@ def test_a_permanent_llm_error_fails_one_card_and_the_study_goes_on(queued, monk
     assert report["cards_placed"] == 3 and report["cards_failed"] == 1
     assert UpgradeHypothesis.objects.filter(study=study).exists()
     assert Value.objects.filter(study=study, is_active=True).count() == 3
+
+
+def test_an_export_out_of_retries_fails_its_job(queued, monkeypatch, settings, tmp_path):
+    settings.EXPORT_ROOT = tmp_path
+    study = import_reference(REFERENCE, study_slug="ref").study  # its SFT rows need the LLM
+    job = ExportJob.objects.create(study=study, format="sft-jsonl", mode="default")
+
+    def down(**kwargs):
+        raise llm.LLMError("timeout", stage="response", model="x", retryable=True)
+
+    monkeypatch.setattr(llm, "structured", down)
+    with pytest.raises(Retry) as retry:
+        tasks.run_export.apply(args=[job.pk], throw=True)
+    assert retry.value.when == 30
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.PENDING  # back in line for the retry
+    last = tasks.run_export.apply(args=[job.pk], retries=tasks.run_export.max_retries)
+    assert last.state == "FAILURE" and isinstance(last.result, tasks.TransientError)
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.FAILED and "timeout" in job.error
+    assert job.finished_at is not None
+
+
+def test_the_sweep_queues_an_export_whose_message_was_lost(queued, settings):
+    settings.EXPORT_LEASE_SECONDS = 600
+    study = StudyFactory()
+    old = timezone.now() - timedelta(seconds=601)
+    lost = ExportJob.objects.create(study=study, format="csv", created_at=old)
+    # Put back for a retry (it has a heartbeat): its retry is on the way.
+    ExportJob.objects.create(study=study, format="csv", created_at=old, heartbeat_at=old)
+    ExportJob.objects.create(study=study, format="csv")  # just made: its message is on the way
+
+    assert tasks.sweep_studies.apply().get()["exports"] == [lost.pk]
+    assert ("moralgraph.tasks.run_export", (lost.pk,), None) in queued

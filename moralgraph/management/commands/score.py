@@ -5,6 +5,7 @@ from datetime import datetime
 from django.core.management.base import BaseCommand, CommandError
 
 from elicitation.models import Study
+from moralgraph.graph.payload import ScoredGraph
 from moralgraph.models import Context, Value
 from moralgraph.services import scoring
 
@@ -41,11 +42,10 @@ class Command(BaseCommand):
             f"Snapshot {snapshot.pk} of {found.slug} ({mode}): {snapshot.judgment_count} "
             f"judgments{when}, input hash {snapshot.input_hash[:12]}"
         )
-        results = snapshot.results
         if mode == "compat":
-            self._print_compat(results)
+            self._print_compat(snapshot.payload)
         else:
-            self._print_default(results)
+            self._print_default(snapshot.payload)
 
     def _titles(self, ids) -> dict[str, str]:
         values = Value.objects.filter(pk__in=[int(i) for i in ids if str(i).isdigit()])
@@ -55,47 +55,42 @@ class Command(BaseCommand):
         rows = Context.objects.filter(pk__in=[int(i) for i in ids if str(i).isdigit()])
         return {str(c.pk): c.text for c in rows}
 
-    def _print_default(self, results: dict) -> None:
-        scored = results.get("contexts", [])
-        if not scored:
+    def _print_default(self, graph: ScoredGraph) -> None:
+        if not graph.contexts:
             self.stdout.write("No judgments yet: nothing to rank.")
             return
-        ids = {r["value_id"] for c in scored for r in c["ranks"]}
-        titles = self._titles(ids)
-        texts = self._contexts(c["context_id"] for c in scored)
-        for context in scored:
-            self.stdout.write(f"\n{texts.get(context['context_id'], context['context_id'])}")
-            winner = context.get("winner")
-            for place, rank in enumerate(context["ranks"][:TOP], start=1):
-                value_id = rank["value_id"]
-                line = (
-                    f"  {place}. {titles.get(value_id, value_id)} (PageRank {rank['pagerank']:.3f})"
-                )
-                if winner and winner["value_id"] == value_id:
-                    line += f", wins {winner['wins']}/{winner['decisive']}"
-                    if winner.get("confidence") is not None:
-                        line += f", confidence {winner['confidence']:.2f}"
-                    if winner.get("carried_by"):
-                        line += f", carried by {', '.join(winner['carried_by'])} only"
-                    elif winner.get("bridged"):
+        titles = self._titles({r.value_id for c in graph.contexts for r in c.ranks})
+        texts = self._contexts(c.context_id for c in graph.contexts)
+        for context in graph.contexts:
+            self.stdout.write(f"\n{texts.get(context.context_id, context.context_id)}")
+            winner = context.winner
+            for place, rank in enumerate(context.ranks[:TOP], start=1):
+                value_id = rank.value_id
+                line = f"  {place}. {titles.get(value_id, value_id)} (PageRank {rank.score:.3f})"
+                if winner and winner.value_id == value_id:
+                    line += f", wins {winner.wins}/{winner.decisive}"
+                    if winner.confidence is not None:
+                        line += f", confidence {winner.confidence:.2f}"
+                    if winner.carried_by:
+                        line += f", carried by {', '.join(winner.carried_by)} only"
+                    elif winner.bridged:
                         line += ", holds across groups"
                 self.stdout.write(line)
-            if not context["ranks"]:
+            if not context.ranks:
                 self.stdout.write("  no edge has enough judgments yet")
 
-    def _print_compat(self, results: dict) -> None:
-        edges = results.get("edges", [])
+    def _print_compat(self, graph: ScoredGraph) -> None:
+        pooled = graph.contexts[0] if graph.contexts else None
+        edges = pooled.kept_edges if pooled else ()
         if not edges:
             self.stdout.write("No edge passes the reference's thresholds yet.")
             return
-        ranks = {v["id"]: v["pageRank"] for v in results["values"]}
+        ranks = {r.value_id: r.score for r in pooled.ranks}
         titles = self._titles(ranks)
         by_context: dict[str, set[str]] = {}
         for edge in edges:
-            for context_id in edge["contexts"]:
-                by_context.setdefault(context_id, set()).update(
-                    (edge["sourceValueId"], edge["wiserValueId"])
-                )
+            for context_id in edge.contexts:
+                by_context.setdefault(context_id, set()).update((edge.from_id, edge.to_id))
         texts = self._contexts(by_context)
         # The reference pools contexts into one ranking; shown per context it touches.
         for context_id in sorted(by_context, key=lambda c: texts.get(c, c)):

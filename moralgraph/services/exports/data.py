@@ -117,26 +117,13 @@ class ExportData:
         return dict(counts)
 
     @cached_property
-    def stories(self) -> dict[tuple[str, str, str], str]:
-        """The story of each (from, to, context) judged, by current value and context ids."""
-        stories: dict[tuple[str, str, str], str] = {}
-        rows = UpgradeHypothesis.objects.filter(study=self.study).order_by("pk")
-        for from_id, to_id, context_id, duplicate_of, story in rows.values_list(
-            "from_value_id", "to_value_id", "context_id", "context__duplicate_of_id", "story"
-        ).iterator():
-            key = (
-                str(self.roots.get(from_id, from_id)),
-                str(self.roots.get(to_id, to_id)),
-                str(duplicate_of or context_id),
-            )
-            stories.setdefault(key, story)
-        return stories
+    def stories(self) -> selectors.EdgeStories:
+        return selectors.EdgeStories(self.study)
 
     def story(self, from_id: str, to_id: str, context_id: str) -> str | None:
-        """The story told in this direction, else the one told the other way."""
-        return self.stories.get((from_id, to_id, context_id)) or self.stories.get(
-            (to_id, from_id, context_id)
-        )
+        """The story shown for an edge (moralgraph.selectors.EdgeStories has the rule)."""
+        found = self.stories.for_edge(context_id, from_id, to_id)
+        return found.text if found else None
 
     @cached_property
     def reference_ids(self) -> dict[str, int] | None:

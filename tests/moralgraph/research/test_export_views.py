@@ -5,7 +5,6 @@ import hashlib
 import io
 import json
 import zipfile
-from pathlib import Path
 
 import pytest
 from django.contrib import admin
@@ -14,12 +13,11 @@ from django.urls import include, path
 from moralgraph.models import ExportJob
 from moralgraph.services.exports import jobs
 from moralgraph.services.importers import import_reference
-
-REFERENCE = Path(__file__).resolve().parent.parent / "fixtures" / "reference"
+from tests.moralgraph.support import REFERENCE
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("research/", include("moralgraph.urls")),
+    path("research/", include("moralgraph.research.urls")),
     path("", include("elicitation.urls")),
 ]
 

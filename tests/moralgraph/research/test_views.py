@@ -1,15 +1,11 @@
 """The researchers' pages: the studies list, a study's live dashboard, the graph review."""
 
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
 from elicitation.models import (
-    ConsentDecline,
-    Demographics,
-    LLMCall,
     Participant,
     SurveyAnswer,
     ValuesCard,
@@ -17,87 +13,15 @@ from elicitation.models import (
     WorkerHeartbeat,
 )
 from moralgraph.locks import StudyBusy
-from moralgraph.models import CardMapping, Context, UpgradeHypothesis, Value, ValueMerge
+from moralgraph.models import CardMapping, UpgradeHypothesis, Value, ValueMerge
 from moralgraph.services import merges, scoring
 from tests import factories
+from tests.moralgraph.support import card_value
 
 pytestmark = pytest.mark.django_db
 Step = Participant.Step
 HTMX = {"HX-Request": "true"}
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-
-
-@pytest.fixture
-def staff(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("researcher", is_staff=True))
-    return client
-
-
-def _card_value(study, question, title, *, description="Attending to what matters."):
-    """A submitted card and the value it became."""
-    card = ValuesCard.objects.create(
-        study=study,
-        question=question,
-        title=title,
-        description=description,
-        policies=["MOMENTS when it matters", "CHOICES made freely", "PEOPLE who care"],
-        status=ValuesCard.Status.SUBMITTED,
-        submitted_at=timezone.now(),
-        reconcile_status=ValuesCard.Reconcile.DONE,
-        reconciled_at=timezone.now(),
-    )
-    value = Value.objects.create(
-        study=study,
-        title=title,
-        description=description,
-        policies=card.policies,
-        representative_card=card,
-    )
-    CardMapping.objects.create(card=card, value=value)
-    return card, value
-
-
-@pytest.fixture
-def study():
-    """Four participants (two finished, in 20 and 24 minutes), two declines, answers to
-    the survey, and LLM calls."""
-    study = factories.StudyFactory(slug="live", title="Live study", estimated_minutes=15)
-    q1 = factories.QuestionFactory(study=study, key="q1", title="First question", position=0)
-    q2 = factories.QuestionFactory(study=study, key="q2", title="Second question", position=1)
-    start = timezone.now() - timedelta(hours=2)
-
-    def participant(step, question, minutes=None):
-        p = factories.ParticipantFactory(
-            study=study, step=step, question=question, consented_at=start
-        )
-        if minutes is not None:
-            p.completed_at = start + timedelta(minutes=minutes)
-            p.save()
-        return p
-
-    done_1 = participant(Step.DONE, q1, 20)
-    done_2 = participant(Step.DONE, q2, 24)
-    participant(Step.INTERVIEW, q1)
-    participant(Step.SURVEY, q1)
-    ConsentDecline.objects.create(study=study)
-    ConsentDecline.objects.create(study=study)
-    SurveyAnswer.objects.create(participant=done_1, represented=5, clarified=3, learned=4, trust=2)
-    SurveyAnswer.objects.create(
-        participant=done_2, represented=4, clarified=4, trust=5, fair_position=4
-    )
-    for cost, tokens in ((Decimal("0.010000"), 100), (Decimal("0.020000"), 200)):
-        LLMCall.objects.create(
-            study=study,
-            stage="interview",
-            model="m",
-            input_tokens=tokens,
-            output_tokens=tokens // 2,
-            cost=cost,
-            latency_ms=300,
-        )
-    LLMCall.objects.create(study=study, stage="dedup", model="m", cost=Decimal("0.5"), error="boom")
-    LLMCall.objects.create(study=None, stage="dedup", model="m", cost=Decimal("9"))  # not ours
-    return study
 
 
 # ---------------------------------------------------------------------------------------
@@ -141,7 +65,7 @@ def test_its_actions_reject_get(staff, study, url):
 
 def test_the_studies_list_counts_and_links(staff, study):
     question = study.questions.first()
-    card, value = _card_value(study, question, "Careful Listening")
+    card, value = card_value(study, question, "Careful Listening")
     factories.StudyFactory(slug="other", title="Another study")
     page = staff.get("/research/").content.decode()
     assert "Live study" in page and "Another study" in page
@@ -167,26 +91,6 @@ def test_the_studies_list_without_studies(staff):
 # ---------------------------------------------------------------------------------------
 
 
-def test_the_funnel_counts_every_step(staff, study):
-    response = staff.get("/research/live/")
-    funnel = response.context["funnel"]
-    assert (funnel.agreed, funnel.declined, funnel.completed) == (4, 2, 2)
-    assert funnel.answered_consent == 6
-    reached = {s.step: s.reached for s in funnel.steps}
-    assert reached == {
-        "about": 4,
-        "question": 4,
-        "interview": 4,
-        "card": 3,
-        "selection": 3,
-        "judgments": 3,
-        "survey": 3,
-        "done": 2,
-    }
-    now = {s.step: s.now for s in funnel.steps}
-    assert now["interview"] == 1 and now["survey"] == 1 and now["done"] == 2
-
-
 def test_the_median_time_is_shown_against_the_estimate(staff, study):
     response = staff.get("/research/live/")
     funnel = response.context["funnel"]
@@ -198,47 +102,11 @@ def test_the_median_time_is_shown_against_the_estimate(staff, study):
     assert "22.0" in block and "15 min" in block and "47% over" in block
 
 
-def test_the_median_ignores_participants_who_have_not_finished(staff):
-    study = factories.StudyFactory(slug="empty", estimated_minutes=15)
-    factories.ParticipantFactory(study=study, step=Step.INTERVIEW)
-    funnel = staff.get("/research/empty/").context["funnel"]
-    assert funnel.median_minutes is None and funnel.completion_percent == 0
-
-
-def test_the_questions_stay_balanced(staff, study):
-    balance = staff.get("/research/live/").context["balance"]
-    assert [(b.question.key, b.participants, b.completed) for b in balance] == [
-        ("q1", 3, 1),
-        ("q2", 1, 1),
-    ]
-
-
-def test_the_legitimacy_shares(staff, study):
-    figures = {f.item: f for f in staff.get("/research/live/").context["legitimacy"]}
-    assert (figures["represented"].agreed, figures["represented"].answered) == (2, 2)
-    assert figures["represented"].percent == 100.0
-    assert figures["clarified"].percent == 50.0
-    assert (figures["learned"].agreed, figures["learned"].answered) == (1, 1)
-    assert figures["trust"].percent == 50.0
-    assert (figures["fair_position"].agreed, figures["fair_position"].answered) == (1, 1)
-
-
 def test_the_legitimacy_page_says_where_fair_position_comes_from(staff, study):
     SurveyAnswer.objects.update(fair_position=None)
     page = staff.get("/research/live/").content.decode()
     assert "asked in the follow-up" in page
     assert "/s/live/follow-up/?PROLIFIC_PID={{%PROLIFIC_PID%}}" in page
-
-
-def test_the_llm_spend_per_stage(staff, study):
-    spend = staff.get("/research/live/").context["spend"]
-    stages = {s.stage: s for s in spend.stages}
-    assert list(stages) == ["interview", "dedup"]
-    assert stages["interview"].calls == 2 and stages["interview"].cost == Decimal("0.03")
-    assert stages["interview"].input_tokens == 300 and stages["interview"].output_tokens == 150
-    assert stages["dedup"].errors == 1
-    assert spend.total.calls == 3 and spend.total.cost == Decimal("0.53")
-    assert spend.per_completion == Decimal("0.265")
 
 
 def test_it_says_when_no_worker_has_been_seen(staff, study):
@@ -254,10 +122,10 @@ def test_it_says_when_no_worker_has_been_seen(staff, study):
 
 def test_the_backlog_shows_pending_and_failed_cards_with_reasons(staff, study):
     question = study.questions.first()
-    card, _ = _card_value(study, question, "Placed")
-    pending, _ = _card_value(study, question, "Waiting")
+    card, _ = card_value(study, question, "Placed")
+    pending, _ = card_value(study, question, "Waiting")
     ValuesCard.objects.filter(pk=pending.pk).update(reconcile_status=ValuesCard.Reconcile.PENDING)
-    failed, _ = _card_value(study, question, XSS)
+    failed, _ = card_value(study, question, XSS)
     ValuesCard.objects.filter(pk=failed.pk).update(
         reconcile_status=ValuesCard.Reconcile.FAILED,
         reconcile_error="judge returned <b>nonsense</b>",
@@ -305,7 +173,7 @@ def test_rescore_now_enqueues_scoring(staff, study, queued, django_capture_on_co
 def test_retry_failed_puts_failed_cards_back(
     staff, study, queued, django_capture_on_commit_callbacks
 ):
-    card, _ = _card_value(study, study.questions.first(), "Broken")
+    card, _ = card_value(study, study.questions.first(), "Broken")
     ValuesCard.objects.filter(pk=card.pk).update(reconcile_status=ValuesCard.Reconcile.FAILED)
     with django_capture_on_commit_callbacks(execute=True):
         staff.post("/research/live/retry-failed/")
@@ -323,54 +191,6 @@ def test_an_unknown_study_is_404(staff):
 # ---------------------------------------------------------------------------------------
 # The graph review
 # ---------------------------------------------------------------------------------------
-
-
-def _judge(study, hypothesis, verdicts, groups):
-    for verdict, group in zip(verdicts, groups, strict=True):
-        participant = factories.ParticipantFactory(study=study, step=Step.DONE)
-        if group:
-            Demographics.objects.create(participant=participant, political_affiliation=group)
-        WiserJudgment.objects.create(
-            participant=participant,
-            hypothesis=hypothesis,
-            pair_key=WiserJudgment.make_pair_key(hypothesis.from_value_id, hypothesis.to_value_id),
-            verdict=verdict,
-        )
-
-
-@pytest.fixture
-def graph_study():
-    """One question, one context, three values: most people find B wiser than A (both
-    parties) and C wiser than A (one party only)."""
-    study = factories.StudyFactory(slug="graph", title="Graph study")
-    question = factories.QuestionFactory(study=study, key="q", title="The question")
-    context = Context.objects.create(study=study, text="When someone is grieving")
-    context.questions.add(question)
-    _, a = _card_value(study, question, "Plain Honesty")
-    _, b = _card_value(study, question, "Gentle Presence")
-    _, c = _card_value(study, question, XSS)
-    ab = UpgradeHypothesis.objects.create(
-        study=study,
-        from_value=a,
-        to_value=b,
-        context=context,
-        story="I used to just say the facts; then I saw that being there mattered more.",
-    )
-    ac = UpgradeHypothesis.objects.create(
-        study=study,
-        from_value=a,
-        to_value=c,
-        context=context,
-        story="A story <em>with markup</em>.",
-    )
-    _judge(
-        study,
-        ab,
-        ["upgrade"] * 4 + ["no_upgrade"],
-        ["democrat", "democrat", "republican", "republican", None],
-    )
-    _judge(study, ac, ["upgrade"] * 3, ["democrat", "democrat", "democrat"])
-    return study, question, context, (a, b, c)
 
 
 def test_the_graph_page_without_a_snapshot(staff, graph_study):
@@ -399,8 +219,9 @@ def test_the_graph_page_shows_winners_ranks_and_edges(staff, graph_study):
     ab = edges[(a, b)]
     assert ab.share == 0.8 and ab.decisive == 5 and ab.bridged
     assert {g.group: g.share for g in ab.groups} == {"democrat": 1.0, "republican": 1.0}
-    assert ab.story.startswith("I used to just say the facts")
-    assert edges[(a, c)].carried_by == ["democrat"]
+    assert ab.story.text.startswith("I used to just say the facts")
+    assert ab.story.reverse is False
+    assert edges[(a, c)].carried_by == ("democrat",)
     page = response.content.decode()
     assert "Wisest here" in page and "When someone is grieving" in page
     assert "80%</strong> wiser" in page and "carried by democrat" in page
@@ -434,8 +255,8 @@ def test_every_participant_text_renders_escaped(staff, graph_study):
 
 def _merged(study, question):
     """Value B merged into value A, the way deduplication records it."""
-    card_a, a = _card_value(study, question, "Careful Listening")
-    card_b, b = _card_value(study, question, "Attentive Hearing")
+    card_a, a = card_value(study, question, "Careful Listening")
+    card_b, b = card_value(study, question, "Attentive Hearing")
     merge = ValueMerge.objects.create(
         study=study, into_value=a, from_value=b, card_ids=[card_b.pk], reason="the same attention"
     )
