@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from elicitation import models
+from elicitation.queue import enqueue_on_commit
 
 
 class QuestionInline(admin.TabularInline):
@@ -21,9 +22,7 @@ class StudyAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         # Contexts of new or edited questions are extracted now, not at the next sweep.
-        from moralgraph.tasks import reconcile_study
-
-        reconcile_study.delay_on_commit(obj.pk)
+        enqueue_on_commit("moralgraph.tasks.reconcile_study", obj.pk)
 
     @admin.display(description="participants")
     def participant_count(self, study):

@@ -27,6 +27,7 @@ from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
+from elicitation.llm import stages
 from elicitation.models import LLMCall, Study, ValuesCard
 from elicitation.queue import enqueue_on_commit
 from moralgraph import locks, selectors
@@ -35,9 +36,6 @@ from moralgraph.services import contexts, dedup, hypotheses, scoring
 
 logger = logging.getLogger(__name__)
 
-# The stages a reconcile pass calls; LLM calls of the journey running meanwhile (the
-# interview) are not ours to report.
-RECONCILE_STAGES = ("dedup", "contexts", "hypothesis", "embed")
 
 Progress = Callable[[str, int, int], None]
 
@@ -160,7 +158,10 @@ def _reconcile(study: Study, report: ReconcileReport, progress: Progress | None)
 
 def _count_calls(study: Study, started, report: ReconcileReport) -> None:
     calls = LLMCall.objects.filter(
-        study=study, created_at__gte=started, stage__in=RECONCILE_STAGES
+        # Only the pass's own stages: the journey's calls meanwhile are not ours to report.
+        study=study,
+        created_at__gte=started,
+        stage__in=stages.names(stages.RECONCILE),
     ).aggregate(n=Count("id"), cost=Sum("cost"))
     report.llm_calls = calls["n"] or 0
     report.llm_cost = calls["cost"] or Decimal("0")

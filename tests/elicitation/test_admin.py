@@ -48,7 +48,7 @@ def test_saving_a_study_enqueues_its_reconciliation(
     staff_client, django_capture_on_commit_callbacks
 ):
     with (
-        mock.patch("moralgraph.tasks.reconcile_study.delay") as delay,
+        mock.patch("elicitation.queue.enqueue") as enqueue,
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = staff_client.post(
@@ -77,7 +77,7 @@ def test_saving_a_study_enqueues_its_reconciliation(
         )
     assert response.status_code == 302, response.content.decode()[:2000]
     study = Study.objects.get(slug="new-study")
-    delay.assert_called_once_with(study.pk)
+    enqueue.assert_called_once_with("moralgraph.tasks.reconcile_study", study.pk, countdown=None)
 
 
 def test_the_admin_shows_participant_text_inert(admin_client):

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from elicitation.demo import load_demo_study
-from moralgraph.tasks import reconcile_study
+from elicitation.queue import enqueue
 
 
 class Command(BaseCommand):
@@ -18,7 +18,7 @@ class Command(BaseCommand):
         study = load_demo_study()
         self.stdout.write(f"Demo study '{study.slug}' with {study.questions.count()} questions.")
         # The worker extracts the questions' contexts as soon as it starts.
-        reconcile_study.delay(study.pk)
+        enqueue("moralgraph.tasks.reconcile_study", study.pk)
         if no_user:
             return
         # A fresh password each run, printed once: nothing secret lives in the repository.
