@@ -1,0 +1,38 @@
+"""The participant side of a study: who took part, what they said, what they chose.
+
+Nouns follow the method (see MGE.md): a Study asks Questions; a Participant is
+interviewed (Interview, Message) and articulates a ValuesCard; then sees Values
+(Impression), picks the wise ones (Selection) and judges upgrade stories
+(WiserJudgment). The canonical Values, Contexts and stories live in moralgraph.
+One module per step; this face hands every model on, so `elicitation.models.X` works.
+"""
+
+# The LLM call log is defined with the gateway that writes it; imported here so that
+# Django registers it in this app.
+from elicitation.llm.models import LLMCall
+from elicitation.models.card import ValuesCard
+from elicitation.models.interview import Interview, LLMRequest, Message
+from elicitation.models.judgments import Impression, JudgmentAssignment, Selection, WiserJudgment
+from elicitation.models.participant import ConsentDecline, Demographics, Participant
+from elicitation.models.study import Question, Study
+from elicitation.models.survey import SurveyAnswer
+from elicitation.models.worker import WorkerHeartbeat
+
+__all__ = [
+    "ConsentDecline",
+    "Demographics",
+    "Impression",
+    "Interview",
+    "JudgmentAssignment",
+    "LLMCall",
+    "LLMRequest",
+    "Message",
+    "Participant",
+    "Question",
+    "Selection",
+    "Study",
+    "SurveyAnswer",
+    "ValuesCard",
+    "WiserJudgment",
+    "WorkerHeartbeat",
+]
