@@ -43,14 +43,17 @@ def test_the_minute_window_slides(participant):
     LLMRequest.objects.update(
         created_at=LLMRequest.objects.first().created_at - timedelta(minutes=2)
     )
-    ratelimit.consume(participant=participant, kind="message")
+    counted = ratelimit.consume(participant=participant, kind="message")
+    assert counted.pk and LLMRequest.objects.filter(participant=participant).count() == 4
 
 
 def test_other_participants_are_not_limited_by_one(participant):
     for _ in range(3):
         ratelimit.consume(participant=participant, kind="message")
     other = factories.ParticipantFactory(study=participant.study)
-    ratelimit.consume(participant=other, kind="message")
+    counted = ratelimit.consume(participant=other, kind="message")
+    assert counted.participant == other
+    assert LLMRequest.objects.filter(participant=other).count() == 1
 
 
 def test_it_refuses_everyone_once_the_study_hits_its_hourly_limit(participant):
@@ -67,7 +70,9 @@ def test_other_studies_do_not_count(participant):
     elsewhere = factories.ParticipantFactory()
     for _ in range(5):
         LLMRequest.objects.create(study=elsewhere.study, participant=elsewhere, kind="message")
-    ratelimit.consume(participant=participant, kind="message")
+    counted = ratelimit.consume(participant=participant, kind="message")
+    assert counted.study == participant.study
+    assert LLMRequest.objects.filter(study=participant.study).count() == 1
 
 
 def test_zero_means_no_limit(participant):
@@ -76,3 +81,4 @@ def test_zero_means_no_limit(participant):
     participant.study.save()
     for _ in range(10):
         ratelimit.consume(participant=participant, kind="message")
+    assert LLMRequest.objects.filter(participant=participant).count() == 10

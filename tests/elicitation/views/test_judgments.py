@@ -48,7 +48,9 @@ def test_judgments_are_recorded_one_by_one_then_the_survey(client, graph_study):
             url(graph_study, "judgments"), {"hypothesis": drawn[1], "verdict": "not_sure"}
         )
     assert first["Location"] == url(graph_study, "judgments")
-    assert double.status_code in (302, 404)
+    # A resent judgment is stored once and the participant stays on their current story.
+    assert double.status_code == 302
+    assert double["Location"] == url(graph_study, "judgments")
     assert last["Location"] == url(graph_study, "survey")
     assert list(WiserJudgment.objects.order_by("id").values_list("verdict", flat=True)) == [
         "upgrade",
