@@ -20,6 +20,7 @@ from django.db.models import Count, Q
 
 from elicitation.models import LLMCall, Question, Study
 from moralgraph import selectors
+from moralgraph.graph.payload import ScoredGraph
 from moralgraph.models import (
     CardMapping,
     Context,
@@ -40,6 +41,8 @@ class ExportData:
         # ones in the order scoring built them: sort every object's keys so that both
         # export alike.
         self.results: dict = canonical(snapshot.results)
+        # The same results, typed: what a format reads unless it copies the JSON as is.
+        self.graph: ScoredGraph = ScoredGraph.from_json(self.results)
         self.mode: str = snapshot.mode
         # The as_of asked for: a stored snapshot of the same inputs may carry another one.
         self.as_of = as_of

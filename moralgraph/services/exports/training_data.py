@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from moralgraph.graph.payload import Winner
 from moralgraph.models import TrainingResponse
 from moralgraph.services.exports.data import ExportData, jsonl_bytes
 from moralgraph.services.training import Need
@@ -34,30 +35,27 @@ def _questions(data: ExportData, context_id: str) -> list:
     return [q for q in data.questions if str(q.pk) in wanted]
 
 
-def _confident(winner: dict | None) -> bool:
-    return winner is not None and winner["confidence"] >= MIN_CONFIDENCE
+def _confident(winner: Winner | None) -> bool:
+    return winner is not None and (winner.confidence or 0.0) >= MIN_CONFIDENCE
 
 
 def sft_needs(data: ExportData) -> list[Need]:
     needs = []
-    for scored in data.results.get("contexts", []):
-        if _confident(scored.get("winner")):
-            for q in _questions(data, scored["context_id"]):
-                needs.append(
-                    Need(int(scored["winner"]["value_id"]), q.pk, int(scored["context_id"]))
-                )
+    for scored in data.graph.contexts:
+        if _confident(scored.winner):
+            for q in _questions(data, scored.context_id):
+                needs.append(Need(int(scored.winner.value_id), q.pk, int(scored.context_id)))
     return needs
 
 
 def dpo_needs(data: ExportData) -> list[Need]:
     needs = []
-    for scored in data.results.get("contexts", []):
-        context_id = int(scored["context_id"])
-        for edge in scored["edges"]:
-            if edge["kept"]:
-                for q in _questions(data, scored["context_id"]):
-                    needs.append(Need(int(edge["to_id"]), q.pk, context_id))
-                    needs.append(Need(int(edge["from_id"]), q.pk, context_id))
+    for scored in data.graph.contexts:
+        context_id = int(scored.context_id)
+        for edge in scored.kept_edges:
+            for q in _questions(data, scored.context_id):
+                needs.append(Need(int(edge.to_id), q.pk, context_id))
+                needs.append(Need(int(edge.from_id), q.pk, context_id))
     return needs
 
 
@@ -92,13 +90,13 @@ def _value(data: ExportData, value_id: str) -> dict:
 
 def build_sft(data: ExportData, responses: Mapping[Need, TrainingResponse]) -> bytes:
     rows = []
-    for scored in data.results.get("contexts", []):
-        winner = scored.get("winner")
+    for scored in data.graph.contexts:
+        winner = scored.winner
         if not _confident(winner):
             continue
-        context_id = scored["context_id"]
+        context_id = scored.context_id
         for question in _questions(data, context_id):
-            response = responses[Need(int(winner["value_id"]), question.pk, int(context_id))]
+            response = responses[Need(int(winner.value_id), question.pk, int(context_id))]
             rows.append(
                 {
                     "messages": [
@@ -107,11 +105,11 @@ def build_sft(data: ExportData, responses: Mapping[Need, TrainingResponse]) -> b
                     ],
                     "metadata": {
                         **_base_metadata(data, context_id, question),
-                        "value": _value(data, winner["value_id"]),
-                        "confidence": winner["confidence"],
-                        "win_share": winner["win_share"],
-                        "pagerank": winner["pagerank"],
-                        "bridged": winner["bridged"],
+                        "value": _value(data, winner.value_id),
+                        "confidence": winner.confidence,
+                        "win_share": winner.win_share,
+                        "pagerank": winner.score,
+                        "bridged": winner.bridged,
                         "response_model": response.model,
                         "response_prompt_version": response.prompt_version,
                     },
@@ -122,14 +120,12 @@ def build_sft(data: ExportData, responses: Mapping[Need, TrainingResponse]) -> b
 
 def build_dpo(data: ExportData, responses: Mapping[Need, TrainingResponse]) -> bytes:
     rows = []
-    for scored in data.results.get("contexts", []):
-        context_id = scored["context_id"]
-        for edge in scored["edges"]:
-            if not edge["kept"]:
-                continue
+    for scored in data.graph.contexts:
+        context_id = scored.context_id
+        for edge in scored.kept_edges:
             for question in _questions(data, context_id):
-                chosen = responses[Need(int(edge["to_id"]), question.pk, int(context_id))]
-                rejected = responses[Need(int(edge["from_id"]), question.pk, int(context_id))]
+                chosen = responses[Need(int(edge.to_id), question.pk, int(context_id))]
+                rejected = responses[Need(int(edge.from_id), question.pk, int(context_id))]
                 rows.append(
                     {
                         "prompt": _prompt(data, context_id, question),
@@ -137,12 +133,12 @@ def build_dpo(data: ExportData, responses: Mapping[Need, TrainingResponse]) -> b
                         "rejected": [{"role": "assistant", "content": rejected.response}],
                         "metadata": {
                             **_base_metadata(data, context_id, question),
-                            "chosen_value": _value(data, edge["to_id"]),
-                            "rejected_value": _value(data, edge["from_id"]),
-                            "wiser_share": edge["wiser_share"],
-                            "interval": edge["interval"],
-                            "decisive": edge["decisive"],
-                            "bridged": edge["bridged"],
+                            "chosen_value": _value(data, edge.to_id),
+                            "rejected_value": _value(data, edge.from_id),
+                            "wiser_share": edge.share,
+                            "interval": list(edge.interval) if edge.interval else None,
+                            "decisive": edge.decisive,
+                            "bridged": edge.bridged,
                             "response_model": chosen.model,
                             "response_prompt_version": chosen.prompt_version,
                         },
