@@ -33,7 +33,11 @@ def _start(**variables: str) -> subprocess.CompletedProcess:
         ({"CELERY_BROKER_URL": "kafka://nowhere"}, "CELERY_BROKER_URL"),
         ({"LLM_TIMEOUT": "soon"}, "LLM_TIMEOUT"),
         ({"LLM_MAX_RETRIES": "-1"}, "LLM_MAX_RETRIES"),
-        ({"DATABASE_POOL_MAX": "lots"}, "DATABASE_POOL_MAX"),
+        # The pool exists only on PostgreSQL, so name a PostgreSQL URL whatever the run uses.
+        (
+            {"DATABASE_URL": "postgres://x@127.0.0.1/z", "DATABASE_POOL_MAX": "lots"},
+            "DATABASE_POOL_MAX",
+        ),
     ],
 )
 def test_it_refuses_to_start_on_a_bad_value(variables, named):

@@ -217,6 +217,7 @@ def test_reconnecting_to_a_cut_off_reply_sends_its_part_and_offers_a_retry(inter
     assert Message.objects.get(pk=reply.pk).content == partial
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_stream_holds_no_database_connection_while_the_model_writes(interviewing):
     # A reply takes seconds. Under load, every stream holding a pooled connection that
