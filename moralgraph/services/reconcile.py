@@ -139,7 +139,9 @@ def _reconcile(study: Study, report: ReconcileReport, progress: Progress | None)
         hypotheses.write_hypotheses(
             study,
             stats=story_stats,
-            progress=(lambda done, total: progress("stories", done, total)) if progress else None,
+            progress=(lambda done, total: progress("hypothesis", done, total))
+            if progress
+            else None,
         )
     finally:
         # Reported even when a transient error stops the pass: that work is done.

@@ -7,17 +7,11 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from elicitation.llm import LLMError
+from elicitation.llm import stages as llm_stages
 from elicitation.models import Study
 from elicitation.queue import enqueue
 from moralgraph.locks import StudyBusy
 from moralgraph.services import reconcile
-
-_PHASES = {
-    "embed": "embedding cards",
-    "dedup": "deduplicating",
-    "contexts": "contexts",
-    "stories": "upgrade stories",
-}
 
 
 class Command(BaseCommand):
@@ -53,7 +47,7 @@ class Command(BaseCommand):
                 # disable=None: a bar on a terminal, nothing in logs and pipes.
                 bar = bars[phase] = tqdm(
                     total=total,
-                    desc=_PHASES.get(phase, phase),
+                    desc=llm_stages.get(phase).label,
                     unit="",
                     disable=None,
                     file=sys.stderr,
