@@ -44,7 +44,6 @@ def fit_strengths(
     *,
     prior: float,
     init: np.ndarray | None = None,
-    prior_mean: np.ndarray | None = None,
     solver: str = "auto",
 ) -> np.ndarray:
     """Return MAP strengths, shape (replicates, n_values), one row per data set.
@@ -65,38 +64,40 @@ def fit_strengths(
     theta = np.zeros((replicates, n_values))
     if init is not None:
         theta += np.asarray(init, dtype=float)
-    centre = np.zeros((replicates, n_values))
-    if prior_mean is not None:
-        centre += np.asarray(prior_mean, dtype=float)
     if n_values == 0 or len(pair_i) == 0:
-        return centre
+        return np.zeros((replicates, n_values))
     if solver == "auto":
         solver = "dense" if n_values <= DENSE_MAX else "cg"
-    problem = _Problem(n_values, pair_i, pair_j, wins_i, wins_j, prior, centre)
+    if solver not in ("dense", "cg"):
+        raise ValueError(f"solver must be 'auto', 'dense' or 'cg', not {solver!r}")
+    # Inside, one column per replicate: gathers and sparse products then read whole rows.
+    problem = _Problem(n_values, pair_i, pair_j, wins_i.T.copy(), wins_j.T.copy(), prior)
+    theta = theta.T.copy()
     # Replicates converge at their own pace: keep stepping only those still moving.
     active = np.arange(replicates)
     value = problem.objective(theta, active)
     for _ in range(_MAX_NEWTON):
-        current = theta[active]
+        current = theta[:, active]
         gradient, curvature = problem.derivatives(current, active)
         if solver == "dense":
             step = problem.solve_dense(gradient, curvature)
-        elif solver == "cg":
-            step = problem.solve_cg(gradient, curvature)
         else:
-            raise ValueError(f"solver must be 'auto', 'dense' or 'cg', not {solver!r}")
-        theta[active], value, moved = problem.line_search(current, value, step, active)
+            step = problem.solve_cg(gradient, curvature)
+        theta[:, active], value, moved = problem.line_search(current, value, step, active)
         still = moved >= _TOL
         active, value = active[still], value[still]
         if not active.size:
             break
-    return theta
+    return theta.T.copy()
 
 
 class _Problem:
-    """The objective, its derivatives and the Newton solve, for all replicates at once."""
+    """The objective, its derivatives and the Newton solve for many replicates at once.
 
-    def __init__(self, n_values, pair_i, pair_j, wins_i, wins_j, prior, centre):
+    Arrays are (values, replicates) and (pairs, replicates); ``cols`` picks replicates.
+    """
+
+    def __init__(self, n_values, pair_i, pair_j, wins_i, wins_j, prior):
         self.n = n_values
         self.i = pair_i
         self.j = pair_j
@@ -104,7 +105,6 @@ class _Problem:
         self.wins_j = wins_j
         self.total = wins_i + wins_j
         self.prior = prior
-        self.centre = centre
         pairs = len(pair_i)
         rows = np.concatenate([np.arange(pairs), np.arange(pairs)])
         cols = np.concatenate([pair_i, pair_j])
@@ -114,78 +114,82 @@ class _Problem:
         self.incidence = sparse.csr_matrix((signs, (cols, rows)), shape=(n_values, pairs))
         self.touching = abs(self.incidence)
 
-    def _per_value(self, per_pair: np.ndarray, matrix) -> np.ndarray:
-        return np.asarray((matrix @ per_pair.T).T)
+    def _pick(self, array: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return array if len(cols) == array.shape[1] else array[:, cols]
 
-    def objective(self, theta: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        diff = theta[:, self.i] - theta[:, self.j]
+    def objective(self, theta: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        diff = theta[self.i] - theta[self.j]
         # log(1 + e^d) = d + log(1 + e^-d): one transcendental per pair, not two.
-        loss = self.total[rows] * np.logaddexp(0.0, -diff) + self.wins_j[rows] * diff
-        return loss.sum(axis=1) + self.prior * ((theta - self.centre[rows]) ** 2).sum(axis=1)
+        loss = self._pick(self.total, cols) * np.logaddexp(0.0, -diff)
+        loss += self._pick(self.wins_j, cols) * diff
+        return loss.sum(axis=0) + self.prior * (theta**2).sum(axis=0)
 
-    def derivatives(self, theta: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        total = self.total[rows]
-        p = expit(theta[:, self.i] - theta[:, self.j])
-        gradient = self._per_value(total * p - self.wins_i[rows], self.incidence)
-        gradient += 2 * self.prior * (theta - self.centre[rows])
+    def derivatives(self, theta: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        total = self._pick(self.total, cols)
+        p = expit(theta[self.i] - theta[self.j])
+        gradient = self.incidence @ (total * p - self._pick(self.wins_i, cols))
+        gradient += 2 * self.prior * theta
         return gradient, total * p * (1 - p)
 
     def solve_dense(self, gradient: np.ndarray, curvature: np.ndarray) -> np.ndarray:
-        replicates = gradient.shape[0]
+        replicates = gradient.shape[1]
         hessian = np.zeros((replicates, self.n, self.n))
-        diagonal = self._per_value(curvature, self.touching) + 2 * self.prior
+        diagonal = self.touching @ curvature + 2 * self.prior
         index = np.arange(self.n)
-        hessian[:, index, index] = diagonal
+        hessian[:, index, index] = diagonal.T
         # Each unordered pair appears once, so these assignments never collide.
-        hessian[:, self.i, self.j] = -curvature
-        hessian[:, self.j, self.i] = -curvature
-        return np.linalg.solve(hessian, gradient[..., None])[..., 0]
+        hessian[:, self.i, self.j] = -curvature.T
+        hessian[:, self.j, self.i] = -curvature.T
+        return np.linalg.solve(hessian, gradient.T[..., None])[..., 0].T
 
     def solve_cg(self, gradient: np.ndarray, curvature: np.ndarray) -> np.ndarray:
-        diagonal = self._per_value(curvature, self.touching) + 2 * self.prior
+        diagonal = self.touching @ curvature + 2 * self.prior
 
         def times_hessian(v: np.ndarray) -> np.ndarray:
-            flow = curvature * (v[:, self.i] - v[:, self.j])
-            return self._per_value(flow, self.incidence) + 2 * self.prior * v
+            return self.incidence @ (curvature * (v[self.i] - v[self.j])) + 2 * self.prior * v
 
         x = np.zeros_like(gradient)
         residual = gradient.copy()
         z = residual / diagonal
         direction = z.copy()
-        rz = (residual * z).sum(axis=1)
-        scale = np.maximum(np.abs(gradient).max(axis=1), 1e-300)
+        rz = (residual * z).sum(axis=0)
+        # Inexact Newton: far from the optimum a rough direction will do, so each column's
+        # solve stops at a residual that shrinks with its gradient (superlinear overall).
+        size = np.abs(gradient).max(axis=0)
+        target = np.minimum(0.1, np.sqrt(size)) * size
         for _ in range(10 * self.n):
-            if (np.abs(residual).max(axis=1) <= 1e-12 * scale).all():
+            open_cols = np.abs(residual).max(axis=0) > target
+            if not open_cols.any():
                 break
             product = times_hessian(direction)
-            curve = (direction * product).sum(axis=1)
-            alpha = np.divide(rz, curve, out=np.zeros_like(rz), where=curve > 0)
-            x += alpha[:, None] * direction
-            residual -= alpha[:, None] * product
+            curve = (direction * product).sum(axis=0)
+            alpha = np.divide(rz, curve, out=np.zeros_like(rz), where=open_cols & (curve > 0))
+            x += alpha * direction
+            residual -= alpha * product
             z = residual / diagonal
-            rz_next = (residual * z).sum(axis=1)
+            rz_next = (residual * z).sum(axis=0)
             beta = np.divide(rz_next, rz, out=np.zeros_like(rz), where=rz > 0)
-            direction = z + beta[:, None] * direction
+            direction = z + beta * direction
             rz = rz_next
         return x
 
-    def line_search(self, theta, value, step, rows):
+    def line_search(self, theta, value, step, cols):
         """Take the Newton step, halved per replicate until the objective does not rise.
 
         Returns the new strengths, their objective and how far each replicate moved."""
-        size = np.ones(theta.shape[0])
+        size = np.ones(theta.shape[1])
         candidate = theta - step
-        candidate_value = self.objective(candidate, rows)
+        candidate_value = self.objective(candidate, cols)
         for _ in range(_MAX_HALVINGS):
             worse = candidate_value > value + 1e-12 * np.abs(value)
             if not worse.any():
                 break
             size[worse] /= 2
-            candidate[worse] = theta[worse] - size[worse, None] * step[worse]
-            candidate_value[worse] = self.objective(candidate[worse], rows[worse])
+            candidate[:, worse] = theta[:, worse] - size[worse] * step[:, worse]
+            candidate_value[worse] = self.objective(candidate[:, worse], cols[worse])
         else:
-            # No decrease even for a tiny step: those rows are at the optimum already.
-            candidate[worse] = theta[worse]
+            # No decrease even for a tiny step: those replicates are at the optimum already.
+            candidate[:, worse] = theta[:, worse]
             candidate_value[worse] = value[worse]
-        moved = np.abs(candidate - theta).max(axis=1)
+        moved = np.abs(candidate - theta).max(axis=0)
         return candidate, candidate_value, moved

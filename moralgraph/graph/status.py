@@ -19,15 +19,16 @@ those that beat it head-to-head, else the runner-up; at most three). Two shortfa
 1. counts: ``min_winner_votes`` minus the leader's decisive votes, or
    ``min_winner_participants`` minus its people, whichever is larger (new votes are
    assumed to come from new people);
-2. evidence: while the winner probability is below ``confident_probability``, per
-   challenger c (of k), the bootstrap gives the spread sd of the strength gap between
-   leader and c; the gap must be z = Phi^-1(1 - (1 - confident_probability) / k) spreads
-   wide (each challenger gets an equal part of the doubt allowed). Taking the gap as it is
-   (but at least ``MIN_GAP``, the smallest lead worth settling: about 57 / 43
-   head-to-head) and the spread as shrinking with the square root of the decisive votes n
-   on either value, c needs n * (z * sd / gap)^2 - n more; and a head-to-head the leader
-   loses by d votes needs (d + 1) / (2 p - 1) more, p being the share of that pair's votes
-   the model expects for the leader (again with a gap of at least ``MIN_GAP``).
+2. evidence: while the winner probability is below ``confident_probability`` (or a
+   challenger's reaches ``challenger_probability``), per challenger c (of k), the
+   bootstrap gives the spread sd of the strength gap between leader and c; the gap must
+   be z = Phi^-1(1 - a / k) spreads wide, a being the doubt allowed (the smaller of
+   1 - confident_probability and challenger_probability), shared equally. Taking the
+   gap as it is (but at least ``MIN_GAP``, the smallest lead worth settling: about
+   57 / 43 head-to-head) and the spread as shrinking with the square root of the decisive
+   votes n on either value, c needs n * (z * sd / gap)^2 - n more; and a head-to-head the
+   leader loses by d votes needs (d + 1) / (2 p - 1) more, p being the share of that
+   pair's votes the model expects for the leader (again with a gap of at least MIN_GAP).
 
 The larger of the two totals (the evidence terms are summed), divided by the context's
 share of decisive judgments so far, is the number of judgments. It is a rough forecast for
@@ -225,9 +226,14 @@ def _needed(fit: ContextFit, params: PairwiseParams, losses: tuple[HeadToHead, .
         0,
     )
     shortfall = 0.0
-    if leader.winner_probability < params.confident_probability:
+    rival = max((v.winner_probability for v in candidates), default=0.0)
+    if (
+        leader.winner_probability < params.confident_probability
+        or rival >= params.challenger_probability
+    ):
         # Each challenger gets an equal part of the doubt allowed to the leader (Bonferroni).
-        doubt = (1 - params.confident_probability) / len(candidates)
+        allowed = min(1 - params.confident_probability, params.challenger_probability)
+        doubt = allowed / len(candidates)
         z = NormalDist().inv_cdf(1 - doubt)
         shared = {other: wins + lost for other, wins, lost, _ in fit.head_to_heads(leader.value_id)}
         for other in candidates:
@@ -243,7 +249,8 @@ def _needed(fit: ContextFit, params: PairwiseParams, losses: tuple[HeadToHead, .
         gap = max(leader.strength - fit.value(lost.other_id).strength, MIN_GAP)
         margin = 2 / (1 + math.exp(-gap)) - 1
         shortfall += (lost.losses - lost.wins + 1) / margin
-    decisive = max(counts, math.ceil(shortfall))
+    # Not confident, so at least one more judgment, whatever the forecast says.
+    decisive = max(counts, math.ceil(shortfall), 1)
     pairs = tuple((leader.value_id, v.value_id) for v in candidates)
     return Needed(math.ceil(decisive / _decisive_rate(fit)), pairs)
 
