@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 
 TITLE_MIN_WORDS = 2
 TITLE_MAX_WORDS = 5
-TITLE_MAX_CHARS = 120  # ValuesCard.title and Value.title are CharField(max_length=120)
+TITLE_MAX_CHARS = 120  # the column width of ValuesCard.title and Value.title
 DESCRIPTION_MAX_CHARS = 1000
 POLICY_MAX_CHARS = 300
 MIN_POLICIES = 3

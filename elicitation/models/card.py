@@ -4,6 +4,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from elicitation import cards
+
 
 class ValuesCard(models.Model):
     """What one participant articulated. Never rewritten by reconciliation: the card's
@@ -44,7 +46,7 @@ class ValuesCard(models.Model):
         on_delete=models.SET_NULL,
         related_name="cards",
     )
-    title = models.CharField(max_length=120)
+    title = models.CharField(max_length=cards.TITLE_MAX_CHARS)
     description = models.TextField()
     instructions_detailed = models.TextField(blank=True, help_text="Imported cards only.")
     policies = models.JSONField(default=list)
