@@ -142,7 +142,7 @@ def build_study(n_judgments: int) -> dict:
         )
         groups = rng.integers(0, len(GROUPS), size)
         Demographics.objects.bulk_create(
-            Demographics(participant=p, political_affiliation=GROUPS[g])
+            Demographics(participant=p, answers={"political_affiliation": GROUPS[g]})
             for p, g in zip(participants, groups, strict=True)
         )
         judgments, cards, card_values, selections, impressions = [], [], [], [], []

@@ -10,6 +10,12 @@ class QuestionInline(admin.TabularInline):
     fields = ["position", "key", "title", "text"]
 
 
+class DemographicItemInline(admin.TabularInline):
+    model = models.DemographicItem
+    extra = 0
+    fields = ["position", "key", "label", "help_text", "kind", "choices"]
+
+
 @admin.register(models.Study)
 class StudyAdmin(admin.ModelAdmin):
     list_display = ["title", "slug", "status", "participant_count", "created_at"]
@@ -17,7 +23,11 @@ class StudyAdmin(admin.ModelAdmin):
     search_fields = ["title", "slug"]
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["graph_changed_at", "scored_at", "created_at", "updated_at"]
-    inlines = [QuestionInline]
+    inlines = [QuestionInline, DemographicItemInline]
+
+    def get_inlines(self, request, obj):
+        # A new study gets the default "About you" items when saved; edit them after.
+        return self.inlines if obj is not None else [QuestionInline]
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -59,8 +69,8 @@ class ConsentDeclineAdmin(admin.ModelAdmin):
 
 @admin.register(models.Demographics)
 class DemographicsAdmin(admin.ModelAdmin):
-    list_display = ["participant", "political_affiliation", "age_band", "sex", "country"]
-    list_filter = ["political_affiliation", "age_band", "participant__study"]
+    list_display = ["participant", "answers", "created_at"]
+    list_filter = ["participant__study"]
 
 
 class MessageInline(admin.TabularInline):
@@ -141,8 +151,19 @@ class LLMRequestAdmin(admin.ModelAdmin):
 
 @admin.register(models.SurveyAnswer)
 class SurveyAnswerAdmin(admin.ModelAdmin):
-    list_display = ["participant", "represented", "clarified", "learned", "trust", "fair_position"]
-    list_filter = ["participant__study", "represented"]
+    list_display = [
+        "study",
+        "participant",
+        "source",
+        "represented",
+        "clarified",
+        "learned",
+        "respect",
+        "trust",
+        "fair",
+        "fair_position",
+    ]
+    list_filter = ["study", "source", "fair"]
 
 
 @admin.register(models.LLMCall)

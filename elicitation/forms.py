@@ -6,53 +6,37 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from elicitation import cards
-from elicitation.models import Demographics, Study, WiserJudgment
+from elicitation.models import SURVEY_ITEMS, DemographicItem, Study, WiserJudgment
 from elicitation.services import interview
-
-DEMOGRAPHIC_FIELDS = ("political_affiliation", "age_band", "sex", "country", "other")
-
-SEX_CHOICES = [
-    ("", "—"),
-    ("female", "Female"),
-    ("male", "Male"),
-    ("another", "Another way"),
-    ("prefer_not", "Prefer not to say"),
-]
 
 
 def _blank_first(choices):
     return [("", "—"), *choices]
 
 
-class DemographicsForm(forms.Form):
-    """ "About you": every item may be left blank. Which items a study asks is its own
-    setting (``Study.demographic_fields``, empty meaning all)."""
+def _item_field(item: DemographicItem) -> forms.Field:
+    """The form field for one of the study's "About you" items; every one is optional."""
+    common = {"label": item.label, "help_text": item.help_text, "required": False}
+    Kind = DemographicItem.Kind
+    if item.kind == Kind.RADIO:
+        return forms.ChoiceField(choices=item.choices, widget=forms.RadioSelect, **common)
+    if item.kind == Kind.SELECT:
+        return forms.ChoiceField(choices=_blank_first(item.choices), **common)
+    max_length = DemographicItem.MAX_CHARS[item.kind]
+    if item.kind == Kind.LONG_TEXT:
+        return forms.CharField(
+            max_length=max_length, widget=forms.Textarea(attrs={"rows": 3}), **common
+        )
+    return forms.CharField(max_length=max_length, **common)
 
-    political_affiliation = forms.ChoiceField(
-        label="Which of these is closest to your political views?",
-        choices=Demographics.Politics.choices,
-        required=False,
-        widget=forms.RadioSelect,
-    )
-    age_band = forms.ChoiceField(
-        label="Your age", choices=_blank_first(Demographics.AgeBand.choices), required=False
-    )
-    sex = forms.ChoiceField(label="Your sex", choices=SEX_CHOICES, required=False)
-    country = forms.CharField(label="Country you live in", max_length=80, required=False)
-    other = forms.CharField(
-        label="Anything else about you that shapes how you see these questions?",
-        help_text="For example your faith, your work or your family. Optional.",
-        max_length=2000,
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
+
+class DemographicsForm(forms.Form):
+    """ "About you": the study's own items (DemographicItem), in its order."""
 
     def __init__(self, *args, study: Study, **kwargs):
         super().__init__(*args, **kwargs)
-        wanted = [f for f in study.demographic_fields if f in DEMOGRAPHIC_FIELDS]
-        for name in DEMOGRAPHIC_FIELDS:
-            if wanted and name not in wanted:
-                del self.fields[name]
+        for item in study.demographic_items.all():
+            self.fields[item.key] = _item_field(item)
 
 
 class MessageForm(forms.Form):
@@ -155,12 +139,13 @@ class JudgmentForm(forms.Form):
 
 
 LIKERT = [(i, str(i)) for i in range(1, 6)]
+QUESTIONS = {item.key: item.question for item in SURVEY_ITEMS}
 
 
-def _likert(label: str) -> forms.TypedChoiceField:
+def _likert(key: str) -> forms.TypedChoiceField:
     """A skippable 1-5 item."""
     return forms.TypedChoiceField(
-        label=label,
+        label=QUESTIONS[key],
         choices=LIKERT,
         coerce=int,
         required=False,
@@ -170,10 +155,14 @@ def _likert(label: str) -> forms.TypedChoiceField:
 
 
 class SurveyForm(forms.Form):
-    represented = _likert("The values I articulated express what I care about.")
-    clarified = _likert("The process clarified what is important to me.")
-    learned = _likert("I learned about other people's values.")
-    trust = _likert("I would trust this process to shape an AI's behaviour.")
+    """The paper's closing items. "learned" and "respect" ask about other people's
+    values: they are left out for a participant who saw none."""
+
+    represented = _likert("represented")
+    clarified = _likert("clarified")
+    learned = _likert("learned")
+    respect = _likert("respect")
+    trust = _likert("trust")
     comment = forms.CharField(
         label="Anything else you'd like to tell us?",
         required=False,
@@ -181,20 +170,40 @@ class SurveyForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
     )
 
-    ITEMS = ("represented", "clarified", "learned", "trust")
+    ITEMS = tuple(item.key for item in SURVEY_ITEMS if item.scale == "1-5")
+
+    def __init__(self, *args, saw_others: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not saw_others:
+            for item in SURVEY_ITEMS:
+                if item.needs_others:
+                    del self.fields[item.key]
+
+
+YES_NO = [("yes", "Yes"), ("no", "No")]
 
 
 class FollowUpForm(forms.Form):
-    """The follow-up's one question, about the card the page showed."""
+    """The follow-up's question about the card the page showed: the paper's yes or no,
+    then how fair, from 1 to 5 (optional)."""
 
     card = forms.IntegerField(widget=forms.HiddenInput, required=False)
-    fair_position = forms.TypedChoiceField(
-        label="Is the position of your value in the final graph fair?",
-        choices=LIKERT,
-        coerce=int,
+    fair = forms.TypedChoiceField(
+        label=QUESTIONS["fair"],
+        choices=YES_NO,
+        coerce=lambda answer: answer == "yes",
         widget=forms.RadioSelect,
         error_messages={
-            "required": "Please choose a number from 1 to 5.",
-            "invalid_choice": "Please choose a number from 1 to 5.",
+            "required": "Please answer yes or no.",
+            "invalid_choice": "Please answer yes or no.",
         },
+    )
+    fair_position = forms.TypedChoiceField(
+        label="And how fair is it?",
+        choices=LIKERT,
+        coerce=int,
+        required=False,
+        empty_value=None,
+        widget=forms.RadioSelect,
+        error_messages={"invalid_choice": "Please choose a number from 1 to 5."},
     )

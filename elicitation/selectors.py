@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.db.models.fields.json import KeyTextTransform
 
 from elicitation.models import (
+    DemographicItem,
     Interview,
     JudgmentAssignment,
     Message,
@@ -43,6 +45,39 @@ def participant_by_recruiter_pid(study: Study, pid: str) -> Participant | None:
         .filter(study=study, recruiter_pid=pid)
         .first()
     )
+
+
+# ---------------------------------------------------------------------------------------
+# Groups: who belongs to which of the study's groups (for bridging)
+# ---------------------------------------------------------------------------------------
+
+
+def participant_groups(study: Study) -> dict[int, str | None]:
+    """Every participant of the study -> their group, or None when unlabelled.
+
+    A group is one of the study's ``group_answers`` to its ``group_item_key`` item (the
+    answer's value, e.g. "democrat"). Any other answer ("independent", "other", "prefer
+    not to say"), no answer, or no "About you" at all (skipped, expired, imported without
+    one) is unlabelled: such a participant counts in pooled figures but forms no group.
+    """
+    participants = Participant.objects.filter(study=study).order_by()
+    groups = {a for a in study.group_answers or () if isinstance(a, str)}
+    if not study.group_item_key or not groups:
+        return dict.fromkeys(participants.values_list("pk", flat=True))
+    rows = participants.annotate(
+        answer=KeyTextTransform(study.group_item_key, "demographics__answers")
+    ).values_list("pk", "answer")
+    return {pk: answer if answer in groups else None for pk, answer in rows}
+
+
+def study_groups(study: Study) -> list[tuple[str, str]]:
+    """The study's groups in its order, as (answer, label): the label from the item's
+    choices, the answer itself when the item does not name it."""
+    if not study.group_item_key:
+        return []
+    item = DemographicItem.objects.filter(study=study, key=study.group_item_key).first()
+    answers = [a for a in study.group_answers or () if isinstance(a, str)]
+    return [(a, item.choice_label(a) if item else a) for a in answers]
 
 
 def least_filled_question(study: Study) -> Question | None:
@@ -121,6 +156,13 @@ def submitted_card(participant: Participant) -> ValuesCard | None:
         .order_by("-submitted_at", "-id")
         .first()
     )
+
+
+def saw_others_values(participant: Participant) -> bool:
+    """Whether the participant saw other people's values (was shown some to select, or
+    judged an upgrade story): only then does the survey ask what they learned and
+    whether they gained respect for the others."""
+    return participant.impressions.exists() or participant.judgments.exists()
 
 
 def shown_values(participant: Participant) -> list:

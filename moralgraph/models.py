@@ -98,6 +98,43 @@ class CardMapping(models.Model):
         ]
 
 
+class MergeCheck(models.Model):
+    """A participant's check of a merge: is their card the same value as the one it was
+    merged into, or a different one? Asked by the reconciliation's follow-up question, or
+    imported from the reference's deduplicationVerification.json."""
+
+    class Answer(models.TextChoices):
+        SAME = "same", "The same value"
+        DIFFERENT = "different", "A different value"
+
+    study = models.ForeignKey(
+        "elicitation.Study", on_delete=models.CASCADE, related_name="merge_checks"
+    )
+    participant = models.ForeignKey(
+        "elicitation.Participant", on_delete=models.CASCADE, related_name="merge_checks"
+    )
+    card = models.ForeignKey(
+        "elicitation.ValuesCard", on_delete=models.CASCADE, related_name="merge_checks"
+    )
+    # The value the card was shown as merged into, and the merge that did it when known
+    # (an imported check knows only the value).
+    value = models.ForeignKey(Value, on_delete=models.CASCADE, related_name="merge_checks")
+    merge = models.ForeignKey(
+        ValueMerge, null=True, blank=True, on_delete=models.SET_NULL, related_name="checks"
+    )
+    answer = models.CharField(max_length=10, choices=Answer.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Asked again about the same card and value, a participant changes their answer.
+            models.UniqueConstraint(
+                fields=["participant", "card", "value"], name="merge_check_unique"
+            ),
+        ]
+
+
 class Context(models.Model):
     """A "When ..." phrase naming the kind of situation in which a value applies."""
 

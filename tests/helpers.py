@@ -108,7 +108,9 @@ def advance_to(participant: Participant, step: str) -> Participant:
             return participant
         current = participant.step
         if current == Step.ABOUT:
-            about.demographics_save(participant=participant, political_affiliation="other")
+            about.demographics_save(
+                participant=participant, answers={"political_affiliation": "other"}
+            )
         elif current == Step.QUESTION:
             interview.question_begin(participant=participant)
         elif current == Step.INTERVIEW:

@@ -13,13 +13,19 @@ from elicitation.llm.models import LLMCall
 from elicitation.models.card import ValuesCard
 from elicitation.models.interview import Interview, LLMRequest, Message
 from elicitation.models.judgments import Impression, JudgmentAssignment, Selection, WiserJudgment
-from elicitation.models.participant import ConsentDecline, Demographics, Participant
+from elicitation.models.participant import (
+    ConsentDecline,
+    DemographicItem,
+    Demographics,
+    Participant,
+)
 from elicitation.models.study import Question, Study
-from elicitation.models.survey import SurveyAnswer
+from elicitation.models.survey import SURVEY_ITEMS, SurveyAnswer, SurveyItem
 from elicitation.models.worker import WorkerHeartbeat
 
 __all__ = [
     "ConsentDecline",
+    "DemographicItem",
     "Demographics",
     "Impression",
     "Interview",
@@ -31,7 +37,9 @@ __all__ = [
     "Question",
     "Selection",
     "Study",
+    "SURVEY_ITEMS",
     "SurveyAnswer",
+    "SurveyItem",
     "ValuesCard",
     "WiserJudgment",
     "WorkerHeartbeat",

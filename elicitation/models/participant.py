@@ -1,7 +1,12 @@
-"""Who took part: the Participant, a declined consent, their answers about themselves."""
+"""Who took part: the Participant, a declined consent, their answers about themselves
+and the study-defined items those answer."""
+
+from __future__ import annotations
 
 import uuid
 
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
@@ -59,13 +64,6 @@ class Participant(models.Model):
     def __str__(self) -> str:
         return f"participant {str(self.public_id)[:8]}"
 
-    @property
-    def political_group(self) -> str | None:
-        demographics = getattr(self, "demographics", None)
-        if demographics is None or not demographics.political_affiliation:
-            return None
-        return demographics.political_affiliation
-
 
 class ConsentDecline(models.Model):
     """That somebody declined, and nothing else about them."""
@@ -76,7 +74,19 @@ class ConsentDecline(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
 
+SEX_CHOICES = [
+    ("female", "Female"),
+    ("male", "Male"),
+    ("another", "Another way"),
+    ("prefer_not", "Prefer not to say"),
+]
+
+
 class Demographics(models.Model):
+    """A participant's answers in "About you", keyed by the study's item keys
+    (DemographicItem.key); an item left blank has no key. ``extra`` keeps an imported
+    source's own wording (say the reference's "Libertarian")."""
+
     class Politics(models.TextChoices):
         DEMOCRAT = "democrat", "Democrat"
         REPUBLICAN = "republican", "Republican"
@@ -96,13 +106,112 @@ class Demographics(models.Model):
     participant = models.OneToOneField(
         Participant, on_delete=models.CASCADE, related_name="demographics"
     )
-    political_affiliation = models.CharField(max_length=20, choices=Politics.choices, blank=True)
-    age_band = models.CharField(max_length=20, choices=AgeBand.choices, blank=True)
-    sex = models.CharField(max_length=40, blank=True)
-    country = models.CharField(max_length=80, blank=True)
-    other = models.TextField(blank=True)
+    answers = models.JSONField(default=dict, blank=True)
     extra = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         verbose_name_plural = "demographics"
+
+    def answer(self, key: str) -> str:
+        return self.answers.get(key, "")
+
+
+class DemographicItem(models.Model):
+    """One question of a study's "About you" page. Every study starts with DEFAULTS; a
+    researcher may edit, remove or add items, and names the item that defines groups
+    (Study.group_item_key)."""
+
+    class Kind(models.TextChoices):
+        RADIO = "radio", "Choose one (buttons)"
+        SELECT = "select", "Choose one (list)"
+        TEXT = "text", "Short text"
+        LONG_TEXT = "long_text", "Longer text"
+
+    CHOICE_KINDS = (Kind.RADIO, Kind.SELECT)
+    MAX_CHARS = {Kind.TEXT: 200, Kind.LONG_TEXT: 2000}
+
+    # Today's items, as every study gets them (and migration 0006 froze them).
+    DEFAULTS = (
+        {
+            "key": "political_affiliation",
+            "label": "Which of these is closest to your political views?",
+            "kind": Kind.RADIO,
+            "choices": [list(c) for c in Demographics.Politics.choices],
+        },
+        {
+            "key": "age_band",
+            "label": "Your age",
+            "kind": Kind.SELECT,
+            "choices": [list(c) for c in Demographics.AgeBand.choices],
+        },
+        {
+            "key": "sex",
+            "label": "Your sex",
+            "kind": Kind.SELECT,
+            "choices": [list(c) for c in SEX_CHOICES],
+        },
+        {"key": "country", "label": "Country you live in", "kind": Kind.TEXT},
+        {
+            "key": "other",
+            "label": "Anything else about you that shapes how you see these questions?",
+            "help_text": "For example your faith, your work or your family. Optional.",
+            "kind": Kind.LONG_TEXT,
+        },
+    )
+
+    study = models.ForeignKey(
+        "elicitation.Study", on_delete=models.CASCADE, related_name="demographic_items"
+    )
+    key = models.CharField(
+        max_length=40,
+        validators=[
+            RegexValidator(
+                r"^[a-z][a-z0-9_]*$", "Lower-case letters, digits and _, starting with a letter."
+            )
+        ],
+        help_text="Stable name of the answer, e.g. political_affiliation.",
+    )
+    label = models.CharField(max_length=300)
+    help_text = models.CharField(max_length=300, blank=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.RADIO)
+    choices = models.JSONField(
+        default=list, blank=True, help_text='For a choice: [["value", "Label"], ...].'
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["study", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "key"], name="demographic_item_key_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+    @classmethod
+    def create_defaults(cls, study) -> list[DemographicItem]:
+        return cls.objects.bulk_create(
+            cls(study=study, position=position, **item)
+            for position, item in enumerate(cls.DEFAULTS)
+        )
+
+    @property
+    def is_choice(self) -> bool:
+        return self.kind in self.CHOICE_KINDS
+
+    def choice_values(self) -> list[str]:
+        return [value for value, _ in self.choices]
+
+    def choice_label(self, value: str) -> str:
+        return dict(self.choices).get(value, value)
+
+    def clean(self) -> None:
+        if self.is_choice:
+            if not self.choices or not all(
+                isinstance(c, list | tuple) and len(c) == 2 and all(isinstance(x, str) for x in c)
+                for c in self.choices
+            ):
+                raise ValidationError({"choices": 'A choice item needs [["value", "Label"], ...].'})
+        elif self.choices:
+            raise ValidationError({"choices": "Only a choice item has choices."})

@@ -2,13 +2,19 @@
 
 import secrets
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from elicitation import llm
+from elicitation.models.participant import DemographicItem
 
 
 def _completion_code() -> str:
     return secrets.token_hex(4).upper()
+
+
+def _default_group_answers() -> list[str]:
+    return ["democrat", "republican"]
 
 
 class Study(models.Model):
@@ -31,11 +37,18 @@ class Study(models.Model):
 
     # Which steps run, and how much of each. The defaults follow the paper's study.
     demographics_enabled = models.BooleanField(default=True)
-    demographic_fields = models.JSONField(
-        default=list,
+    # Which "About you" item defines the groups that bridging compares, and which of its
+    # answers are groups; any other answer, or none, leaves a participant unlabelled.
+    group_item_key = models.CharField(
+        max_length=40,
         blank=True,
-        help_text='Items asked in "About you", from: political_affiliation, age_band, '
-        "sex, country, other. Empty means all.",
+        default="political_affiliation",
+        help_text="Key of the About-you item whose answers define groups; blank for none.",
+    )
+    group_answers = models.JSONField(
+        default=_default_group_answers,
+        blank=True,
+        help_text='The answers of that item that form groups, e.g. ["democrat", "republican"].',
     )
     interview_min_turns = models.PositiveSmallIntegerField(
         default=3, help_text="Participant messages before the card can be drafted."
@@ -77,6 +90,27 @@ class Study(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def save(self, *args, **kwargs):
+        adding = self._state.adding
+        super().save(*args, **kwargs)
+        if adding:
+            DemographicItem.create_defaults(self)
+
+    def clean(self) -> None:
+        answers = self.group_answers
+        if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+            raise ValidationError({"group_answers": 'A list of answers, e.g. ["democrat"].'})
+        if self.pk is None or not self.group_item_key:
+            return  # a new study gets the default items, which the defaults fit
+        item = self.demographic_items.filter(key=self.group_item_key).first()
+        if item is None or not item.is_choice:
+            raise ValidationError({"group_item_key": "Not one of this study's choice items."})
+        unknown = sorted(set(answers) - set(item.choice_values()))
+        if unknown:
+            raise ValidationError(
+                {"group_answers": f"Not answers of {item.key}: {', '.join(unknown)}."}
+            )
 
     @property
     def is_open(self) -> bool:

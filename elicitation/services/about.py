@@ -1,10 +1,13 @@
-"""About you: the optional demographics."""
+"""About you: the optional answers to the study's own items (DemographicItem)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from elicitation.models import Demographics, Participant
+from elicitation.models import DemographicItem, Demographics, Participant
 from elicitation.services import participants
 
 Step = Participant.Step
@@ -12,25 +15,32 @@ Step = Participant.Step
 
 @transaction.atomic
 def demographics_save(
-    *,
-    participant: Participant,
-    political_affiliation: str = "",
-    age_band: str = "",
-    sex: str = "",
-    country: str = "",
-    other: str = "",
+    *, participant: Participant, answers: Mapping[str, str] | None = None
 ) -> Participant:
-    """Store the "About you" answers (every one may be blank) and move on."""
+    """Store the "About you" answers, keyed by the study's item keys, and move on.
+
+    Every item may be left blank (a blank answer is not stored). Raises ValidationError
+    for a key the study does not ask or a choice that is not one of the item's.
+    """
     participant = participants.lock(participant, Step.ABOUT)
+    items = {item.key: item for item in participant.study.demographic_items.all()}
     Demographics.objects.update_or_create(
-        participant=participant,
-        defaults={
-            "political_affiliation": political_affiliation,
-            "age_band": age_band,
-            "sex": sex[:40],
-            "country": country[:80],
-            "other": other[:2000],
-        },
+        participant=participant, defaults={"answers": clean_answers(items, answers or {})}
     )
     participants.advance(participant)
     return participant
+
+
+def clean_answers(items: Mapping[str, DemographicItem], answers: Mapping[str, str]) -> dict:
+    cleaned = {}
+    for key, raw in answers.items():
+        item = items.get(key)
+        if item is None:
+            raise ValidationError(f"This study does not ask {key!r}.")
+        value = (raw or "").strip()
+        if not value:
+            continue
+        if item.is_choice and value not in item.choice_values():
+            raise ValidationError(f"{value!r} is not one of the answers to {key!r}.")
+        cleaned[key] = value[: DemographicItem.MAX_CHARS.get(item.kind, len(value))]
+    return cleaned

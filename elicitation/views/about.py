@@ -1,4 +1,4 @@
-"""About you: the optional demographics."""
+"""About you: the optional answers to the study's own items."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def about(request, study, participant):
             return common.onward(request, participant)
         form = forms.DemographicsForm(request.POST, study=study)
         if form.is_valid():
-            about_service.demographics_save(participant=participant, **form.cleaned_data)
+            about_service.demographics_save(participant=participant, answers=form.cleaned_data)
             return common.onward(request, participant)
         status = 400
     else:

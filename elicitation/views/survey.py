@@ -26,14 +26,15 @@ Step = Participant.Step
 @common.participant_step(Step.SURVEY)
 def survey(request, study, participant):
     status = 200
+    saw_others = selectors.saw_others_values(participant)
     if request.method == "POST":
-        form = forms.SurveyForm(request.POST)
+        form = forms.SurveyForm(request.POST, saw_others=saw_others)
         if form.is_valid():
             survey_service.survey_save(participant=participant, **form.cleaned_data)
             return common.onward(request, participant)
         status = 400
     else:
-        form = forms.SurveyForm()
+        form = forms.SurveyForm(saw_others=saw_others)
     context = {"study": study, "participant": participant, "form": form}
     return common.page(request, "elicitation/survey.html", context, step=Step.SURVEY, status=status)
 
@@ -56,8 +57,9 @@ def done(request, study, participant):
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
 def follow_up(request, slug):
-    """ "Is the position of your value in the final graph fair?", asked of a finished
-    participant later on: /s/<slug>/follow-up/?PROLIFIC_PID=... (or in the same browser).
+    """ "Is the position of your value in the final graph fair?" (yes or no, then how fair
+    from 1 to 5), asked of a finished participant later on:
+    /s/<slug>/follow-up/?PROLIFIC_PID=... (or in the same browser).
 
     Works on a closed study too: the follow-up usually comes after it closed.
     """
@@ -97,13 +99,14 @@ def follow_up(request, slug):
             try:
                 answer = survey_service.follow_up_save(
                     participant=participant,
+                    fair=form.cleaned_data["fair"],
                     fair_position=form.cleaned_data["fair_position"],
                     card_id=form.cleaned_data["card"],
                 )
             except participants.NotFound:
                 raise Http404("Not your card") from None
             except ValidationError as invalid:
-                form.add_error("fair_position", invalid)
+                form.add_error(None, invalid)
                 status = 400
             else:
                 saved = True
@@ -111,6 +114,8 @@ def follow_up(request, slug):
             status = 400
     else:
         initial = {"card": position.card.pk if position.card else None}
+        if answer is not None and answer.fair is not None:
+            initial["fair"] = "yes" if answer.fair else "no"
         if answer is not None and answer.fair_position:
             initial["fair_position"] = answer.fair_position
         form = forms.FollowUpForm(initial=initial)

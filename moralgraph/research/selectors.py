@@ -1,6 +1,6 @@
 """Reads for the researchers' dashboard: every study at a glance, and for one study the
-funnel of its participants, the balance of its questions, the legitimacy figures of its
-surveys, and what its LLM calls cost."""
+funnel of its participants, the balance of its questions, and what its LLM calls cost.
+The legitimacy figures have their own module (moralgraph.research.legitimacy)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ from elicitation.models import (
     Participant,
     Question,
     Study,
-    SurveyAnswer,
     ValuesCard,
     WiserJudgment,
 )
@@ -248,65 +247,6 @@ def question_balance(study: Study) -> list[QuestionLoad]:
     ]
 
 
-# The legitimacy items of the paper: the survey's statements, and the follow-up's.
-LEGITIMACY_ITEMS = (
-    (
-        "represented",
-        "Felt their values were represented",
-        "The values I articulated express what I care about.",
-    ),
-    (
-        "clarified",
-        "Found it clarified their thinking",
-        "The process clarified what is important to me.",
-    ),
-    ("learned", "Learned about others' values", "I learned about other people's values."),
-    (
-        "trust",
-        "Would trust it to shape an AI",
-        "I would trust this process to shape an AI's behaviour.",
-    ),
-    (
-        "fair_position",
-        "Found their value's final position fair",
-        "Is the position of your value in the final graph fair?",
-    ),
-)
-AGREE_FROM = 4  # 4 or 5 on the 1-5 scale
-
-
-@dataclass
-class LegitimacyFigure:
-    item: str
-    label: str
-    statement: str
-    answered: int
-    agreed: int
-
-    @property
-    def percent(self) -> float | None:
-        return round(100 * self.agreed / self.answered, 1) if self.answered else None
-
-
-def legitimacy(study: Study) -> list[LegitimacyFigure]:
-    """The share of answers of 4 or 5 to each survey item, with how many answered."""
-    aggregates = {}
-    for item, _, _ in LEGITIMACY_ITEMS:
-        aggregates[f"{item}_n"] = Count(item)
-        aggregates[f"{item}_agree"] = Count("pk", filter=Q(**{f"{item}__gte": AGREE_FROM}))
-    counts = SurveyAnswer.objects.filter(participant__study=study).aggregate(**aggregates)
-    return [
-        LegitimacyFigure(
-            item=item,
-            label=label,
-            statement=statement,
-            answered=counts[f"{item}_n"],
-            agreed=counts[f"{item}_agree"],
-        )
-        for item, label, statement in LEGITIMACY_ITEMS
-    ]
-
-
 @dataclass
 class StageSpend:
     stage: str
@@ -316,6 +256,14 @@ class StageSpend:
     cost: Decimal = Decimal("0")
     errors: int = 0
     latency_ms: int | None = None  # mean
+
+    @property
+    def label(self) -> str:
+        """The stage's name for people, from the stage table (a retired stage keeps its key)."""
+        try:
+            return llm_stages.get(self.stage).label
+        except ValueError:
+            return self.stage
 
 
 @dataclass

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from moralgraph.research import views
+from moralgraph.research import graph_picture, views
 
 app_name = "research"
 
@@ -11,6 +11,7 @@ urlpatterns = [
     path("<slug:slug>/rescore/", views.rescore_now, name="rescore_now"),
     path("<slug:slug>/retry-failed/", views.retry_failed, name="retry_failed"),
     path("<slug:slug>/graph/", views.graph, name="graph"),
+    path("<slug:slug>/graph/picture/", graph_picture.graph_picture, name="graph_picture"),
     path("<slug:slug>/merges/<int:merge_id>/split/", views.split, name="split"),
     path("<slug:slug>/exports/", views.exports, name="exports"),
     path("<slug:slug>/exports/<int:job_id>/download/", views.download_job, name="download_job"),

@@ -28,7 +28,7 @@ from elicitation.models import Study, ValuesCard
 from elicitation.queue import enqueue_on_commit
 from moralgraph.locks import StudyBusy
 from moralgraph.models import ExportJob, GraphSnapshot, ValueMerge
-from moralgraph.research import review, selectors
+from moralgraph.research import legitimacy, review, selectors
 from moralgraph.services import merges, reconcile
 from moralgraph.services.exports import FORMATS, ExportError, build_export
 from moralgraph.services.exports.jobs import start_export
@@ -160,7 +160,7 @@ def _dashboard_context(request, study: Study) -> dict:
         "summary": selectors.study_summaries(Study.objects.filter(pk=study.pk))[0],
         "funnel": selectors.funnel(study),
         "balance": selectors.question_balance(study),
-        "legitimacy": selectors.legitimacy(study),
+        "legitimacy": legitimacy.figures(study),
         "spend": selectors.llm_spend(study),
         "backlog": review.backlog(study),
         "snapshot": GraphSnapshot.latest_for(study),

@@ -14,13 +14,11 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from elicitation.models import Demographics, Study, WiserJudgment
+from elicitation.models import Study, WiserJudgment
 from elicitation.queue import enqueue_on_commit
+from elicitation.selectors import participant_groups
 from moralgraph import graph, selectors
 from moralgraph.models import GraphSnapshot
-
-# Answers that name no political group: they count in the pooled figures only.
-_NO_GROUP = {"", Demographics.Politics.PREFER_NOT}
 
 
 def judgments_for(study: Study, *, as_of: datetime | None = None) -> list[graph.Judgment]:
@@ -40,11 +38,12 @@ def judgments_for(study: Study, *, as_of: datetime | None = None) -> list[graph.
         "hypothesis__context__duplicate_of_id",
         "verdict",
         "participant_id",
-        "participant__demographics__political_affiliation",
     )
     roots = selectors.value_roots(study)
+    # The study's groups; an unlabelled participant's judgments count in pooled figures only.
+    groups = participant_groups(study)
     judgments = []
-    for from_id, to_id, context_id, duplicate_of, verdict, participant_id, politics in rows:
+    for from_id, to_id, context_id, duplicate_of, verdict, participant_id in rows:
         from_id = roots.get(from_id, from_id)
         to_id = roots.get(to_id, to_id)
         if from_id == to_id:
@@ -57,7 +56,7 @@ def judgments_for(study: Study, *, as_of: datetime | None = None) -> list[graph.
                 # toward the one it duplicates.
                 context_id=str(duplicate_of or context_id),
                 verdict=verdict,
-                group=None if politics in _NO_GROUP or politics is None else politics,
+                group=groups.get(participant_id),
                 participant_id=str(participant_id),
             )
         )

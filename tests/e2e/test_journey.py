@@ -340,9 +340,10 @@ def _judge_all(page, screenshots, prefix: str):
 
 def _answer_survey(page):
     for legend, score in [
-        ("express what I care about", "5"),
-        ("clarified", "4"),
-        ("learned", "3"),
+        ("express what you care about", "5"),
+        ("clarify", "4"),
+        ("learn something", "3"),
+        ("gain respect", "4"),
         ("trust this process", "4"),
     ]:
         page.locator("fieldset", has_text=legend).locator(".likert-option", has_text=score).click()

@@ -72,7 +72,7 @@ def _populate(study) -> Participant:
             )
         party = PARTIES[i % len(PARTIES)]
         if party:
-            Demographics.objects.create(participant=p, political_affiliation=party)
+            Demographics.objects.create(participant=p, answers={"political_affiliation": party})
         participants.append(p)
     for _ in range(3):
         ConsentDecline.objects.create(study=study)
@@ -213,10 +213,12 @@ def test_research_pages(uvicorn_server, browser, screenshots, study, researcher)
     page.locator("#step h1").wait_for()
     assert "Other participants wrote cards that express the same value" in page.content()
     screenshots(page, "research-01-follow-up-phone")
+    page.locator("label.choice", has_text="Yes").click()
     page.locator("label.likert-option", has_text="4").click()
     page.click("text=Send my answer")
     page.locator(".notice").wait_for()
-    assert SurveyAnswer.objects.get(participant=finished).fair_position == 4
+    answer = SurveyAnswer.objects.get(participant=finished)
+    assert (answer.fair, answer.fair_position) == (True, 4)
     context.close()
 
     context = browser.new_context(viewport=DESKTOP)

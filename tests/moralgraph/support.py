@@ -233,7 +233,9 @@ def judge(study, hypothesis, verdicts, groups):
     for verdict, group in zip(verdicts, groups, strict=True):
         participant = ParticipantFactory(study=study, step=Participant.Step.DONE)
         if group:
-            Demographics.objects.create(participant=participant, political_affiliation=group)
+            Demographics.objects.create(
+                participant=participant, answers={"political_affiliation": group}
+            )
         WiserJudgment.objects.create(
             participant=participant,
             hypothesis=hypothesis,

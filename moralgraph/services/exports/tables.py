@@ -5,7 +5,8 @@ survey_answers and participants (the raw study, rows made before the snapshot's 
 edges and ranks (plus winners in the default mode) from the snapshot. Ids are our ids as
 strings; participants appear only as their random ``public_id``, with their political
 group. Lists (policies) are JSON arrays in one cell; times are ISO-8601 UTC. A reason the
-participant marked private is left empty, never exported.
+participant marked private is left empty, never exported. A text cell that a spreadsheet
+would run as a formula starts with an apostrophe (``data.safe_cell``).
 """
 
 from __future__ import annotations
@@ -311,7 +312,9 @@ class _Tables:
                 | made(SurveyAnswer)
             )
             .order_by("pk")
-            .values_list("pk", "question_id", "demographics__political_affiliation", "completed_at")
+            .values_list(
+                "pk", "question_id", "demographics__answers__political_affiliation", "completed_at"
+            )
         )
         return csv_bytes(
             ["participant_id", "question_id", "political_group", "completed"],

@@ -98,12 +98,16 @@ def write_demographics(state: ImportState) -> None:
         participant = state.participants[d.user]
         if participant.pk in existing:
             continue
+        answers = {
+            "political_affiliation": politics(d.politics),
+            "age_band": age_band(d.age),
+            "sex": sex(d.sex),
+        }
         new.append(
             Demographics(
                 participant=participant,
-                political_affiliation=politics(d.politics),
-                age_band=age_band(d.age),
-                sex=d.sex or "",
+                # Keyed by the default items' keys, which an imported study has.
+                answers={key: answer for key, answer in answers.items() if answer},
                 extra={"usPoliticalAffiliation": d.politics} if d.politics else {},
             )
         )
@@ -119,10 +123,19 @@ _POLITICS = {
 }
 
 
+_SEX = {"female": "female", "male": "male", "prefer not to say": "prefer_not"}
+
+
 def politics(raw: str | None) -> str:
     if not raw or not raw.strip():
         return ""
     return _POLITICS.get(raw.strip().lower(), Demographics.Politics.OTHER)
+
+
+def sex(raw: str | None) -> str:
+    if not raw or not raw.strip():
+        return ""
+    return _SEX.get(raw.strip().lower(), "another")
 
 
 def age_band(age: int | None) -> str:

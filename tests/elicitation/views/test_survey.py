@@ -25,17 +25,34 @@ pytestmark = pytest.mark.django_db
 Step = Participant.Step
 
 
-def test_the_survey_has_the_four_items_and_a_comment(client, graph_study):
+def test_the_survey_has_the_papers_five_items_and_a_comment(client, graph_study):
     to_survey(client, graph_study)
     html = client.get(url(graph_study, "survey")).content.decode()
     for item in [
-        "The values I articulated express what I care about.",
-        "The process clarified what is important to me.",
-        "I learned about other people&#x27;s values.",
-        "I would trust this process to shape an AI&#x27;s behaviour.",
+        "Did the values you submitted and voted for express what you care about?",
+        "Did it help you clarify what was important to you?",
+        "Did you learn something about other people&#x27;s values?",
+        "Based on what you saw of others&#x27; values, did you gain respect for the other "
+        "participants?",
+        "Would you trust this process",
     ]:
         assert item in html
-    assert html.count('type="radio"') == 20
+    assert html.count('type="radio"') == 25
+
+
+def test_who_saw_no_other_values_is_not_asked_about_them(client):
+    study = make_study(selection_enabled=False, judgments_enabled=False)
+    participant = to_card(client, study)
+    with mock.patch("elicitation.queue.enqueue"):
+        assert client.post(url(study, "card"), card_data("submit"))["Location"] == url(
+            study, "survey"
+        )
+    html = client.get(url(study, "survey")).content.decode()
+    assert "learn something" not in html and "gain respect" not in html
+    assert html.count('type="radio"') == 15
+    client.post(url(study, "survey"), {"represented": "5", "learned": "5", "respect": "4"})
+    answer = SurveyAnswer.objects.get(participant=participant)
+    assert (answer.represented, answer.learned, answer.respect) == (5, None, None)
 
 
 def test_the_survey_rejects_off_scale_answers(client, graph_study):
@@ -48,10 +65,13 @@ def test_the_survey_rejects_off_scale_answers(client, graph_study):
 def test_the_survey_then_done_with_code_card_and_redirect(client, graph_study):
     participant = to_survey(client, graph_study)
     response = client.post(
-        url(graph_study, "survey"), {"represented": "4", "learned": "5", "comment": XSS}
+        url(graph_study, "survey"),
+        {"represented": "4", "learned": "5", "respect": "2", "comment": XSS},
     )
     assert response["Location"] == url(graph_study, "done")
-    assert SurveyAnswer.objects.get(participant=participant).represented == 4
+    answer = SurveyAnswer.objects.get(participant=participant)
+    assert (answer.represented, answer.learned, answer.respect) == (4, 5, 2)
+    assert answer.study == graph_study and answer.source == SurveyAnswer.Source.JOURNEY
     html = client.get(url(graph_study, "done")).content.decode()
     assert "C0DE" in html
     assert "Patient Listening" in html

@@ -39,7 +39,9 @@ def _judged_study():
     for hypothesis, when in ((ab, long_ago), (bc, timezone.now())):
         for politics in ("democrat", "republican", "democrat", "republican"):
             participant = ParticipantFactory(study=study)
-            Demographics.objects.create(participant=participant, political_affiliation=politics)
+            Demographics.objects.create(
+                participant=participant, answers={"political_affiliation": politics}
+            )
             WiserJudgment.objects.create(
                 participant=participant,
                 hypothesis=hypothesis,

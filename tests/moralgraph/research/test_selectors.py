@@ -1,5 +1,5 @@
 """The dashboard's figures (moralgraph.research.selectors): the funnel, the median time,
-question balance, legitimacy shares, LLM spend per stage, the studies at a glance."""
+question balance, LLM spend per stage, the studies at a glance."""
 
 from decimal import Decimal
 
@@ -47,16 +47,6 @@ def test_the_questions_stay_balanced(study):
         ("q1", 3, 1),
         ("q2", 1, 1),
     ]
-
-
-def test_the_legitimacy_shares(study):
-    figures = {f.item: f for f in selectors.legitimacy(study)}
-    assert (figures["represented"].agreed, figures["represented"].answered) == (2, 2)
-    assert figures["represented"].percent == 100.0
-    assert figures["clarified"].percent == 50.0
-    assert (figures["learned"].agreed, figures["learned"].answered) == (1, 1)
-    assert figures["trust"].percent == 50.0
-    assert (figures["fair_position"].agreed, figures["fair_position"].answered) == (1, 1)
 
 
 def test_the_llm_spend_per_stage(study):

@@ -19,6 +19,7 @@ from elicitation.models import (
     ValuesCard,
     WiserJudgment,
 )
+from elicitation.selectors import participant_groups
 from moralgraph.models import CardMapping, Context, HypothesisRun, UpgradeHypothesis, Value
 from moralgraph.services.importers import ReferenceDumpError, import_reference, read_dump
 
@@ -173,16 +174,26 @@ def test_it_creates_hypotheses_from_stories_and_retires_those_only_in_edges():
 
 def test_it_imports_political_affiliation_and_nothing_personal():
     study = _import().study
-    groups = {
-        p.external_id: p.political_group for p in study.participants.select_related("demographics")
+    answers = {
+        p.external_id: p.demographics.answer("political_affiliation")
+        for p in study.participants.exclude(demographics=None).select_related("demographics")
     }
-    assert groups["1"] == "democrat"
-    assert groups["2"] == "republican"
-    assert groups["3"] == "independent"
-    assert groups["7"] == "prefer_not"
-    assert groups["10"] == "other"
-    assert groups["9"] is None
-    assert Demographics.objects.get(participant__external_id="4").age_band == "65+"
+    assert answers["1"] == "democrat"
+    assert answers["2"] == "republican"
+    assert answers["3"] == "independent"
+    assert answers["7"] == "prefer_not"
+    assert answers["10"] == "other"
+    assert "9" not in answers
+    # Only the study's groups label a participant: independents and the rest do not.
+    groups = {
+        study.participants.get(pk=pk).external_id: group
+        for pk, group in participant_groups(study).items()
+    }
+    assert groups["1"] == "democrat" and groups["2"] == "republican"
+    assert groups["3"] is groups["7"] is groups["10"] is groups["9"] is None
+    four = Demographics.objects.get(participant__external_id="4").answers
+    assert four == {"political_affiliation": "democrat", "age_band": "65+"}
+    assert Demographics.objects.get(participant__external_id="1").answer("sex") == "female"
     for participant in study.participants.all():
         assert participant.recruiter_pid == ""
         assert participant.recruiter_study_id == ""

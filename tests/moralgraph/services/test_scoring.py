@@ -32,7 +32,9 @@ def _judge(participant, hypothesis, verdict, *, when=None):
 def _participant(study, politics=""):
     participant = ParticipantFactory(study=study)
     if politics:
-        Demographics.objects.create(participant=participant, political_affiliation=politics)
+        Demographics.objects.create(
+            participant=participant, answers={"political_affiliation": politics}
+        )
     return participant
 
 
