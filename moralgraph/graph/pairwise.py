@@ -16,13 +16,16 @@ the spread of strengths we expect between values in one context) one win moves a
 to 0.66 / 0.34, four wins out of four to 0.81 / 0.19, and ten of ten to 0.89 / 0.11.
 A prior rather than virtual ties: it also gives values that are never compared a strength
 (0, the context's average), and keeps the fit unique and fast on a sparse comparison graph
-(a context's mean strength is 0 on each connected part of it).
+(a context's mean strength is 0 on each connected part of it). In the calibration
+simulation (calibration.py) a prior of 1.0 or 0.25 called winners no more reliably than
+0.5 and settled contexts more slowly.
 
 Uncertainty. The bootstrap (bootstrap.py) refits the model on ``resamples`` replicates
 that reweight the context's participants; each value gets a 95 % interval (2.5 / 97.5
 percentiles of its replicate strengths) and a **winner probability**: the share of
 replicates where it has the highest strength. The **leader** is the value with the
-highest strength in the full fit; whether it is a trustworthy winner is status.py's call.
+highest strength in the full fit; whether it is a trustworthy winner is status.py's call,
+at the defaults of PairwiseParams, tuned in calibration.py (winner probability >= 0.99).
 """
 
 from __future__ import annotations
@@ -47,8 +50,8 @@ class PairwiseParams:
     # Gaussian prior on strengths: penalty prior * s**2 (choix's alpha).
     prior: float = 0.5
     resamples: int = 200
-    # confident: winner probability at least this ...
-    confident_probability: float = 0.8
+    # confident: winner probability at least this (0.8 called near-ties; calibration.py) ...
+    confident_probability: float = 0.99
     # ... at least this many decisive votes involve the winner, from this many people ...
     min_winner_votes: int = 10
     min_winner_participants: int = 5

@@ -141,7 +141,7 @@ def context_status(fit: ContextFit, params: PairwiseParams | None = None) -> Con
     p = leader.winner_probability
     missing = []
     if p < params.confident_probability:
-        missing.append(f"winner probability {p:.2f} is below {params.confident_probability:.2f}")
+        missing.append(f"winner probability {p:.3f} is below {params.confident_probability:g}")
     if leader.decisive < params.min_winner_votes:
         missing.append(
             f"{leader.decisive} decisive votes involve it (needs {params.min_winner_votes})"
@@ -160,13 +160,13 @@ def context_status(fit: ContextFit, params: PairwiseParams | None = None) -> Con
         h = records.get(challenger)
         votes = f" (head-to-head {h.wins}–{h.losses})" if h else " (never compared directly)"
         reason = (
-            f"{challenger} has winner probability {challenger_p:.2f} beside the leader's "
-            f"{p:.2f}{votes}"
+            f"{challenger} has winner probability {challenger_p:.3f} beside the leader's "
+            f"{p:.3f}{votes}"
         )
     elif not missing:
         status = CONFIDENT
         reason = (
-            f"winner probability {p:.2f}; {leader.decisive} decisive votes from "
+            f"winner probability {p:.3f}; {leader.decisive} decisive votes from "
             f"{leader.participants} people; no head-to-head lost"
         )
     else:
