@@ -207,6 +207,7 @@ EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "")  # empty: the local determinist
 LLM_TIMEOUT = env_float("LLM_TIMEOUT", 60.0, minimum=1.0)
 LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 3, minimum=0)
 LLM_RETRY_BASE_SECONDS = env_float("LLM_RETRY_BASE_SECONDS", 1.0, minimum=0.0)
+LLM_API_BASE = env_str("LLM_API_BASE", "")  # an OpenAI-compatible server for every real model
 
 # The offline provider writes instantly; a short pause between its tokens makes the
 # demo's interview stream read like a real model's (0 in most tests).

@@ -10,6 +10,8 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import litellm
@@ -72,10 +74,19 @@ class RetryPolicy:
         )
 
     def _wait_after(self, exc: Exception, record: CallRecord) -> float:
-        """After a failed attempt: the seconds to wait before the next, or the LLMError."""
+        """After a failed attempt: the seconds to wait before the next, or the LLMError.
+
+        A provider's Retry-After is honoured (never waiting less than it asks); one that
+        asks for longer than ``RETRY_AFTER_MAX`` fails now, as waiting would.
+        """
         if not self.retryable(exc) or record.attempts > settings.LLM_MAX_RETRIES:
             raise self.error(exc, record) from exc
         wait = self.delay(record.attempts - 1)
+        asked = retry_after(exc)
+        if asked is not None:
+            if asked > RETRY_AFTER_MAX:
+                raise self.error(exc, record) from exc
+            wait = max(wait, asked)
         record.attempts += 1
         return wait
 
@@ -96,9 +107,39 @@ class RetryPolicy:
 
 RETRY = RetryPolicy()
 
+# Someone may be waiting on the call: past this, "try again" is the better answer.
+RETRY_AFTER_MAX = 30.0
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """The seconds a provider asked us to wait (Retry-After or retry-after-ms), if any."""
+    headers = getattr(exc, "litellm_response_headers", None) or getattr(
+        getattr(exc, "response", None), "headers", None
+    )
+    if not headers:
+        return None
+    try:
+        if (millis := headers.get("retry-after-ms")) is not None:
+            return max(0.0, float(millis) / 1000)
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:  # an HTTP date
+            moment = parsedate_to_datetime(value)
+            return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError, AttributeError):
+        return None
+
 
 def call_options() -> dict[str, Any]:
     # max_retries=0: RETRY does the retrying (and counts it), not the provider SDK.
     # drop_params: a provider without JSON mode or stream usage still answers; the
     # schema check and its repair retry do the enforcing, and tokens are estimated.
-    return {"timeout": settings.LLM_TIMEOUT, "max_retries": 0, "drop_params": True}
+    # api_base: LLM_API_BASE points every real model at one OpenAI-compatible server (a
+    # self-hosted model, a gateway); the offline provider ignores it.
+    options = {"timeout": settings.LLM_TIMEOUT, "max_retries": 0, "drop_params": True}
+    if settings.LLM_API_BASE:
+        options["api_base"] = settings.LLM_API_BASE
+    return options

@@ -10,7 +10,7 @@ import pytest
 
 from elicitation import llm
 from elicitation.llm.accounting import CallRecord
-from elicitation.llm.retry import RETRY, RetryPolicy
+from elicitation.llm.retry import RETRY, RetryPolicy, retry_after
 from tests.elicitation.llm.samples import (
     FIRST_ANSWER,
     PAYLOADS,
@@ -129,3 +129,22 @@ def test_every_call_path_runs_under_the_one_policy(transactional_db, monkeypatch
     llm.embed(["a text"])
 
     assert used == ["interview", "interview", "async interview", "dedup", "embed"]
+
+
+class _Limited(Exception):
+    def __init__(self, headers):
+        self.litellm_response_headers = headers
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after": "3"}, 3.0),
+        ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # a date long past
+        ({"retry-after": "soon"}, None),
+        ({}, None),
+    ],
+)
+def test_it_reads_how_long_a_provider_asks_to_wait(headers, seconds):
+    assert retry_after(_Limited(headers)) == seconds
