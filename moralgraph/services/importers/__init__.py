@@ -9,10 +9,13 @@ are left as they are, so a second run with the same dump changes nothing.
 
 Files read: ``case.json``, ``context.json``, ``canonicalValuesCard.json`` and ``edge.json``
 (required); ``valuesCard.json``, ``edgeHypothesis.json``, ``vote.json``, ``impression.json``,
-``demographic.json`` and ``chat.json`` (optional; of ``chat.json`` only ``id``, ``userId`` and
+``demographic.json``, ``chat.json``, ``contextsOnCases.json``,
+``graphPositionVerification.json``, ``deduplicationVerification.json`` and
+``deduplication.json`` (optional; of ``chat.json`` only ``id``, ``userId`` and
 ``questionId``/``caseId`` are read, never the transcript). Only the fields named below are read
 from any row, so extra columns (a recruiter id in ``demographic.json``, say) are never
 stored. ``user.json`` and ``emailCodes.json`` hold emails and recruiter ids: never opened.
+A study's survey export (CSV) may come with it: see ``survey``.
 
 Decisions worth knowing:
 
@@ -29,8 +32,12 @@ Decisions worth knowing:
   again if the study is reopened.
 - Cards are submitted and already reconciled: the reference's canonicalCardId becomes a
   CardMapping(mapped_by="import"); a card with none (quality "invalid", say) has no mapping.
-- Contexts are linked to the questions whose values were judged in them (values are tied
-  to questions through chats, votes and impressions).
+- Contexts are linked to questions as ``contextsOnCases.json`` says; only without that file
+  are the links inferred (to the questions whose values were judged in a context), and the
+  report says so.
+- ``graphPositionVerification.json`` gives each participant's answer to the paper's "is your
+  value's position fair?" (their latest, with its date) and ``deduplicationVerification.json``
+  their "same / different" checks of a merge (MergeCheck): see ``verifications``.
 - ``instructionsShort`` becomes the description and ``instructionsDetailed`` is kept
   beside it (``instructions_detailed``), for values and cards alike.
 """
@@ -43,7 +50,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from elicitation.models import Impression, Selection, Study
-from moralgraph.services.importers import cases, judgments, participants, selections, values
+from moralgraph.services.importers import (
+    cases,
+    judgments,
+    participants,
+    selections,
+    survey,
+    values,
+    verifications,
+)
 from moralgraph.services.importers.base import (
     ImportReport,
     ImportState,
@@ -60,12 +75,23 @@ def import_reference(
     *,
     study_slug: str,
     title: str = "",
+    survey_file: Path | str | None = None,
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Import a reference dump into the study ``study_slug`` (created if missing)."""
-    dump = read_dump(directory, progress)
+    """Import a reference dump, and a survey export if given, into the study
+    ``study_slug`` (created if missing); nothing is written if either is malformed."""
+    say = progress or (lambda message: None)
+    dump = read_dump(directory, say)
+    responses = survey.read_survey(survey_file, say) if survey_file is not None else None
     with transaction.atomic():
-        return _write(dump, study_slug, title, progress or (lambda message: None))
+        report = _write(dump, study_slug, title, say)
+        if responses is not None:
+            created, existing = survey.write_survey(study=report.study, survey=responses, say=say)
+            report.created["survey responses"] += created
+            report.existing["survey responses"] += existing
+            report.skipped.update(responses.skipped)
+            report.notes += responses.notes
+        return report
 
 
 def _write(dump: Dump, slug: str, title: str, say: Progress) -> ImportReport:
@@ -93,6 +119,8 @@ def _write(dump: Dump, slug: str, title: str, say: Progress) -> ImportReport:
     selections.write_draws(state, "impressions", Impression, dump.impressions)
     participants.write_demographics(state)
     cases.link_contexts(state)
+    verifications.write_fair_answers(state)
+    verifications.write_merge_checks(state)
     if state.report.changed:
         # New judgments: the graph needs scoring (the sweep picks this up).
         Study.objects.filter(pk=study.pk).update(graph_changed_at=timezone.now())

@@ -24,6 +24,10 @@ OPTIONAL_FILES = (
     "impression.json",
     "demographic.json",
     "chat.json",
+    "contextsOnCases.json",
+    "graphPositionVerification.json",
+    "deduplicationVerification.json",
+    "deduplication.json",
 )
 # Personal data: the import never opens these.
 IGNORED_FILES = ("user.json", "emailCodes.json")
@@ -51,6 +55,7 @@ class ImportReport:
     study: Study
     created: Counter = field(default_factory=Counter)
     existing: Counter = field(default_factory=Counter)
+    skipped: Counter = field(default_factory=Counter)  # reason -> rows left out
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -120,6 +125,12 @@ class Row:
             raise self.error(name, "is empty")
         if max_length is not None and len(value) > max_length:
             raise self.error(name, f"is longer than {max_length} characters")
+        return value
+
+    def boolean(self, name: str) -> bool:
+        value = self._get(name, False)
+        if not isinstance(value, bool):
+            raise self.error(name, f"expected true or false, got {show(value)}")
         return value
 
     def key(self, name: str) -> str:

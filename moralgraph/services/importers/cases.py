@@ -1,5 +1,5 @@
-"""case.json and context.json: the questions and the contexts, and which questions each
-context belongs to."""
+"""case.json, context.json and contextsOnCases.json: the questions, the contexts, and
+which questions each context belongs to."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.utils.text import slugify
 
 from elicitation.models import Question
 from moralgraph.models import Context
-from moralgraph.services.importers.base import ImportState, Progress, rows, unique
+from moralgraph.services.importers.base import ImportState, Progress, rows, show, unique
 
 
 @dataclass
@@ -52,6 +52,27 @@ def read_contexts(directory: Path, say: Progress) -> tuple[list[str], dict[str, 
         contexts.append(text)
     say(f"context.json: {len(contexts)} contexts")
     return contexts, context_rows
+
+
+def read_context_links(
+    directory: Path, say: Progress, case_rows: dict[str, int], context_rows: dict[str, int]
+) -> list[tuple[str, str]] | None:
+    """contextsOnCases.json: the reference's own (context, case) links; None without the
+    file (the links are then inferred, see link_contexts)."""
+    if not (directory / "contextsOnCases.json").is_file():
+        return None
+    links: dict[tuple[str, str], int] = {}
+    for r in rows(directory, "contextsOnCases.json", required=False):
+        context = r.text("contextId")
+        if context not in context_rows:
+            raise r.error("contextId", f"no context {show(context)} in context.json")
+        case_field = "caseId" if "caseId" in r.data else "questionId"
+        case_id = r.key(case_field)
+        if case_id not in case_rows:
+            raise r.error(case_field, f"no question with id {case_id!r} in case.json")
+        links.setdefault((context, case_id), r.number)
+    say(f"contextsOnCases.json: {len(links)} context-question links")
+    return list(links)
 
 
 def write_questions(state: ImportState) -> None:
@@ -107,6 +128,40 @@ def write_contexts(state: ImportState) -> None:
 
 
 def link_contexts(state: ImportState) -> None:
+    """Link each context to its questions: the reference's own links when the dump has
+    contextsOnCases.json (an imported context then keeps only those), else inferred."""
+    if state.dump.context_links is None:
+        links = _inferred_links(state)
+        state.report.notes.append(
+            "contextsOnCases.json is absent: contexts were linked to the questions of the "
+            "values judged in them (inferred, so a context may be linked to a question it "
+            "was never asked about)"
+        )
+    else:
+        links = {
+            (state.contexts[context].pk, state.questions[case_id].pk)
+            for context, case_id in state.dump.context_links
+        }
+    through = Context.questions.through
+    existing = set(
+        through.objects.filter(context__study=state.study).values_list("context_id", "question_id")
+    )
+    new = [through(context_id=c, question_id=q) for c, q in sorted(links - existing)]
+    through.objects.bulk_create(new)
+    state.tally("context-question links", len(new), len(links) - len(new))
+    if state.dump.context_links is not None:
+        # Links an earlier import inferred, which the reference never made, go.
+        imported = through.objects.filter(
+            context__study=state.study, context__source=Context.Source.IMPORTED
+        ).values_list("pk", "context_id", "question_id")
+        stale = [pk for pk, c, q in imported if (c, q) not in links]
+        through.objects.filter(pk__in=stale).delete()
+        if stale:
+            state.report.created["context-question links removed"] += len(stale)
+            state.say(f"context-question links: {len(stale)} not in contextsOnCases.json removed")
+
+
+def _inferred_links(state: ImportState) -> set[tuple[int, int]]:
     # A value belongs to the questions its cards, votes and impressions were about.
     value_questions: dict[int, set[int]] = defaultdict(set)
     for card in state.dump.cards:
@@ -120,10 +175,4 @@ def link_contexts(state: ImportState) -> None:
         context = state.contexts[row.context]
         for value_id in (row.from_id, row.to_id):
             links.update((context.pk, q) for q in value_questions[value_id])
-    through = Context.questions.through
-    existing = set(
-        through.objects.filter(context__study=state.study).values_list("context_id", "question_id")
-    )
-    new = [through(context_id=c, question_id=q) for c, q in sorted(links - existing)]
-    through.objects.bulk_create(new)
-    state.tally("context-question links", len(new), len(links) - len(new))
+    return links

@@ -6,7 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from moralgraph.services.importers import cases, judgments, participants, selections, values
+from moralgraph.services.importers import (
+    cases,
+    judgments,
+    participants,
+    selections,
+    values,
+    verifications,
+)
 from moralgraph.services.importers.base import Progress, ReferenceDumpError, Row, show
 
 
@@ -22,6 +29,10 @@ class Dump:
     impressions: list[selections.Draw]
     demographics: list[participants.Demographic]
     chats: dict[str, tuple[int, str | None]]  # chat id -> (userId, case id)
+    context_links: list[tuple[str, str]] | None  # (context, case id); None: no file
+    position_checks: list[verifications.PositionCheck]
+    merge_checks: list[verifications.MergeCheckRow]
+    deduplication: dict[int, set[int]]  # deduplicated card id -> its cards' ids
 
 
 def read_dump(directory: Path | str, progress: Progress | None = None) -> Dump:
@@ -33,6 +44,7 @@ def read_dump(directory: Path | str, progress: Progress | None = None) -> Dump:
 
     case_list, case_rows = cases.read_cases(directory, say)
     contexts, context_rows = cases.read_contexts(directory, say)
+    context_links = cases.read_context_links(directory, say, case_rows, context_rows)
     value_list, value_rows = values.read_values(directory, say)
     chats = participants.read_chats(directory, say, case_rows)
     cards = values.read_cards(directory, say, value_rows, chats)
@@ -66,4 +78,8 @@ def read_dump(directory: Path | str, progress: Progress | None = None) -> Dump:
         impressions,
         demographics,
         chats,
+        context_links,
+        verifications.read_position_checks(directory, say),
+        verifications.read_merge_checks(directory, say),
+        verifications.read_deduplication(directory, say),
     )

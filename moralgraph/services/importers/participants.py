@@ -63,7 +63,8 @@ def write_participants(state: ImportState) -> None:
         "edge.json": {e.user for e in state.dump.edges},
         "other": {d.user for d in [*state.dump.votes, *state.dump.impressions]}
         | {d.user for d in state.dump.demographics}
-        | {user for user, _ in state.dump.chats.values()},
+        | {user for user, _ in state.dump.chats.values()}
+        | {c.user for c in [*state.dump.position_checks, *state.dump.merge_checks]},
     }
     users = sorted(sources["edge.json"] | sources["other"])
     existing = set(
@@ -80,7 +81,7 @@ def write_participants(state: ImportState) -> None:
     if only_judged:
         state.report.notes.append(
             f"{only_judged} participants appear only in edge.json (no chat, vote, "
-            "impression or demographic row)"
+            "impression, demographic or verification row)"
         )
     state.participants = {
         int(p.external_id): p for p in state.study.participants.exclude(external_id="")
