@@ -6,3 +6,6 @@ urlpatterns = [
     path("research/", include("moralgraph.research.urls")),
     path("", include("elicitation.urls")),
 ]
+
+# A malformed or oversized request: the journey's page, naming the limit, never the input.
+handler400 = "elicitation.http.bad_request"

@@ -4,10 +4,73 @@ from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import ProhibitNullCharactersValidator
 
-from elicitation import cards
+from elicitation import cards, http
 from elicitation.models import SURVEY_ITEMS, DemographicItem, Study, WiserJudgment
 from elicitation.services import interview
+
+# A refused text is given back for editing up to this many times its limit (a long paste
+# to shorten); beyond that it is not sent back at all (a refused megabyte is not echoed).
+ECHO_FACTOR = 4
+
+
+def _too_long_to_show(length: int, limit: int) -> str:
+    return (
+        f"This was {length:,} characters long, over the limit of {limit:,}, "
+        "and too long to show here again."
+    )
+
+
+def _kept(value: str, limit: int | None) -> tuple[str, bool]:
+    """What a refused text field shows again, and whether it was dropped as too long."""
+    if limit and len(value) > ECHO_FACTOR * limit:
+        return "", True
+    return http.mark_control_characters(value), False
+
+
+class TextField(forms.CharField):
+    """Participant text: control characters (NUL included) are an inline error, with
+    tabs and line breaks allowed; one message for all of them."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators = [
+            v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)
+        ]
+        self.validators.append(http.forbid_control_characters)
+
+
+# Django's own message repeats the value that was sent.
+_INVALID_CHOICE = "Select a valid choice: one of those shown."
+
+
+class ParticipantForm(forms.Form):
+    """A journey form that, when refused, gives each refused text back for editing with
+    its control characters made visible, and never echoes a huge one (nor a choice that
+    was not offered: Django's message would repeat it)."""
+
+    def echo_limit(self, name: str, field: forms.Field) -> int | None:
+        return getattr(field, "max_length", None)
+
+    def full_clean(self):
+        for field in self.fields.values():
+            if "%(value)s" in str(field.error_messages.get("invalid_choice", "")):
+                field.error_messages["invalid_choice"] = _INVALID_CHOICE
+        super().full_clean()
+        if not self.is_bound or not self._errors:
+            return
+        data = self.data.copy()
+        for name, field in self.fields.items():
+            key = self.add_prefix(name)
+            value = data.get(key)
+            if name not in self._errors or not isinstance(value, str):
+                continue
+            limit = self.echo_limit(name, field)
+            data[key], dropped = _kept(value, limit)
+            if dropped:
+                self._errors[name].append(_too_long_to_show(len(value), limit))
+        self.data = data
 
 
 def _blank_first(choices):
@@ -24,13 +87,11 @@ def _item_field(item: DemographicItem) -> forms.Field:
         return forms.ChoiceField(choices=_blank_first(item.choices), **common)
     max_length = DemographicItem.MAX_CHARS[item.kind]
     if item.kind == Kind.LONG_TEXT:
-        return forms.CharField(
-            max_length=max_length, widget=forms.Textarea(attrs={"rows": 3}), **common
-        )
-    return forms.CharField(max_length=max_length, **common)
+        return TextField(max_length=max_length, widget=forms.Textarea(attrs={"rows": 3}), **common)
+    return TextField(max_length=max_length, **common)
 
 
-class DemographicsForm(forms.Form):
+class DemographicsForm(ParticipantForm):
     """ "About you": the study's own items (DemographicItem), in its order."""
 
     def __init__(self, *args, study: Study, **kwargs):
@@ -39,10 +100,10 @@ class DemographicsForm(forms.Form):
             self.fields[item.key] = _item_field(item)
 
 
-class MessageForm(forms.Form):
+class MessageForm(ParticipantForm):
     # Not required at the form level: interview.validate_message words the errors.
-    content = forms.CharField(required=False, strip=False, widget=forms.Textarea)
-    client_token = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+    content = TextField(required=False, strip=False, widget=forms.Textarea)
+    client_token = TextField(required=False, max_length=64, widget=forms.HiddenInput)
 
     def __init__(self, *args, study: Study, **kwargs):
         super().__init__(*args, **kwargs)
@@ -59,6 +120,11 @@ class MessageForm(forms.Form):
     def clean_content(self):
         return interview.validate_message(study=self.study, content=self.cleaned_data["content"])
 
+    def echo_limit(self, name: str, field: forms.Field) -> int | None:
+        if name == "content":
+            return interview.message_limit(self.study)
+        return super().echo_limit(name, field)
+
 
 class CardForm:
     """The card editor: title, description and a list of policies posted under one name.
@@ -71,6 +137,7 @@ class CardForm:
         self.title = title
         self.description = description
         self.policies = policies
+        self.revise_request = ""  # what the participant asked the card writer to change
         self.errors: dict[str, list[str]] = errors or {}
 
     @classmethod
@@ -79,11 +146,30 @@ class CardForm:
 
     @classmethod
     def from_post(cls, data) -> CardForm:
-        return cls(
+        """The posted card; ``errors`` already holds any text that cannot be taken
+        (control characters, or far over its limit), given back fit for editing."""
+        form = cls(
             title=data.get("title", ""),
             description=data.get("description", ""),
             policies=list(data.getlist("policies"))[: cards.MAX_POLICIES + 1],
         )
+        form.revise_request = data.get("request", "")
+        form._check_input()
+        return form
+
+    def _check_input(self) -> None:
+        def check(key: str, value: str, limit: int) -> str:
+            kept, dropped = _kept(value, limit)
+            if dropped:
+                self.errors.setdefault(key, []).append(_too_long_to_show(len(value), limit))
+            elif kept != value and http.CONTROL_MESSAGE not in self.errors.get(key, []):
+                self.errors.setdefault(key, []).append(http.CONTROL_MESSAGE)
+            return kept
+
+        self.title = check("title", self.title, cards.TITLE_MAX_CHARS)
+        self.description = check("description", self.description, cards.DESCRIPTION_MAX_CHARS)
+        self.policies = [check("policies", p, cards.POLICY_MAX_CHARS) for p in self.policies]
+        self.revise_request = check("request", self.revise_request, cards.REVISE_REQUEST_MAX_CHARS)
 
     def fields(self) -> dict:
         return {"title": self.title, "description": self.description, "policies": self.policies}
@@ -115,7 +201,7 @@ class CardForm:
         return cards.LIMITS
 
 
-class SelectionForm(forms.Form):
+class SelectionForm(ParticipantForm):
     values = forms.TypedMultipleChoiceField(
         coerce=int, required=False, widget=forms.CheckboxSelectMultiple
     )
@@ -125,14 +211,14 @@ class SelectionForm(forms.Form):
         self.fields["values"].choices = [(v.pk, v.title) for v in values]
 
 
-class JudgmentForm(forms.Form):
+class JudgmentForm(ParticipantForm):
     hypothesis = forms.IntegerField(widget=forms.HiddenInput)
     verdict = forms.ChoiceField(
         choices=WiserJudgment.Verdict.choices,
         widget=forms.RadioSelect,
         error_messages={"required": "Please choose Yes, No or Not sure."},
     )
-    reason = forms.CharField(
+    reason = TextField(
         required=False, max_length=cards.REASON_MAX_CHARS, widget=forms.Textarea(attrs={"rows": 2})
     )
     reason_private = forms.BooleanField(required=False)
@@ -154,7 +240,7 @@ def _likert(key: str) -> forms.TypedChoiceField:
     )
 
 
-class SurveyForm(forms.Form):
+class SurveyForm(ParticipantForm):
     """The paper's closing items. "learned" and "respect" ask about other people's
     values: they are left out for a participant who saw none."""
 
@@ -163,7 +249,7 @@ class SurveyForm(forms.Form):
     learned = _likert("learned")
     respect = _likert("respect")
     trust = _likert("trust")
-    comment = forms.CharField(
+    comment = TextField(
         label="Anything else you'd like to tell us?",
         required=False,
         max_length=cards.COMMENT_MAX_CHARS,
@@ -183,7 +269,7 @@ class SurveyForm(forms.Form):
 YES_NO = [("yes", "Yes"), ("no", "No")]
 
 
-class FollowUpForm(forms.Form):
+class FollowUpForm(ParticipantForm):
     """The follow-up's question about the card the page showed: the paper's yes or no,
     then how fair, from 1 to 5 (optional)."""
 

@@ -37,6 +37,10 @@ def card(request, study, participant):
         return _card_page(request, study, participant, forms.CardForm.from_card(draft))
 
     form = forms.CardForm.from_post(request.POST)
+    if form.errors:
+        # Text that cannot be taken (control characters, or far too long): said inline.
+        revise_error = " ".join(form.errors.get("request", []))
+        return _card_page(request, study, participant, form, status=400, revise_error=revise_error)
     action = request.POST.get("action", "save")
     if action == "add":
         form.add_policy()
