@@ -66,6 +66,13 @@ class CardMappingAdmin(admin.ModelAdmin):
     list_filter = ["mapped_by", "value__study"]
 
 
+@admin.register(models.MergeCheck)
+class MergeCheckAdmin(admin.ModelAdmin):
+    list_display = ["card", "value", "answer", "participant", "created_at"]
+    list_filter = ["study", "answer"]
+    raw_id_fields = ["participant", "card", "value", "merge"]
+
+
 @admin.register(models.Context)
 class ContextAdmin(admin.ModelAdmin):
     list_display = ["text", "study", "source", "duplicate_of", "created_at"]

@@ -95,3 +95,13 @@ def test_the_admin_shows_participant_text_inert(admin_client):
         html = admin_client.get(path).content.decode()
         assert "<script>alert" not in html, path
         assert "<img src=x" not in html, path
+
+
+def test_a_studys_about_you_items_are_edited_on_its_page(staff_client):
+    study = factories.StudyFactory()
+    page = staff_client.get(reverse("admin:elicitation_study_change", args=[study.pk]))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "demographic_items-TOTAL_FORMS" in html and "political_affiliation" in html
+    add = staff_client.get(reverse("admin:elicitation_study_add")).content.decode()
+    assert "demographic_items-TOTAL_FORMS" not in add  # a new study gets the defaults

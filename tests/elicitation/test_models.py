@@ -1,9 +1,10 @@
 """Rules the database holds, whatever code path writes the rows."""
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from elicitation.models import Message, Participant, ValuesCard, WiserJudgment
+from elicitation.models import DemographicItem, Message, Participant, ValuesCard, WiserJudgment
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -77,3 +78,47 @@ def test_study_model_for_prefers_the_study_override(settings):
     study = factories.StudyFactory(hypothesis_model="openai/gpt-4o-mini")
     assert study.model_for("hypothesis") == "openai/gpt-4o-mini"
     assert study.model_for("interview") == settings.LLM_INTERVIEW_MODEL
+
+
+def test_every_new_study_gets_the_default_about_you_items():
+    study = factories.StudyFactory()
+    items = list(study.demographic_items.values_list("key", "kind"))
+    assert items == [
+        ("political_affiliation", "radio"),
+        ("age_band", "select"),
+        ("sex", "select"),
+        ("country", "text"),
+        ("other", "long_text"),
+    ]
+    study.save()  # saving again adds nothing
+    assert study.demographic_items.count() == 5
+    with pytest.raises(IntegrityError), transaction.atomic():
+        DemographicItem.objects.create(study=study, key="sex", label="Again")
+
+
+def test_a_studys_groups_must_be_answers_of_one_of_its_choice_items():
+    study = factories.StudyFactory()
+    study.full_clean()  # the defaults fit
+    study.group_answers = ["democrat", "green"]
+    with pytest.raises(ValidationError, match="green"):
+        study.full_clean()
+    study.group_item_key, study.group_answers = "country", ["Chile"]
+    with pytest.raises(ValidationError, match="choice items"):
+        study.full_clean()
+    study.group_answers = "democrat"
+    with pytest.raises(ValidationError):
+        study.full_clean()
+    study.group_item_key, study.group_answers = "", []
+    study.full_clean()  # no groups at all is a choice too
+
+
+def test_a_choice_item_needs_its_choices():
+    study = factories.StudyFactory()
+    item = DemographicItem(study=study, key="region", label="Region", kind="radio", choices=[])
+    with pytest.raises(ValidationError):
+        item.full_clean()
+    item.choices = [["north", "North"]]
+    item.full_clean()
+    assert item.choice_label("north") == "North" and item.choice_label("x") == "x"
+    with pytest.raises(ValidationError):
+        DemographicItem(study=study, key="Bad Key", label="x", kind="text").full_clean()
