@@ -1,19 +1,23 @@
-"""Benchmark deduplication: synthetic cards in known clusters, the offline judge.
+"""Benchmark deduplication: synthetic cards in known clusters, some in their own words.
 
-    python bench/dedup.py [--cards 10000] [--clusters N] [--seed 7]
+    python bench/dedup.py [--cards 10000] [--clusters N] [--own-share 0.3] [--seed 7]
+                          [--top-k K] [--skip-offline]
 
-Builds one study of ``--cards`` submitted cards in about cards/10 true clusters, runs
-the dedup step exactly as a reconcile pass does (embed, top-k candidates, the offline
-LLM judge, union-find merges, every merge recorded), and prints the wall time, the LLM
-judge calls per card and the pairwise precision and recall of the values found against
-the true clusters. The last line is one JSON object.
+Builds a study of ``--cards`` submitted cards in about cards/10 true clusters and runs
+the dedup step exactly as a reconcile pass does (embed, hybrid retrieval, the batch
+judge, union-find merges, every merge recorded), twice: with an ORACLE judge, which
+knows each card's true value but may only pick among the candidates it is shown (so
+the figures measure retrieval and batching), and with the offline heuristic judge
+(the baseline a demo without a key gets). The last line is one JSON object: the
+oracle's figures at the top level (moralgraph/services/dedup_eval.py says what each
+means), the heuristic's under "offline_judge".
 
 It runs on SQLite in a temporary folder with the offline provider, so it needs neither
 PostgreSQL nor a network, and leaves nothing behind.
 
 How the cards are made, so that the offline judge (elicitation/llm/offline/dedup.py: Jaccard of
 crude-stemmed policy words >= 0.5 and a shared title word, or >= 0.7) can recognise
-paraphrases and the figures mean something:
+near-verbatim copies and the figures mean something:
 
 - each cluster has ten core words (invented, so no two clusters share one by accident)
   and a four-word title vocabulary drawn from them;
@@ -22,7 +26,12 @@ paraphrases and the figures mean something:
   clusters ("feelings", "moments"), and takes two of the four title words;
 - clusters come in pairs of siblings sharing three core words (same topic, different
   value), and one pair in ten are cousins sharing six (one broader than the other):
-  those are the near misses a judge should keep apart.
+  those are the near misses a judge should keep apart (distractors that share
+  surface words);
+- a card in its own words (``--own-share`` of them) says the same thing otherwise: each
+  core word has an invented synonym, and such a card keeps six to nine core words,
+  writes half of them (at least two) as their synonyms, drops a policy one time in two,
+  shuffles the policies and takes its title from the synonyms of the title words.
 """
 
 from __future__ import annotations
@@ -34,8 +43,6 @@ import random
 import shutil
 import sys
 import tempfile
-import time
-from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,32 +104,51 @@ def make_card(rng: random.Random, core: list[str]) -> dict:
     }
 
 
-def pairwise_scores(truth: list[int], found: list[int]) -> tuple[float, float]:
-    """Pairwise precision and recall of a clustering, from the contingency counts."""
+def make_synonyms(rng: random.Random, clusters: list[list[str]]) -> dict[str, str]:
+    """One invented synonym per core word, shared by the clusters that share the word."""
+    words = sorted({word for core in clusters for word in core})
+    taken = set(words)
+    fresh = [w for w in _vocabulary(rng, 2 * len(words) + 100) if w not in taken]
+    return dict(zip(words, fresh, strict=False))
 
-    def pairs(counter: Counter) -> int:
-        return sum(n * (n - 1) // 2 for n in counter.values())
 
-    together = pairs(Counter(zip(truth, found, strict=True)))
-    predicted = pairs(Counter(found))
-    actual = pairs(Counter(truth))
-    precision = together / predicted if predicted else 1.0
-    recall = together / actual if actual else 1.0
-    return precision, recall
+def make_own_card(rng: random.Random, core: list[str], synonyms: dict[str, str]) -> dict:
+    """A card of the same value in the participant's own words (see the module)."""
+    kept = rng.sample(core, rng.randint(6, 9))
+    swapped = set(rng.sample(range(len(kept)), max(2, len(kept) // 2)))
+    words = [synonyms[w] if i in swapped else w for i, w in enumerate(kept)]
+    words += rng.sample(_COMMON, rng.randint(1, 2))
+    rng.shuffle(words)
+    policies = []
+    for i in range(4):
+        chunk = words[i::4]
+        if not chunk:
+            continue
+        head, *rest = chunk
+        tail = " ".join(f"{rng.choice(_FILLERS)} {word}" for word in rest)
+        policies.append(f"{head.upper()} {tail}".strip())
+    if rng.random() < 0.5:
+        policies.pop(rng.randrange(len(policies)))
+    rng.shuffle(policies)
+    title_words = [synonyms[w] for w in rng.sample(core[:4], 2)]
+    return {
+        "title": " ".join(w.capitalize() for w in title_words),
+        "description": f"Attending to {policies[0].lower()}, and to {policies[-1].lower()}.",
+        "policies": policies,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cards", type=int, default=10_000)
     parser.add_argument("--clusters", type=int, default=None, help="default: cards / 10")
+    parser.add_argument("--own-share", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--top-k", type=int, default=None, help="default: DEDUP_TOP_K")
-    parser.add_argument(
-        "--min-similarity", type=float, default=None, help="default: DEDUP_MIN_SIMILARITY"
-    )
-    parser.add_argument(
-        "--members-per-value", type=int, default=None, help="default: DEDUP_MEMBERS_PER_VALUE"
-    )
+    parser.add_argument("--min-similarity", type=float, default=None)
+    parser.add_argument("--min-overlap", type=float, default=None)
+    parser.add_argument("--batch-cards", type=int, default=None)
+    parser.add_argument("--skip-offline", action="store_true", help="the oracle only")
     args = parser.parse_args()
     n_clusters = args.clusters or max(1, args.cards // 10)
 
@@ -142,96 +168,67 @@ def main() -> None:
     )
     sys.path.insert(0, str(ROOT))
     try:
-        _run(args, n_clusters, tmp)
+        _run(args, n_clusters)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _run(args, n_clusters: int, tmp: Path) -> None:
+def make_cards(args, n_clusters: int) -> list:
+    from moralgraph.services.dedup_eval import LabelledCard
+
+    rng = random.Random(args.seed)
+    clusters = make_clusters(rng, n_clusters)
+    synonyms = make_synonyms(rng, clusters)
+    truth_of = [rng.randrange(n_clusters) if i >= n_clusters else i for i in range(args.cards)]
+    rng.shuffle(truth_of)
+    cards = []
+    for truth in truth_of:
+        own = rng.random() < args.own_share
+        card = (
+            make_own_card(rng, clusters[truth], synonyms)
+            if own
+            else make_card(rng, clusters[truth])
+        )
+        cards.append(LabelledCard(label=str(truth), own_wording=own, **card))
+    return cards
+
+
+def _run(args, n_clusters: int) -> None:
     import django
 
     django.setup()
     from django.conf import settings
     from django.core.management import call_command
-    from django.utils import timezone
 
-    from elicitation.models import LLMCall, Question, Study, ValuesCard
-    from moralgraph import locks, selectors
-    from moralgraph.services import dedup
-    from moralgraph.models import CardMapping, ValueMerge
+    from moralgraph.services import dedup_eval
 
     call_command("migrate", verbosity=0)
-    if args.top_k is not None:
-        settings.DEDUP_TOP_K = args.top_k
-    if args.min_similarity is not None:
-        settings.DEDUP_MIN_SIMILARITY = args.min_similarity
-    if args.members_per_value is not None:
-        settings.DEDUP_MEMBERS_PER_VALUE = args.members_per_value
-    rng = random.Random(args.seed)
-    clusters = make_clusters(rng, n_clusters)
-    truth_of = [rng.randrange(n_clusters) if i >= n_clusters else i for i in range(args.cards)]
-    rng.shuffle(truth_of)
-
-    study = Study.objects.create(slug="bench", title="Dedup benchmark")
-    question = Question.objects.create(study=study, key="q", title="Q", text="A hard question?")
-    now = timezone.now()
-    cards = ValuesCard.objects.bulk_create(
-        ValuesCard(
-            study=study,
-            question=question,
-            status=ValuesCard.Status.SUBMITTED,
-            submitted_at=now,
-            **make_card(rng, clusters[truth]),
-        )
-        for truth in truth_of
-    )
-    truth = {card.pk: t for card, t in zip(cards, truth_of, strict=True)}
-
-    last = [0.0]
-
-    def progress(phase: str, done: int, total: int) -> None:
-        if phase == "dedup" and (done == total or time.monotonic() - last[0] > 15):
-            last[0] = time.monotonic()
-            print(f"  {done}/{total} cards placed", file=sys.stderr, flush=True)
-
-    stats = dedup.DedupStats()
-    started = time.monotonic()
-    with locks.study_lock(study.pk):
-        dedup.place_pending_cards(study, stats, progress=progress)
-    wall = time.monotonic() - started
-
-    roots = selectors.value_roots(study)
-    current = dict(CardMapping.objects.filter(undone_at=None).values_list("card_id", "value_id"))
-    found = [roots.get(current[pk], current[pk]) for pk in truth]
-    precision, recall = pairwise_scores(list(truth.values()), found)
-    calls = LLMCall.objects.filter(study=study, stage="dedup").count()
-    figures = {
-        "benchmark": "dedup",
-        "cards": args.cards,
-        "true_clusters": len(set(truth_of)),
-        "values_found": len(set(found)),
-        "merges": ValueMerge.objects.filter(study=study).count(),
-        "failed_cards": stats.failed,
-        "wall_seconds": round(wall, 2),
-        "cards_per_second": round(args.cards / wall, 1) if wall else None,
-        "llm_calls": calls,
-        "llm_calls_per_card": round(calls / args.cards, 3),
-        "pairwise_precision": round(precision, 4),
-        "pairwise_recall": round(recall, 4),
-        "top_k": dedup.top_k(),
-        "min_similarity": dedup.min_similarity(),
-        "members_per_value": dedup.members_per_value(),
-        "embedding": "local-hash-256",
-        "database": "sqlite",
-        "seed": args.seed,
-    }
+    for name in ("top_k", "min_similarity", "min_overlap", "batch_cards"):
+        if getattr(args, name) is not None:
+            setattr(settings, f"DEDUP_{name.upper()}", getattr(args, name))
+    cards = make_cards(args, n_clusters)
     print(
-        f"{args.cards} cards in {figures['true_clusters']} true clusters -> "
-        f"{figures['values_found']} values, {figures['merges']} merges, in {wall:.1f}s"
+        f"{len(cards)} cards, {sum(c.own_wording for c in cards)} in their own words",
+        file=sys.stderr,
     )
-    print(
-        f"LLM judge calls: {calls} ({figures['llm_calls_per_card']} per card); pairwise "
-        f"precision {precision:.3f}, recall {recall:.3f}"
+    oracle = dedup_eval.run(cards, slug="bench-oracle", oracle=True)
+    print(f"oracle: {oracle}", file=sys.stderr)
+    figures = {"benchmark": "dedup", **oracle}
+    if not args.skip_offline:
+        offline = dedup_eval.run(cards, slug="bench-offline", oracle=False)
+        print(f"offline judge: {offline}", file=sys.stderr)
+        figures["offline_judge"] = offline
+    figures.update(
+        {
+            "top_k": settings.DEDUP_TOP_K,
+            "min_similarity": settings.DEDUP_MIN_SIMILARITY,
+            "min_overlap": settings.DEDUP_MIN_OVERLAP,
+            "batch_cards": settings.DEDUP_BATCH_CARDS,
+            "own_share": args.own_share,
+            "embedding": "local-hash-256",
+            "database": "sqlite",
+            "seed": args.seed,
+        }
     )
     print(json.dumps(figures))
 

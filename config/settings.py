@@ -185,13 +185,15 @@ RECONCILE_MAX_ATTEMPTS = env_int("RECONCILE_MAX_ATTEMPTS", 5, minimum=1)
 EXPORT_LEASE_SECONDS = env_int("EXPORT_LEASE_SECONDS", 600, minimum=30)
 
 # --- Reconciliation -----------------------------------------------------------------
-# Dedup asks the LLM judge about at most DEDUP_TOP_K nearest cards (at most
-# DEDUP_MEMBERS_PER_VALUE from one value) at or above DEDUP_MIN_SIMILARITY, so its cost
-# per card stays flat as a study grows. The similarity is tuned on the local embedding;
-# set it again when EMBEDDING_MODEL names a real model.
-DEDUP_TOP_K = env_int("DEDUP_TOP_K", 4, minimum=1)
-DEDUP_MEMBERS_PER_VALUE = env_int("DEDUP_MEMBERS_PER_VALUE", 3, minimum=1)
+# Dedup shows the LLM judge at most DEDUP_TOP_K candidate values per card, found by
+# words (BM25) and by embedding; a value is a candidate only if its cosine reaches
+# DEDUP_MIN_SIMILARITY or it shares DEDUP_MIN_OVERLAP of the card's informative words.
+# Up to DEDUP_BATCH_CARDS cards that arrive together share one call. The similarity is
+# tuned on the local embedding; set it again when EMBEDDING_MODEL names a real model.
+DEDUP_TOP_K = env_int("DEDUP_TOP_K", 12, minimum=1)
 DEDUP_MIN_SIMILARITY = env_float("DEDUP_MIN_SIMILARITY", 0.45, minimum=0.0)
+DEDUP_MIN_OVERLAP = env_float("DEDUP_MIN_OVERLAP", 0.2, minimum=0.0)
+DEDUP_BATCH_CARDS = env_int("DEDUP_BATCH_CARDS", 4, minimum=1)
 CONTEXT_MIN_SIMILARITY = env_float("CONTEXT_MIN_SIMILARITY", 0.5, minimum=0.0)
 # Candidate pairs for upgrade stories, per value and context.
 HYPOTHESIS_NEIGHBOURS = env_int("HYPOTHESIS_NEIGHBOURS", 2, minimum=0)

@@ -18,11 +18,31 @@ _TEXT = {"type": "string", "minLength": 1}
 
 # A card's limits are the card rules' (elicitation/cards.py), as forms and services use.
 CARD_SCHEMA: dict[str, Any] = cards.json_schema()
-DEDUP_SCHEMA: dict[str, Any] = {
+# Dedup judges a pair (two contexts) or a batch (new cards, each against its candidates).
+DEDUP_PAIR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["same", "reason"],
     "properties": {"same": {"type": "boolean"}, "reason": {"type": "string"}},
 }
+DEDUP_BATCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["decisions"],
+    "properties": {
+        "decisions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["card", "same_as", "reason"],
+                "properties": {
+                    "card": {"type": "string"},
+                    "same_as": {"type": "array", "items": {"type": "string"}},
+                    "reason": {"type": "string"},
+                },
+            },
+        }
+    },
+}
+DEDUP_SCHEMA: dict[str, Any] = {"type": "object", "anyOf": [DEDUP_PAIR_SCHEMA, DEDUP_BATCH_SCHEMA]}
 CONTEXTS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["contexts"],
@@ -35,20 +55,37 @@ CONTEXTS_SCHEMA: dict[str, Any] = {
         }
     },
 }
-HYPOTHESIS_SCHEMA: dict[str, Any] = {
+_MAPPING: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["from", "to"],
+        "properties": {"from": _TEXT, "to": _TEXT},
+    },
+}
+# Upgrade stories: one (a story and its mapping) or a batch of them, each by its pair's id.
+HYPOTHESIS_ONE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["story", "mapping"],
+    "properties": {"story": _TEXT, "mapping": _MAPPING},
+}
+HYPOTHESIS_BATCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["stories"],
     "properties": {
-        "story": _TEXT,
-        "mapping": {
+        "stories": {
             "type": "array",
             "items": {
                 "type": "object",
-                "required": ["from", "to"],
-                "properties": {"from": _TEXT, "to": _TEXT},
+                "required": ["id", "story", "mapping"],
+                "properties": {"id": {"type": "string"}, "story": _TEXT, "mapping": _MAPPING},
             },
-        },
+        }
     },
+}
+HYPOTHESIS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "anyOf": [HYPOTHESIS_ONE_SCHEMA, HYPOTHESIS_BATCH_SCHEMA],
 }
 RESPONSE_SCHEMA: dict[str, Any] = {
     "type": "object",

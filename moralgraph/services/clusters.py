@@ -40,9 +40,11 @@ class ClusterIndex:
         self._matrix = np.zeros((256, dimensions), dtype=np.float32)
         self._root = np.zeros(256, dtype=np.int64)  # the active value a member counts toward
         self._alive = np.zeros(256, dtype=bool)
+        self._rows: dict[tuple[str, int], int] = {}
 
     @classmethod
     def load(cls, study: Study) -> ClusterIndex:
+        wording = ("title", "description", "policies")
         cards = list(
             CardMapping.objects.filter(
                 undone_at=None,
@@ -52,36 +54,44 @@ class ClusterIndex:
             )
             .exclude(card__embedding=None)
             .order_by("card_id")
-            .values_list("card_id", "value_id", "card__embedding")
+            .values_list("card_id", "value_id", "card__embedding", *(f"card__{f}" for f in wording))
             .iterator()
         )
-        with_cards = {value_id for _, value_id, _ in cards}
+        with_cards = {row[1] for row in cards}
         bare = [
-            (value_id, blob)
-            for value_id, blob in selectors.active_values(study)
+            row
+            for row in selectors.active_values(study)
             .exclude(embedding=None)
-            .values_list("id", "embedding")
+            .values_list("id", "id", "embedding", *wording)
             .iterator()
-            if value_id not in with_cards
+            if row[0] not in with_cards
         ]
-        blobs = [row[2] for row in cards] + [row[1] for row in bare]
+        blobs = [row[2] for row in cards + bare]
         index = cls(embeddings.from_bytes(blobs[0]).shape[0] if blobs else embeddings.DIMENSIONS)
-        for card_id, value_id, blob in cards:
-            index.add(("card", card_id), value_id, embeddings.from_bytes(blob))
-        for value_id, blob in bare:
-            index.add(("value", value_id), value_id, embeddings.from_bytes(blob))
+        for kind, rows in (("card", cards), ("value", bare)):
+            for member_id, value_id, blob, title, description, policies in rows:
+                index.add(
+                    (kind, member_id),
+                    value_id,
+                    embeddings.from_bytes(blob),
+                    title=title,
+                    description=description,
+                    policies=policies,
+                )
         return index
 
     def __len__(self) -> int:
         return int(self._alive[: len(self._members)].sum())
 
-    def add(self, member: tuple[str, int], value_id: int, vector) -> None:
+    def add(self, member: tuple[str, int], value_id: int, vector, **_wording) -> int | None:
+        """Index a member; returns its row, or None if its vector cannot be compared.
+        (The wording is for subclasses that also index words: moralgraph.services.retrieval.)"""
         vector = unit(vector)
         if vector.shape[0] != self._matrix.shape[1]:
             if self._members:
                 # Embedded by another model: findable only through its cards.
                 logger.warning("%s %s has a vector of another size: not indexed", *member)
-                return
+                return None
             self._matrix = np.zeros((self._matrix.shape[0], vector.shape[0]), dtype=np.float32)
         row = len(self._members)
         if row == self._matrix.shape[0]:
@@ -92,6 +102,14 @@ class ClusterIndex:
         self._matrix[row] = vector
         self._root[row] = value_id
         self._alive[row] = True
+        self._rows[member] = row
+        return row
+
+    def drop(self, member: tuple[str, int]) -> None:
+        """Forget a member (a card that was not placed after all)."""
+        row = self._rows.pop(member, None)
+        if row is not None:
+            self._alive[row] = False
 
     def move(self, source_id: int, target_id: int) -> None:
         """A merge: every member of ``source_id`` now counts toward ``target_id``."""

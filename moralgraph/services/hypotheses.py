@@ -35,7 +35,7 @@ from elicitation.llm import embeddings
 from elicitation.models import Study
 from moralgraph import selectors
 from moralgraph.models import HypothesisRun, UpgradeHypothesis, Value
-from moralgraph.services.dedup import card_payload
+from moralgraph.services.dedup_judge import card_payload
 
 logger = logging.getLogger(__name__)
 

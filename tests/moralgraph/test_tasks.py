@@ -195,7 +195,8 @@ def test_a_permanent_llm_error_fails_one_card_and_the_study_goes_on(queued, monk
     real = llm.structured
 
     def structured(*, stage, prompt, payload, study=None):
-        if stage == "dedup" and payload["a"]["title"] == CARDS[1][0]:
+        titles = [card["title"] for card in payload.get("cards", [])]
+        if stage == "dedup" and CARDS[1][0] in titles:
             raise llm.LLMError("bad request", stage=stage, model="x", retryable=False)
         return real(stage=stage, prompt=prompt, payload=payload, study=study)
 

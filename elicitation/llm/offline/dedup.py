@@ -1,10 +1,16 @@
-"""Stage dedup: are two cards the same value? Overlap of their policies' words."""
+"""Stage dedup: are two cards the same value? Overlap of their policies' words.
+
+A pair (``{"a", "b"}``, as contexts are compared) gets ``{"same", "reason"}``; a batch
+(``{"cards": [...], "values": [...]}``, each card naming its candidates) gets, per card,
+every candidate the pair rule calls the same: the batch judge is the pair judge applied
+to each card and each of its candidates, so one call gives what many used to.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from elicitation.llm.offline.messages import card_in, dump, json_input
+from elicitation.llm.offline.messages import OfflineError, card_in, dump, json_input
 from elicitation.llm.offline.text import stem_words, stems
 
 # Two cards are "the same value" when their policy vocabularies overlap this much
@@ -24,7 +30,38 @@ def _jaccard(a: Sequence[str], b: Sequence[str]) -> float:
 
 def reply(messages: list[tuple[str, str]]) -> str:
     data = json_input("dedup", messages)
-    a, b = card_in(data, "a", "dedup"), card_in(data, "b", "dedup")
+    if "cards" in data:
+        return dump(_batch(data))
+    same, reason = judge(card_in(data, "a", "dedup"), card_in(data, "b", "dedup"))
+    return dump({"same": same, "reason": reason})
+
+
+def _batch(data: dict) -> dict:
+    cards, values = data.get("cards"), data.get("values")
+    if not isinstance(cards, list) or not isinstance(values, list):
+        raise OfflineError("stage 'dedup': 'cards' and 'values' must be lists")
+    by_id = {
+        str(v.get("id")): card_in({"v": v}, "v", "dedup") for v in values if isinstance(v, dict)
+    }
+    decisions = []
+    for raw in cards:
+        card = card_in({"c": raw}, "c", "dedup")
+        same_as, reasons = [], []
+        for label in raw.get("candidates", []):
+            if str(label) not in by_id:
+                raise OfflineError(f"stage 'dedup': unknown candidate {label!r}")
+            same, reason = judge(card, by_id[str(label)])
+            if same:
+                same_as.append(str(label))
+                reasons.append(reason)
+        if not same_as:
+            reasons = ["None of the candidates attends to the same things as this card."]
+        decisions.append({"card": str(raw.get("id")), "same_as": same_as, "reason": reasons[0]})
+    return {"decisions": decisions}
+
+
+def judge(a: dict, b: dict) -> tuple[bool, str]:
+    """Whether two cards are the same value, and why, by the overlap of their words."""
     words_a = stem_words(" ".join(a["policies"]))
     words_b = stem_words(" ".join(b["policies"]))
     stems_a, stems_b = list(words_a), list(words_b)
@@ -48,4 +85,4 @@ def reply(messages: list[tuple[str, str]]) -> str:
             f"The cards attend to different things: A to {', '.join(only_a) or 'nothing else'}, "
             f"B to {', '.join(only_b) or 'nothing else'}; policy overlap {score:.2f}.{common}"
         )
-    return dump({"same": same, "reason": reason})
+    return same, reason

@@ -108,7 +108,8 @@ def test_a_permanent_llm_failure_marks_the_card_failed_and_the_rest_goes_on(monk
     real = llm.structured
 
     def structured(*, stage, prompt, payload, study=None):
-        if stage == "dedup" and payload["a"]["title"] == "Broken Autonomy":
+        titles = [card["title"] for card in payload.get("cards", [])]
+        if stage == "dedup" and "Broken Autonomy" in titles:
             raise llm.LLMError(
                 "dedup call failed: BadRequestError: refused",
                 stage=stage,
@@ -208,3 +209,170 @@ def test_a_card_embedded_by_another_model_is_embedded_again():
     assert stats.embedded == 1
     assert card.embedding_model == llm.embedding_model_name()
     assert len(card.embedding) == 4 * 256
+
+
+# --- Calls: none without a candidate, one per card (or per batch) with many -------------
+
+
+def _spy(monkeypatch):
+    """The payloads the dedup judge is sent, in order."""
+    sent = []
+    real = llm.structured
+
+    def structured(*, stage, prompt, payload, study=None):
+        if stage == "dedup":
+            sent.append(payload)
+        return real(stage=stage, prompt=prompt, payload=payload, study=study)
+
+    monkeypatch.setattr(llm, "structured", structured)
+    return sent
+
+
+def _own(study, card, description):
+    """A card with a description of its own (the factory gives every card the same one)."""
+    made = submit(study, card)
+    ValuesCard.objects.filter(pk=made.pk).update(description=description)
+    return made
+
+
+def _apart(monkeypatch):
+    """A judge that keeps every card apart."""
+
+    def structured(*, stage, prompt, payload, study=None):
+        return {
+            "decisions": [{"card": c["id"], "same_as": [], "reason": ""} for c in payload["cards"]]
+        }
+
+    monkeypatch.setattr(llm, "structured", structured)
+
+
+def test_a_card_with_no_candidate_costs_no_call(monkeypatch):
+    study = StudyFactory()
+    _own(study, AUTONOMY, "Helping her see her options clearly, so the choice is hers.")
+    place_all(study)
+    sent = _spy(monkeypatch)
+
+    faith = _own(study, FAITH, "Taking faith seriously as a source of wisdom.")
+    stats = place_all(study)
+
+    assert sent == []
+    assert stats.judge_calls == 0
+    assert LLMCall.objects.filter(study=study, stage="dedup").count() == 0
+    assert stats.placed == 1 and stats.new_values == 1
+    assert CardMapping.objects.get(card=faith, undone_at=None).mapped_by == "new"
+
+
+VARIANTS = [
+    (
+        f"Variant {word.title()}",
+        [
+            "FEELINGS of being pressured that might cloud her judgement",
+            f"{word.upper()} and what it asks of her",
+            f"{other.upper()} she keeps to herself",
+        ],
+    )
+    for word, other in [
+        ("money", "diaries"),
+        ("career", "gardens"),
+        ("health", "letters"),
+        ("school", "songs"),
+        ("travel", "recipes"),
+        ("housing", "poems"),
+        ("friends", "photos"),
+    ]
+]
+
+
+def test_a_card_with_many_candidates_costs_one_call(monkeypatch, settings):
+    settings.DEDUP_BATCH_CARDS = 1
+    study = StudyFactory()
+    _apart(monkeypatch)
+    for card in VARIANTS:
+        submit(study, card)
+    place_all(study)
+    assert Value.objects.filter(study=study, is_active=True).count() == len(VARIANTS)
+    monkeypatch.undo()
+    sent = _spy(monkeypatch)
+    before = LLMCall.objects.filter(study=study, stage="dedup").count()
+
+    card = submit(study, AUTONOMY)
+    stats = place_all(study)
+
+    assert stats.judge_calls == 1
+    assert LLMCall.objects.filter(study=study, stage="dedup").count() == before + 1
+    ((payload,),) = [sent]
+    (shown,) = payload["cards"]
+    assert shown["title"] == AUTONOMY[0]
+    # Every variant shares the card's first policy: all of them were shown, in one call.
+    assert len(shown["candidates"]) == len(VARIANTS) == len(payload["values"])
+    assert value_of(card) not in {value_of(c) for c in ValuesCard.objects.exclude(pk=card.pk)}
+
+
+def test_no_more_than_top_k_candidates_are_shown(monkeypatch, settings):
+    settings.DEDUP_BATCH_CARDS = 1
+    settings.DEDUP_TOP_K = 3
+    study = StudyFactory()
+    _apart(monkeypatch)
+    for card in VARIANTS:
+        submit(study, card)
+    place_all(study)
+    monkeypatch.undo()
+    sent = _spy(monkeypatch)
+
+    submit(study, AUTONOMY)
+    place_all(study)
+
+    assert len(sent) == 1 and len(sent[0]["cards"][0]["candidates"]) == 3
+
+
+def test_cards_that_arrive_together_share_one_call(monkeypatch):
+    study = StudyFactory()
+    first = submit(study, AUTONOMY)
+    place_all(study)
+    sent = _spy(monkeypatch)
+
+    again = [
+        submit(study, AUTONOMY_AGAIN),
+        submit(study, AUTONOMY),
+        _own(study, FAITH, "Taking faith seriously as a source of wisdom."),
+    ]
+    stats = place_all(study)
+
+    assert stats.judge_calls == 1 and len(sent) == 1
+    # The faith card has no candidate: it rides along without being asked about.
+    assert [c["title"] for c in sent[0]["cards"]] == [AUTONOMY_AGAIN[0], AUTONOMY[0]]
+    assert value_of(again[0]) == value_of(again[1]) == value_of(first)
+    assert value_of(again[2]) != value_of(first)
+
+
+def test_a_card_may_be_the_same_as_an_earlier_card_of_its_batch(monkeypatch):
+    study = StudyFactory()
+    sent = _spy(monkeypatch)
+    first, second = submit(study, AUTONOMY), submit(study, AUTONOMY_AGAIN)
+
+    stats = place_all(study)
+
+    # The first card had nothing to be compared with; the second was compared with it.
+    assert len(sent) == 1 and [c["title"] for c in sent[0]["cards"]] == [AUTONOMY_AGAIN[0]]
+    assert value_of(first) == value_of(second)
+    assert stats.merges == 1 and stats.new_values == 1
+    merge = ValueMerge.objects.get(study=study)
+    assert merge.card_ids == [second.pk]
+    assert merge.reason.startswith(f"Same as card {first.pk}:")
+
+
+def test_the_judge_may_pick_only_among_the_cards_own_candidates(monkeypatch):
+    study = StudyFactory()
+    first, faith = submit(study, AUTONOMY), submit(study, FAITH)
+    place_all(study)
+
+    def structured(*, stage, prompt, payload, study=None):
+        # Claims the card is the same as a value it was not shown, and as "v1".
+        return {"decisions": [{"card": "c1", "same_as": ["v1", "v99"], "reason": "r"}]}
+
+    monkeypatch.setattr(llm, "structured", structured)
+    again = submit(study, AUTONOMY_AGAIN)
+    place_all(study)
+
+    assert value_of(again) == value_of(first) != value_of(faith)
+    assert ValueMerge.objects.filter(study=study).count() == 1

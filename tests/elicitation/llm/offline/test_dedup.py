@@ -34,3 +34,24 @@ def test_dedup_needs_a_shared_title_word_when_overlap_is_moderate():
     )
     assert structured("dedup", {"a": CARD_A, "b": b})["same"] is False
     assert structured("dedup", {"a": CARD_A, "b": dict(b, title="Informed Listening")})["same"]
+
+
+def test_dedup_batch_names_each_cards_same_candidates():
+    payload = {
+        "cards": [
+            {"id": "c1", **CARD_A, "candidates": ["v1", "v2"]},
+            {"id": "c2", **CARD_B, "candidates": ["v1"]},
+        ],
+        "values": [{"id": "v1", **CARD_A_PARAPHRASE}, {"id": "v2", **CARD_B}],
+    }
+    first, second = structured("dedup", payload)["decisions"]
+    assert first["card"] == "c1" and first["same_as"] == ["v1"]
+    assert "feelings" in first["reason"]
+    # c2 may only be compared with v1, its one candidate, though v2 is its twin.
+    assert second == {
+        "card": "c2",
+        "same_as": [],
+        "reason": "None of the candidates attends to the same things as this card.",
+    }
+    # The same input gives the same answer.
+    assert structured("dedup", payload)["decisions"] == [first, second]
