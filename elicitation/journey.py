@@ -10,7 +10,7 @@ services.participants.enter skips a step whose drawer drew nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -143,20 +143,31 @@ class Progress:
     finished: bool
 
 
-def progress(study: Study, step: str) -> Progress:
-    """Where ``step`` sits in the study, and a rough time left from the study's estimate."""
-    steps = [s for s in steps_for(study) if s != Step.DONE]
+def progress(study: Study, step: str, *, skipped: Iterable[str] = ()) -> Progress:
+    """Where ``step`` sits among the steps this participant goes through, and a rough
+    time left from the study's estimate.
+
+    Drawn steps the participant was passed over (``skipped``, nothing to draw) are left
+    out of the count, so the number only ever moves on by one: a participant who skips
+    selection and judgments goes from "step 5 of 8" to "step 6 of 6", not to "8 of 8".
+    """
+    skipped = set(skipped)
+    steps = [s for s in steps_for(study) if s != Step.DONE and s not in skipped]
     if step == Step.DONE:
         return Progress(len(steps), len(steps), LABELS[step], 0, 100, True)
     if step not in steps:
         step = next_step(study, step)
+        while step in skipped:
+            step = next_step(study, step)
         if step == Step.DONE:
-            return progress(study, step)
+            return progress(study, step, skipped=skipped)
     index = steps.index(step)
     weights = [_weight(study, s) for s in steps]
     total = sum(weights) or 1.0
     remaining = sum(weights[index:])
-    minutes = max(1, round(study.estimated_minutes * remaining / total))
+    # The estimate is for every step: a skipped one shortens the time left, not the pace.
+    everything = sum(_weight(study, s) for s in steps_for(study) if s != Step.DONE) or 1.0
+    minutes = max(1, round(study.estimated_minutes * remaining / everything))
     percent = round(100 * sum(weights[:index]) / total)
     return Progress(index + 1, len(steps), LABELS[step], minutes, percent, False)
 
@@ -165,9 +176,12 @@ def can_view(current: str, page: str) -> bool:
     """Whether a participant on step ``current`` may open the page of step ``page``.
 
     Only the current step, with one way back: from their draft card to the conversation,
-    to keep talking. Everything else redirects to the current step, so nobody skips
-    ahead by URL, and the back button after a submit lands where they are.
+    to keep talking; and, once submitted, their card (read-only, saying so: the back
+    button after a submit must not look like a card that can still be edited).
+    Everything else redirects to the current step, so nobody skips ahead by URL.
     """
+    if page == Step.CARD and current in ORDER[ORDER.index(Step.CARD) + 1 :]:
+        return True
     return page == current or (current == Step.CARD and page == Step.INTERVIEW)
 
 

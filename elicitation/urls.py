@@ -10,6 +10,9 @@ urlpatterns = [
     # The participant journey: one URL per step, in journey order.
     path("s/<slug:slug>/", arriving.entry, name="entry"),
     path("s/<slug:slug>/consent/", arriving.consent, name="consent"),
+    # The same recruiter id in another browser (resume code), or another id in this one.
+    path("s/<slug:slug>/resume/", arriving.resume, name="resume"),
+    path("s/<slug:slug>/switch/", arriving.switch, name="switch"),
     path("s/<slug:slug>/about/", about.about, name="about"),
     path("s/<slug:slug>/question/", interview.question, name="question"),
     path("s/<slug:slug>/interview/", interview.interview, name="interview"),

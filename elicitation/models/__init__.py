@@ -19,6 +19,7 @@ from elicitation.models.participant import (
     Demographics,
     Participant,
 )
+from elicitation.models.resume import ResumeAttempt
 from elicitation.models.study import Question, Study
 from elicitation.models.survey import SURVEY_ITEMS, SurveyAnswer, SurveyItem
 from elicitation.models.worker import WorkerHeartbeat
@@ -35,6 +36,7 @@ __all__ = [
     "Message",
     "Participant",
     "Question",
+    "ResumeAttempt",
     "Selection",
     "Study",
     "SURVEY_ITEMS",

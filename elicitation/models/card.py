@@ -53,6 +53,10 @@ class ValuesCard(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     quality = models.CharField(max_length=10, choices=Quality.choices, default=Quality.OK)
     edited_by_participant = models.BooleanField(default=False)
+    # A newer draft from the conversation, offered beside the card (never written over
+    # it) until the participant keeps theirs or takes this one: {title, description,
+    # policies}, or empty.
+    proposal = models.JSONField(default=dict, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     external_id = models.CharField(max_length=200, blank=True, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -36,6 +36,9 @@ class Participant(models.Model):
     recruiter_pid = models.CharField(max_length=200, blank=True)
     recruiter_study_id = models.CharField(max_length=200, blank=True)
     recruiter_session_id = models.CharField(max_length=200, blank=True)
+    # The resume code shown in the browser that started: needed to continue in another
+    # one (a recruiter id alone is not a password). Only a keyed hash is stored.
+    resume_code_hash = models.CharField(max_length=64, blank=True, editable=False)
     question = models.ForeignKey(
         "elicitation.Question",
         null=True,
@@ -44,6 +47,8 @@ class Participant(models.Model):
         related_name="participants",
     )
     step = models.CharField(max_length=20, choices=Step.choices, default=Step.ABOUT)
+    # Drawn steps passed over because nothing could be drawn: progress leaves them out.
+    skipped_steps = models.JSONField(default=list, blank=True)
     consented_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     external_id = models.CharField(max_length=200, blank=True, db_index=True)

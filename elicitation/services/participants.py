@@ -6,19 +6,39 @@ the step it belongs to, so a double click, a reload or a back button runs it onc
 second request finds the participant elsewhere and gets StepMismatch (views redirect to
 the current step). LLM calls happen outside transactions: no row stays locked while a
 model thinks.
+
+A participant belongs to the browser session that started them. A recruiter id is not a
+password (it is in every link the recruiter sends, and guessable): continuing in another
+browser takes the participant's resume code, shown in the first one.
 """
 
 from __future__ import annotations
 
+import secrets
+from datetime import timedelta
+
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from elicitation import journey, selectors
-from elicitation.models import Participant, Study
+from elicitation.models import Participant, ResumeAttempt, Study
 
 Step = Participant.Step
 
 RECRUITER_ID_MAX = 200
+
+# Eight characters from 31 that cannot be mistaken for one another (no 0/O, 1/I/L):
+# about 40 bits, typed in a few seconds, never guessed within the limits below.
+RESUME_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+RESUME_CODE_LENGTH = 8
+# Wrong codes allowed in an hour: from one browser session, from one address, and for
+# one participant (whoever types them).
+RESUME_WRONG_PER_SESSION = 5
+RESUME_WRONG_PER_ADDRESS = 20
+RESUME_WRONG_PER_PARTICIPANT = 10
+RESUME_WINDOW = timedelta(hours=1)
 
 
 class StepMismatch(Exception):
@@ -41,6 +61,23 @@ class NotFound(Exception):
     """An id that is not this participant's (another session's message, an unshown story)."""
 
 
+class AlreadyStarted(Exception):
+    """This recruiter id belongs to a participant who started in another browser."""
+
+    def __init__(self, participant: Participant):
+        super().__init__(f"{participant} started in another browser")
+        self.participant = participant
+
+
+class WrongResumeCode(Exception):
+    """The code typed is not this participant's; ``message`` says what to do."""
+
+    def __init__(self, message: str, *, retry_after: int = 0):
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after  # seconds, when guessing is paused
+
+
 def lock(participant: Participant, *steps: str) -> Participant:
     """Re-read and lock the participant; raise StepMismatch unless on one of ``steps``."""
     locked = Participant.objects.select_for_update(of=("self",)).select_related("study", "question")
@@ -59,15 +96,18 @@ def participant_start(
     recruiter_study_id: str = "",
     recruiter_session_id: str = "",
 ) -> Participant:
-    """Create the participant who just agreed, or return the one they already are.
+    """Create the participant who just agreed, or return the one this session already is.
 
     The study row is locked so that starts happen one at a time: question assignment
-    stays balanced, and a double click on "I agree" (or the same recruiter id in two
-    tabs) never makes a second participant.
+    stays balanced, and a double click on "I agree" never makes a second participant.
+    A recruiter id that another browser started with raises AlreadyStarted: that
+    participant is continued only with their resume code (``participant_resume``).
     """
     Study.objects.select_for_update().filter(pk=study.pk).first()
     recruiter_pid = recruiter_pid.strip()[:RECRUITER_ID_MAX]
     existing = selectors.participant_by_recruiter_pid(study, recruiter_pid)
+    if existing is not None and not (session_key and existing.session_key == session_key):
+        raise AlreadyStarted(existing)
     if existing is None and session_key and not recruiter_pid:
         existing = (
             Participant.objects.filter(study=study, session_key=session_key, recruiter_pid="")
@@ -75,9 +115,6 @@ def participant_start(
             .first()
         )
     if existing is not None:
-        if session_key and existing.session_key != session_key:
-            existing.session_key = session_key
-            existing.save(update_fields=["session_key", "updated_at"])
         return existing
     question = selectors.least_filled_question(study)
     if question is None:
@@ -96,20 +133,123 @@ def participant_start(
     return participant
 
 
-def participant_resume(*, participant: Participant, session_key: str) -> Participant:
-    """Tie a returning participant (found by recruiter id) to this browser session."""
-    if session_key and participant.session_key != session_key:
-        Participant.objects.filter(pk=participant.pk).update(session_key=session_key)
-        participant.session_key = session_key
-    return participant
+# ---------------------------------------------------------------------------------------
+# The resume code
+# ---------------------------------------------------------------------------------------
+
+
+def normalise_code(code: str) -> str:
+    """A code as typed ("k7qp-m3xd ") in the form it is checked ("K7QPM3XD")."""
+    return "".join(ch for ch in (code or "").upper() if ch.isalnum())[:32]
+
+
+def format_code(code: str) -> str:
+    """A code as shown: two groups of four, easier to read out and type."""
+    code = normalise_code(code)
+    return f"{code[:4]}-{code[4:]}" if len(code) > 4 else code
+
+
+def _code_hash(participant: Participant, code: str) -> str:
+    # Keyed with the site's secret and the participant's public id: a database dump
+    # alone gives nothing to try codes against, and equal codes hash apart.
+    value = f"{participant.public_id}:{normalise_code(code)}"
+    return salted_hmac("mge.resume-code", value, algorithm="sha256").hexdigest()
+
+
+def resume_code_issue(*, participant: Participant) -> str:
+    """Give the participant a new resume code and return it (only its hash is kept; a
+    code shown before stops working)."""
+    code = "".join(secrets.choice(RESUME_ALPHABET) for _ in range(RESUME_CODE_LENGTH))
+    participant.resume_code_hash = _code_hash(participant, code)
+    Participant.objects.filter(pk=participant.pk).update(
+        resume_code_hash=participant.resume_code_hash
+    )
+    return code
+
+
+def resume_code_matches(participant: Participant, code: str) -> bool:
+    if not participant.resume_code_hash or not normalise_code(code):
+        return False
+    return constant_time_compare(participant.resume_code_hash, _code_hash(participant, code))
+
+
+def _wrong_since(participant: Participant, session_key: str, address: str):
+    since = timezone.now() - RESUME_WINDOW
+    wrong = ResumeAttempt.objects.filter(succeeded=False, created_at__gte=since)
+    return {
+        "session": wrong.filter(session_key=session_key).count() if session_key else 0,
+        "address": wrong.filter(address=address).count() if address else 0,
+        "participant": wrong.filter(participant=participant).count(),
+        "oldest": wrong.filter(
+            Q(participant=participant)
+            | (Q(session_key=session_key) if session_key else Q(pk__in=[]))
+            | (Q(address=address) if address else Q(pk__in=[]))
+        )
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first(),
+    }
+
+
+def _paused(counts: dict) -> bool:
+    return (
+        counts["session"] >= RESUME_WRONG_PER_SESSION
+        or counts["address"] >= RESUME_WRONG_PER_ADDRESS
+        or counts["participant"] >= RESUME_WRONG_PER_PARTICIPANT
+    )
+
+
+def participant_resume(
+    *, participant: Participant, code: str, session_key: str, address: str = ""
+) -> Participant:
+    """Continue ``participant`` in this browser session if ``code`` is their resume code.
+
+    Raises WrongResumeCode on a wrong code, and without checking it at all while too
+    many wrong codes came from this session or address, or for this participant, in
+    the last hour. Every attempt is recorded.
+    """
+    with transaction.atomic():
+        # One attempt at a time per participant, so parallel guesses cannot outrun the count.
+        participant = Participant.objects.select_for_update().get(pk=participant.pk)
+        counts = _wrong_since(participant, session_key, address)
+        if _paused(counts):
+            oldest = counts["oldest"] or timezone.now()
+            wait = max(60, int((oldest + RESUME_WINDOW - timezone.now()).total_seconds()))
+            raise WrongResumeCode(
+                "Too many wrong codes. Please wait an hour, or continue in the browser "
+                "where you started.",
+                retry_after=wait,
+            )
+        right = resume_code_matches(participant, code)
+        ResumeAttempt.objects.create(
+            study_id=participant.study_id,
+            participant=participant,
+            session_key=session_key[:64],
+            address=address[:45],
+            succeeded=right,
+        )
+        if right:
+            if session_key and participant.session_key != session_key:
+                participant.session_key = session_key
+                participant.save(update_fields=["session_key", "updated_at"])
+            return participant
+    raise WrongResumeCode(
+        "That is not the resume code for this id. It is shown at the top of every page "
+        "in the browser where you started (8 letters and digits, like K7QP-M3XD)."
+    )
 
 
 def enter(participant: Participant, step: str) -> None:
     """Put the participant on ``step``. A step that shows a draw (values to select from,
-    stories to judge) is skipped when nothing could be drawn. Inside a transaction."""
-    while not journey.draw_step(participant, step):
-        step = journey.next_step(participant.study, step)
+    stories to judge) is skipped when nothing could be drawn, and noted as skipped so
+    that progress leaves it out. Inside a transaction."""
     fields = ["step", "updated_at"]
+    while not journey.draw_step(participant, step):
+        if step not in participant.skipped_steps:
+            participant.skipped_steps = [*participant.skipped_steps, step]
+            if "skipped_steps" not in fields:
+                fields.append("skipped_steps")
+        step = journey.next_step(participant.study, step)
     if step == Step.DONE and participant.completed_at is None:
         participant.completed_at = timezone.now()
         fields.append("completed_at")

@@ -1,10 +1,12 @@
-"""Arriving: the site's front page, the health check, the recruitment link and consent."""
+"""Arriving: the site's front page, the health check, the recruitment link, consent, and
+coming back (in another browser with the resume code, or with another recruiter id)."""
 
 from __future__ import annotations
 
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
@@ -32,37 +34,120 @@ def healthz(request):
     )
 
 
+def _link_pid(request) -> str:
+    pid = (request.GET.get("PROLIFIC_PID") or request.GET.get("pid") or "").strip()
+    return pid[: participants.RECRUITER_ID_MAX]
+
+
 @require_GET
 def entry(request, slug):
     """The recruitment link: /s/<slug>/?PROLIFIC_PID=...&STUDY_ID=...&SESSION_ID=...
 
-    A known recruiter id (or this browser's session) resumes where the participant
-    left off; anyone else is asked for consent, their recruiter ids kept until then.
+    This browser's participant continues where they left off. A recruiter id that
+    another browser started with never opens their work here: it asks for their resume
+    code. A different recruiter id in a browser that already takes part asks which of
+    the two to go on as. Anyone else is asked for consent, their ids kept until then.
     """
     study = common.study_or_404(slug)
-    pid = (request.GET.get("PROLIFIC_PID") or request.GET.get("pid") or "").strip()
-    participant = (
-        selectors.participant_by_recruiter_pid(study, pid[: participants.RECRUITER_ID_MAX])
-        if pid
-        else common.session_participant(request, study)
-    )
-    if participant is not None:
-        participants.participant_resume(
-            participant=participant, session_key=common.session_key(request)
-        )
-        common.remember(request, participant)
-        if not study.is_open and participant.step != Step.DONE:
-            return common.closed(request, study)
-        return common.to_step(request, participant)
-    if not study.is_open:
-        return common.closed(request, study)
-    if pid or "STUDY_ID" in request.GET or "SESSION_ID" in request.GET:
+    pid = _link_pid(request)
+    current = common.session_participant(request, study)
+    has_ids = pid or "STUDY_ID" in request.GET or "SESSION_ID" in request.GET
+    if has_ids and (current is None or (pid and current.recruiter_pid != pid)):
         request.session[common.PENDING_KEY.format(study.pk)] = {
             "recruiter_pid": pid,
             "recruiter_study_id": request.GET.get("STUDY_ID", ""),
             "recruiter_session_id": request.GET.get("SESSION_ID", ""),
         }
+    if current is not None and pid and current.recruiter_pid != pid:
+        return redirect("elicitation:switch", slug=study.slug)
+    if current is None and pid:
+        known = selectors.participant_by_recruiter_pid(study, pid)
+        if known is not None:
+            return _continue_known(request, study, known)
+    if current is not None:
+        if not study.is_open and current.step != Step.DONE:
+            return common.closed(request, study)
+        return common.to_step(request, current)
+    if not study.is_open:
+        return common.closed(request, study)
     return redirect(journey.url_for(study, journey.CONSENT))
+
+
+def _continue_known(request, study, known: Participant):
+    """A recruiter id that already started: its own browser goes on (a session that lost
+    its entry), any other is asked for the resume code."""
+    if known.session_key and known.session_key == request.session.session_key:
+        request.session.pop(common.PENDING_KEY.format(study.pk), None)
+        common.remember(request, known)
+        return common.to_step(request, known)
+    return common.go(request, reverse("elicitation:resume", args=[study.slug]))
+
+
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def resume(request, slug):
+    """ "This id already started in another browser": continue only with the resume code
+    shown there. Nothing of the participant's is shown before the code is right."""
+    study = common.study_or_404(slug)
+    pid = common.pending(request, study).get("recruiter_pid", "")
+    known = selectors.participant_by_recruiter_pid(study, pid)
+    current = common.session_participant(request, study)
+    if known is None or (current is not None and current.pk == known.pk):
+        return redirect("elicitation:entry", slug=study.slug)
+    context = {"study": study, "pid": pid, "current": current, "code": ""}
+    status, retry_after = 200, 0
+    if request.method == "POST":
+        code = request.POST.get("code", "")
+        try:
+            participants.participant_resume(
+                participant=known,
+                code=code,
+                session_key=common.session_key(request),
+                address=common.client_address(request),
+            )
+        except participants.WrongResumeCode as wrong:
+            context.update(error=wrong.message, code=code[:40])
+            status, retry_after = (429 if wrong.retry_after else 400), wrong.retry_after
+        else:
+            request.session.pop(common.PENDING_KEY.format(study.pk), None)
+            common.remember(request, known, code=code)
+            if not study.is_open and known.step != Step.DONE:
+                return common.closed(request, study)
+            return common.to_step(request, known)
+    name = "elicitation/resume.html" + ("#step" if request.htmx else "")
+    response = render(request, name, context, status=status)
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def switch(request, slug):
+    """This browser takes part as one recruiter id and the link names another: continue
+    as the first, or start (or resume) as the second? Never both at once, so nobody's
+    work is recorded under someone else's id."""
+    study = common.study_or_404(slug)
+    current = common.session_participant(request, study)
+    pid = common.pending(request, study).get("recruiter_pid", "")
+    if current is None or not pid or current.recruiter_pid == pid:
+        return redirect("elicitation:entry", slug=study.slug)
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "continue":
+            request.session.pop(common.PENDING_KEY.format(study.pk), None)
+            return common.to_step(request, current)
+        if action == "switch":
+            common.forget(request, study)
+            known = selectors.participant_by_recruiter_pid(study, pid)
+            if known is not None:
+                return _continue_known(request, study, known)
+            if not study.is_open:
+                return common.closed(request, study)
+            return common.go(request, journey.url_for(study, journey.CONSENT))
+    context = {"study": study, "current": current, "pid": pid}
+    name = "elicitation/switch.html" + ("#step" if request.htmx else "")
+    return render(request, name, context, status=200 if request.method == "GET" else 400)
 
 
 @require_http_methods(["GET", "POST"])
@@ -86,17 +171,22 @@ def consent(request, slug):
             name = "elicitation/declined.html" + ("#step" if request.htmx else "")
             return render(request, name, context)
         if request.POST.get("action") == "agree":
-            pending = request.session.pop(common.PENDING_KEY.format(study.pk), {}) or {}
+            pending = common.pending(request, study)
             try:
                 participant = participants.participant_start(
                     study=study, session_key=common.session_key(request), **pending
                 )
+            except participants.AlreadyStarted:
+                # Another browser agreed first with this id: its code, or nothing.
+                return common.go(request, reverse("elicitation:resume", args=[study.slug]))
             except participants.JourneyError as error:
                 context["error"] = error.message
                 return common.page(
                     request, "elicitation/consent.html", context, step=journey.CONSENT, status=409
                 )
-            common.remember(request, participant)
+            request.session.pop(common.PENDING_KEY.format(study.pk), None)
+            code = participants.resume_code_issue(participant=participant)
+            common.remember(request, participant, code=code)
             return common.to_step(request, participant)
         context["error"] = "Please choose one of the two buttons."
         return common.page(

@@ -2,7 +2,8 @@
 work for htmx and without JavaScript, and the page or ``#step`` partial.
 
 Who the participant is comes from the session only (one entry per study, set on consent
-or on return with a recruiter id), never from an id in the URL.
+or when their resume code is typed in another browser), never from an id in the URL: a
+recruiter id in the link finds a participant but never hands them to a new browser.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ Step = Participant.Step
 
 PARTICIPANT_KEY = "mge.participant.{}"  # session key: study id -> participant public id
 PENDING_KEY = "mge.recruiter.{}"  # session key: recruiter ids kept until consent
+RESUME_KEY = "mge.resume.{}"  # session key: study id -> the participant's resume code
 
 
 def study_or_404(slug: str) -> Study:
@@ -41,8 +43,37 @@ def session_participant(request, study: Study) -> Participant | None:
     )
 
 
-def remember(request, participant: Participant) -> None:
+def remember(request, participant: Participant, *, code: str = "") -> None:
+    """Bind this browser session to ``participant``; keep their resume code to show."""
     request.session[PARTICIPANT_KEY.format(participant.study_id)] = str(participant.public_id)
+    if code:
+        request.session[RESUME_KEY.format(participant.study_id)] = participants.format_code(code)
+
+
+def forget(request, study: Study) -> None:
+    """This session is no longer anyone in ``study`` (the participant stays saved)."""
+    request.session.pop(PARTICIPANT_KEY.format(study.pk), None)
+    request.session.pop(RESUME_KEY.format(study.pk), None)
+
+
+def resume_code(request, participant: Participant) -> str:
+    """The participant's resume code to show in this session, issued if it has none (a
+    session from before codes existed): the code is kept nowhere else in clear."""
+    key = RESUME_KEY.format(participant.study_id)
+    code = request.session.get(key, "")
+    if not code or not participants.resume_code_matches(participant, code):
+        code = participants.format_code(participants.resume_code_issue(participant=participant))
+        request.session[key] = code
+    return code
+
+
+def pending(request, study: Study) -> dict:
+    """The recruiter ids of the link this session last opened, kept until used."""
+    return request.session.get(PENDING_KEY.format(study.pk)) or {}
+
+
+def client_address(request) -> str:
+    return request.META.get("REMOTE_ADDR", "") or ""
 
 
 def go(request, url: str, *, external: bool = False):
@@ -66,9 +97,18 @@ def onward(request, participant: Participant):
 def page(request, template: str, context: dict, *, step: str, status: int = 200):
     """Render a step's page, or just its ``#step`` partial for htmx."""
     study = context["study"]
+    participant = context.get("participant")
+    skipped = participant.skipped_steps if participant is not None else ()
     context = {
-        "progress": journey.progress(study, step),
+        "progress": journey.progress(study, step, skipped=skipped),
         "step_name": step,
+        # Shown on every page of a participant with a recruiter id: with it, and only
+        # with it, the same id continues in another browser.
+        "resume_code": (
+            resume_code(request, participant)
+            if participant is not None and participant.recruiter_pid
+            else ""
+        ),
         **context,
     }
     name = f"{template}#step" if request.htmx else template

@@ -6,9 +6,12 @@ as entry points they may ask the graph side (moralgraph.services.positions) dire
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from django.core.exceptions import ValidationError
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
@@ -65,18 +68,24 @@ def follow_up(request, slug):
     """
     study = common.study_or_404(slug)
     pid = (request.GET.get("PROLIFIC_PID") or request.GET.get("pid") or "").strip()
+    follow_up_key = f"mge.follow-up.{study.pk}"
     if pid:
         participant = selectors.participant_by_recruiter_pid(
             study, pid[: participants.RECRUITER_ID_MAX]
         )
         if participant is None:
             raise Http404("No participant with this id in this study")
-        participants.participant_resume(
-            participant=participant, session_key=common.session_key(request)
-        )
-        common.remember(request, participant)
+        if participant.step != Step.DONE:
+            # The journey itself continues only in its own browser or with the resume
+            # code: the entry link decides, never this page.
+            return redirect(reverse("elicitation:entry", args=[study.slug]) + f"?pid={quote(pid)}")
+        # This browser may answer the follow-up for this finished participant, and
+        # nothing else: the session is not bound to them for the journey's pages.
+        request.session[follow_up_key] = str(participant.public_id)
     else:
-        participant = common.session_participant(request, study)
+        participant = common.session_participant(request, study) or (
+            selectors.participant_by_public_id(study, request.session.get(follow_up_key))
+        )
         if participant is None:
             raise Http404("No participant in this session")
     if participant.step != Step.DONE:

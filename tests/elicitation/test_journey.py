@@ -65,6 +65,35 @@ def test_progress_shrinks_with_the_steps_a_study_runs():
     assert journey.progress(study, Step.QUESTION).number == 2
 
 
+def test_skipped_steps_leave_the_count_so_progress_never_jumps():
+    study = _study(estimated_minutes=20)
+    order = [s for s in journey.steps_for(study) if s != Step.DONE]
+    # Nothing to select from or judge: both drawn steps are passed over.
+    skipped = [Step.SELECTION, Step.JUDGMENTS]
+    seen = [s for s in order if s not in skipped]
+    before = [journey.progress(study, s) for s in order[: order.index(Step.CARD) + 1]]
+    after = [journey.progress(study, s, skipped=skipped) for s in seen[len(before) :]]
+    shown = before + after
+    numbers = [p.number for p in shown]
+    assert numbers == list(range(1, len(seen) + 1)), numbers  # one step at a time
+    assert [p.total for p in after] == [len(seen)] * len(after)  # 6, not 8
+    percents = [p.percent for p in shown]
+    assert percents == sorted(percents) and len(set(percents)) == len(percents)
+    minutes = [p.minutes_left for p in shown]
+    assert minutes == sorted(minutes, reverse=True)
+    assert journey.progress(study, Step.SURVEY, skipped=skipped).minutes_left <= 2
+    # Today's count without the skipped steps would have read "8 of 8" on the survey.
+    assert journey.progress(study, Step.SURVEY).number == 8
+
+
+def test_progress_on_a_skipped_step_is_the_next_one_seen():
+    study = _study()
+    on = journey.progress(study, Step.SELECTION, skipped=[Step.SELECTION, Step.JUDGMENTS])
+    assert on.label == journey.LABELS[Step.SURVEY]
+    gone = _study(survey_enabled=False)
+    assert journey.progress(gone, Step.JUDGMENTS, skipped=[Step.JUDGMENTS]).finished
+
+
 def test_the_interview_weighs_most_in_the_time_left():
     study = _study(estimated_minutes=15)
     before = journey.progress(study, Step.INTERVIEW).minutes_left
@@ -76,8 +105,16 @@ def test_a_participant_sees_only_their_step_and_may_go_back_from_the_card_to_tal
     assert journey.can_view(Step.INTERVIEW, Step.INTERVIEW)
     assert not journey.can_view(Step.INTERVIEW, Step.CARD)
     assert journey.can_view(Step.CARD, Step.INTERVIEW)
-    assert not journey.can_view(Step.SELECTION, Step.CARD)
     assert not journey.can_view(Step.QUESTION, Step.SURVEY)
+    assert not journey.can_view(Step.SELECTION, Step.INTERVIEW)
+
+
+def test_a_submitted_card_may_be_looked_at_but_not_before_it_exists():
+    # After the card step the card page shows the submitted card, read-only.
+    for later in (Step.SELECTION, Step.JUDGMENTS, Step.SURVEY, Step.DONE):
+        assert journey.can_view(later, Step.CARD)
+    for earlier in (Step.ABOUT, Step.QUESTION, Step.INTERVIEW):
+        assert not journey.can_view(earlier, Step.CARD)
 
 
 def test_recruiter_url_adds_the_code_as_cc():

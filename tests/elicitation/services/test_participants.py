@@ -3,7 +3,7 @@
 import pytest
 
 from elicitation import selectors
-from elicitation.models import Participant
+from elicitation.models import Participant, ResumeAttempt
 from elicitation.services import card, participants
 from tests import factories
 from tests.helpers import advance_to, fresh, make_study, start
@@ -30,10 +30,103 @@ def test_start_creates_a_consented_participant_on_the_first_step():
 def test_the_same_recruiter_id_never_makes_a_second_participant():
     study = make_study()
     first = start(study, pid="P1", session_key="one")
-    again = start(study, pid="P1", session_key="two")
-    assert again.pk == first.pk
-    assert fresh(first).session_key == "two"
+    assert start(study, pid="P1", session_key="one").pk == first.pk  # a double "I agree"
+    # Another browser with the same id is refused, not handed the participant.
+    with pytest.raises(participants.AlreadyStarted) as refused:
+        start(study, pid="P1", session_key="two")
+    assert refused.value.participant.pk == first.pk
+    assert fresh(first).session_key == "one"
     assert Participant.objects.filter(study=study).count() == 1
+
+
+# --- The resume code ------------------------------------------------------------------------
+
+
+def test_a_resume_code_is_short_unambiguous_and_stored_only_hashed():
+    participant = start(make_study(), pid="P1")
+    codes = {participants.resume_code_issue(participant=participant) for _ in range(50)}
+    assert len(codes) == 50
+    for code in codes:
+        assert len(code) == 8 and set(code) <= set(participants.RESUME_ALPHABET)
+    assert not set("01OIL") & set(participants.RESUME_ALPHABET)
+    code = participants.resume_code_issue(participant=participant)
+    stored = fresh(participant).resume_code_hash
+    assert stored and code not in stored and len(stored) == 64
+    # Typed loosely (lower case, a dash, spaces) it still matches; an older code does not.
+    loose = f" {code[:4].lower()}-{code[4:]} "
+    assert participants.resume_code_matches(fresh(participant), loose)
+    assert not participants.resume_code_matches(fresh(participant), codes.pop())
+    assert not participants.resume_code_matches(fresh(participant), "")
+
+
+def test_the_same_code_hashes_apart_for_two_participants():
+    study = make_study()
+    one, two = start(study, pid="P1", session_key="a"), start(study, pid="P2", session_key="b")
+    code = participants.resume_code_issue(participant=one)
+    assert participants._code_hash(one, code) != participants._code_hash(two, code)
+
+
+def test_the_right_code_binds_the_participant_to_the_new_session():
+    participant = start(make_study(), pid="P1", session_key="first")
+    code = participants.resume_code_issue(participant=participant)
+    resumed = participants.participant_resume(
+        participant=participant, code=code, session_key="second", address="10.0.0.1"
+    )
+    assert resumed.pk == participant.pk and fresh(participant).session_key == "second"
+    attempt = ResumeAttempt.objects.get()
+    assert attempt.succeeded and attempt.address == "10.0.0.1"
+
+
+def test_wrong_codes_are_refused_and_then_not_even_checked():
+    participant = start(make_study(), pid="P1", session_key="first")
+    code = participants.resume_code_issue(participant=participant)
+    for _ in range(participants.RESUME_WRONG_PER_SESSION):
+        with pytest.raises(participants.WrongResumeCode) as wrong:
+            participants.participant_resume(
+                participant=participant, code="AAAA-AAAA", session_key="thief"
+            )
+        assert wrong.value.retry_after == 0
+    # The limit is reached: even the right code is not looked at from this session ...
+    with pytest.raises(participants.WrongResumeCode) as paused:
+        participants.participant_resume(participant=participant, code=code, session_key="thief")
+    assert paused.value.retry_after > 0 and "Too many wrong codes" in paused.value.message
+    assert fresh(participant).session_key == "first"
+    # ... while another session, with the right code, still gets in.
+    participants.participant_resume(participant=participant, code=code, session_key="owner")
+    assert fresh(participant).session_key == "owner"
+
+
+def test_wrong_codes_are_limited_per_address_and_per_participant():
+    study = make_study()
+    participant = start(study, pid="P1", session_key="first")
+    code = participants.resume_code_issue(participant=participant)
+    for i in range(participants.RESUME_WRONG_PER_PARTICIPANT):
+        with pytest.raises(participants.WrongResumeCode):
+            participants.participant_resume(
+                participant=participant, code="AAAA-AAAA", session_key=f"s{i}", address=f"a{i}"
+            )
+    # New sessions from new addresses: the participant's own count stops the guessing.
+    with pytest.raises(participants.WrongResumeCode) as paused:
+        participants.participant_resume(
+            participant=participant, code=code, session_key="fresh", address="fresh"
+        )
+    assert paused.value.retry_after > 0
+
+    others = [start(study, pid=f"P{n}", session_key=f"own{n}") for n in range(2, 6)]
+    other = others[0]
+    ResumeAttempt.objects.all().delete()
+    for i in range(participants.RESUME_WRONG_PER_ADDRESS):
+        target = others[i % len(others)]  # each below their own limit
+        with pytest.raises(participants.WrongResumeCode):
+            participants.participant_resume(
+                participant=target, code="AAAA-AAAA", session_key=f"t{i}", address="one.address"
+            )
+    other_code = participants.resume_code_issue(participant=other)
+    with pytest.raises(participants.WrongResumeCode) as paused:
+        participants.participant_resume(
+            participant=other, code=other_code, session_key="new", address="one.address"
+        )
+    assert paused.value.retry_after > 0
 
 
 def test_the_same_session_without_recruiter_id_is_the_same_participant():
@@ -88,6 +181,7 @@ def test_a_drawn_step_with_nothing_drawn_is_skipped(monkeypatch):
     # drew nothing: the participant lands on the judgments, whose drawer drew something.
     assert calls == [Step.CARD]
     assert fresh(participant).step == Step.JUDGMENTS
+    assert fresh(participant).skipped_steps == [Step.SELECTION]  # for progress
 
 
 def test_a_drawn_step_with_something_drawn_is_entered(monkeypatch):

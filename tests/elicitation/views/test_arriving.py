@@ -1,18 +1,24 @@
 """The recruitment link, consent, and coming back."""
 
+import re
+
 import pytest
 from django.test import Client
 
 from elicitation.models import (
     ConsentDecline,
+    Message,
     Participant,
     Study,
 )
+from elicitation.services import participants
 from tests.helpers import (
     BOOSTED,
     agree,
+    fresh,
     make_study,
     participant_of,
+    say,
     to_interview,
     url,
 )
@@ -94,15 +100,122 @@ def test_a_consent_post_without_a_choice_is_refused(client):
     assert not Participant.objects.exists()
 
 
-def test_returning_with_the_recruiter_id_resumes_in_a_new_browser(client):
-    study = make_study()
+def _started_as(client, study, pid: str) -> Participant:
+    """A participant with ``pid`` on the interview, who has said something personal."""
+    client.get(url(study) + f"?PROLIFIC_PID={pid}")
     participant = to_interview(client, study)
-    Participant.objects.filter(pk=participant.pk).update(recruiter_pid="P9")
+    assert participant.recruiter_pid == pid
+    say(client, study, "My sister's secret is something only I know.")
+    return participant
+
+
+def _code_shown(client, study) -> str:
+    html = client.get(url(study, "interview")).content.decode()
+    match = re.search(r'class="resume-code-value">([A-Z0-9-]+)<', html)
+    assert match, "the resume code is on the page"
+    return match.group(1)
+
+
+def test_the_same_recruiter_id_in_another_browser_sees_nothing_of_theirs(client):
+    study = make_study()
+    participant = _started_as(client, study, "P9")
     other = Client()
-    response = other.get(url(study) + "?PROLIFIC_PID=P9")
+    response = other.get(url(study) + "?PROLIFIC_PID=P9", follow=True)
+    assert response.redirect_chain[-1][0] == url(study, "resume")
+    html = response.content.decode()
+    assert "This id has already started" in html and "resume code" in html
+    assert "secret" not in html and "transcript" not in html
+    # Not bound: every step of the journey sends this browser to consent, none shows
+    # the transcript, and nothing can be posted as them.
+    assert f"mge.participant.{study.pk}" not in other.session
+    assert other.get(url(study, "interview"))["Location"] == url(study, "consent")
+    assert say(other, study, "posted by someone else").status_code == 302
+    assert not Message.objects.filter(content="posted by someone else").exists()
+    # Agreeing again with that id does not hand the participant over either.
+    assert other.post(url(study, "consent"), {"action": "agree"})["Location"] == url(
+        study, "resume"
+    )
+    assert f"mge.participant.{study.pk}" not in other.session
+    assert Participant.objects.count() == 1
+    assert fresh(participant).session_key == client.session.session_key
+
+
+def test_the_resume_code_shown_in_the_first_browser_continues_in_another(client):
+    study = make_study()
+    participant = _started_as(client, study, "P9")
+    code = _code_shown(client, study)
+    assert code in client.get(url(study, "interview")).content.decode()  # kept on the page
+    other = Client()
+    other.get(url(study) + "?PROLIFIC_PID=P9")
+    response = other.post(url(study, "resume"), {"code": code.lower().replace("-", " ")})
     assert response["Location"] == url(study, "interview")
     assert participant_of(other, study) == participant
-    assert Participant.objects.count() == 1
+    html = other.get(url(study, "interview")).content.decode()
+    assert "secret" in html and code in html  # the same code, shown here too
+    assert participant_of(client, study) == participant  # the first browser still works
+
+
+def test_a_wrong_resume_code_is_refused_and_guessing_is_limited(client):
+    study = make_study()
+    _started_as(client, study, "P9")
+    code = _code_shown(client, study)
+    other = Client()
+    other.get(url(study) + "?PROLIFIC_PID=P9")
+    response = other.post(url(study, "resume"), {"code": "ZZZZ-ZZZZ"})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "not the resume code" in html and "ZZZZ-ZZZZ" in html and "secret" not in html
+    for _ in range(participants.RESUME_WRONG_PER_SESSION - 1):
+        other.post(url(study, "resume"), {"code": "ZZZZ-ZZZZ"})
+    response = other.post(url(study, "resume"), {"code": code})
+    assert response.status_code == 429 and int(response["Retry-After"]) > 0
+    assert f"mge.participant.{study.pk}" not in other.session
+
+
+def test_no_resume_code_for_a_participant_without_a_recruiter_id(client):
+    study = make_study()
+    to_interview(client, study)
+    assert "resume-code" not in client.get(url(study, "interview")).content.decode()
+
+
+def test_another_recruiter_id_in_a_browser_that_takes_part_asks_which(client):
+    study = make_study()
+    first = _started_as(client, study, "P1")
+    response = client.get(url(study) + "?PROLIFIC_PID=P2&STUDY_ID=S2", follow=True)
+    assert response.redirect_chain[-1][0] == url(study, "switch")
+    html = response.content.decode()
+    assert "Continue as P1" in html and "Start as P2" in html
+    # Whatever happens next, nothing is recorded under P2 by P1's participant.
+    assert fresh(first).recruiter_pid == "P1"
+    response = client.post(url(study, "switch"), {"action": "continue"})
+    assert response["Location"] == url(study, "interview")
+    assert participant_of(client, study) == first
+    assert client.get(url(study))["Location"] == url(study, "interview")  # asked once
+
+
+def test_starting_as_the_other_recruiter_id(client):
+    study = make_study()
+    first = _started_as(client, study, "P1")
+    client.get(url(study) + "?PROLIFIC_PID=P2&STUDY_ID=S2")
+    assert client.post(url(study, "switch"), {"action": "switch"})["Location"] == url(
+        study, "consent"
+    )
+    second = agree(client, study)
+    assert second.pk != first.pk
+    assert (second.recruiter_pid, second.recruiter_study_id) == ("P2", "S2")
+    assert fresh(first).recruiter_pid == "P1"
+    # The first stays saved, reachable with its code: the switch page said so.
+    assert Participant.objects.count() == 2
+
+
+def test_starting_as_an_id_that_started_elsewhere_asks_for_its_code(client):
+    study = make_study()
+    _started_as(Client(), study, "P2")
+    _started_as(client, study, "P1")
+    client.get(url(study) + "?PROLIFIC_PID=P2")
+    assert client.post(url(study, "switch"), {"action": "switch"})["Location"] == url(
+        study, "resume"
+    )
 
 
 def test_returning_in_the_same_browser_resumes(client):

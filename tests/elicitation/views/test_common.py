@@ -78,3 +78,15 @@ def test_llm_requests_are_counted_per_action(client):
     to_card(client, study)
     kinds = sorted(LLMRequest.objects.values_list("kind", flat=True))
     assert kinds == ["articulate", "message", "message", "message"]
+
+
+def test_progress_moves_one_step_at_a_time_when_drawn_steps_are_skipped(client):
+    from unittest import mock
+
+    study = make_study()  # no values and no stories: selection and judgments are skipped
+    to_card(client, study)
+    assert "Step 5 of 8" in client.get(url(study, "card")).content.decode()
+    with mock.patch("elicitation.queue.enqueue"):
+        client.post(url(study, "card"), card_data("submit"))
+    html = client.get(url(study, "survey")).content.decode()
+    assert "Step 6 of 6" in html, "the skipped steps are not counted (it read 8 of 8)"

@@ -201,14 +201,30 @@ def test_unknown_and_other_studies_ids_are_404(client, study):
 
 
 def test_an_unfinished_participant_goes_to_their_step(client, study):
-    Participant.objects.filter(recruiter_pid="PID-ME").update(step=Step.SURVEY)
-    response = client.get(URL + "?PROLIFIC_PID=PID-ME")
-    assert response.status_code == 302 and response["Location"] == "/s/fu/survey/"
-    response = client.post(URL, {"fair": "yes"})
+    participant = me(study)
+    Participant.objects.filter(pk=participant.pk).update(step=Step.SURVEY)
+    in_session(client, participant)
+    response = client.get(URL + "?PROLIFIC_PID=PID-ME", follow=True)
+    assert response.redirect_chain[-1][0] == "/s/fu/survey/"
+    response = client.post(URL, {"fair_position": "4"})
     assert response.status_code == 302 and response["Location"] == "/s/fu/survey/"
     assert not SurveyAnswer.objects.exists()
     with pytest.raises(participants.StepMismatch):
         survey.follow_up_save(participant=me(study), fair_position=4)
+
+
+def test_the_link_never_hands_an_unfinished_participant_to_another_browser(client, study):
+    Participant.objects.filter(recruiter_pid="PID-ME").update(step=Step.SURVEY)
+    response = client.get(URL + "?PROLIFIC_PID=PID-ME", follow=True)
+    assert response.redirect_chain[-1][0] == "/s/fu/resume/"
+    assert client.get("/s/fu/survey/")["Location"] == "/s/fu/consent/"
+
+
+def test_the_follow_up_link_binds_nothing_but_the_follow_up(client, study):
+    assert client.get(URL + "?PROLIFIC_PID=PID-ME").status_code == 200
+    assert client.get(URL).status_code == 200
+    # The journey's pages (the done page and its completion code) still need the code.
+    assert client.get("/s/fu/done/")["Location"] == "/s/fu/consent/"
 
 
 def test_it_works_once_the_study_is_closed(client, study):
