@@ -16,6 +16,10 @@ Step = Participant.Step
 def card_draft(*, participant: Participant) -> ValuesCard:
     """ "See my card": draft the card from the transcript (once per new message).
 
+    The first draft becomes the card. Once there is a card the participant has seen
+    (and perhaps edited or revised), a later draft never replaces it: it is kept
+    beside it as the card's ``proposal``, for the participant to take or leave.
+
     Raises JourneyError before enough turns, RateLimited, LLMError or StepMismatch.
     """
     with transaction.atomic():
@@ -53,11 +57,14 @@ def card_draft(*, participant: Participant) -> ValuesCard:
                 question=participant.question,
                 **fields,
             )
+        elif any(getattr(draft, name) != value for name, value in fields.items()):
+            draft.proposal = fields
+            draft.save(update_fields=["proposal", "updated_at"])
         else:
-            for name, value in fields.items():
-                setattr(draft, name, value)
-            draft.edited_by_participant = False
-            draft.save()
+            # The same card again: nothing to choose between; touch it so that "See my
+            # card" does not draft again until something new is said.
+            draft.proposal = {}
+            draft.save(update_fields=["proposal", "updated_at"])
         _to_card_step(participant, interview)
         return draft
 
@@ -76,6 +83,14 @@ def _own_draft(participant: Participant) -> ValuesCard:
     return draft
 
 
+def _apply_edits(card: ValuesCard, fields: dict) -> None:
+    if any(getattr(card, name) != value for name, value in fields.items()):
+        for name, value in fields.items():
+            setattr(card, name, value)
+        card.edited_by_participant = True
+        card.save()
+
+
 @transaction.atomic
 def card_save(
     *, participant: Participant, title: str, description: str, policies: list[str]
@@ -85,11 +100,50 @@ def card_save(
     participant = participants.lock(participant, Step.CARD)
     fields = cards.normalise(title=title, description=description, policies=policies)
     card = _own_draft(participant)
-    if any(getattr(card, name) != value for name, value in fields.items()):
-        for name, value in fields.items():
+    _apply_edits(card, fields)
+    return card
+
+
+@transaction.atomic
+def card_keep(
+    *, participant: Participant, title: str, description: str, policies: list[str]
+) -> ValuesCard:
+    """Keep the card as it stands in the form, unfinished or not, on the way back to the
+    conversation: nothing typed is lost (the checks come when the card is submitted)."""
+    participant = participants.lock(participant, Step.CARD)
+    card = _own_draft(participant)
+    _apply_edits(
+        card, cards.fit({"title": title, "description": description, "policies": policies})
+    )
+    return card
+
+
+@transaction.atomic
+def card_proposal_choose(
+    *,
+    participant: Participant,
+    use_proposal: bool,
+    title: str,
+    description: str,
+    policies: list[str],
+) -> ValuesCard:
+    """The participant's choice between their card (as it stands in the form) and the
+    newer draft offered beside it. Either way the offer is then gone."""
+    participant = participants.lock(participant, Step.CARD)
+    card = _own_draft(participant)
+    proposal = card.proposal or {}
+    if use_proposal and proposal:
+        for name, value in cards.fit(proposal).items():
             setattr(card, name, value)
-        card.edited_by_participant = True
-        card.save()
+        card.edited_by_participant = False  # the card is the interviewer's draft again
+    else:
+        fields = cards.fit({"title": title, "description": description, "policies": policies})
+        if any(getattr(card, name) != value for name, value in fields.items()):
+            for name, value in fields.items():
+                setattr(card, name, value)
+            card.edited_by_participant = True
+    card.proposal = {}
+    card.save()
     return card
 
 
@@ -153,6 +207,7 @@ def card_submit(
         setattr(card, name, value)
     card.status = ValuesCard.Status.SUBMITTED
     card.submitted_at = timezone.now()
+    card.proposal = {}  # submitted as it stood in the form: an offer left open lapses
     card.save()
     Interview.objects.filter(pk=card.interview_id).update(status=Interview.Status.DONE)
     signals.card_submitted.send(sender=ValuesCard, card_id=card.pk, study_id=card.study_id)

@@ -1,11 +1,12 @@
-"""The card: edit it, ask for a revision, submit it."""
+"""The card: edit it, ask for a revision, choose between it and a newer draft, submit
+it; and, once submitted, see it read-only."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.views.decorators.http import require_http_methods
 
-from elicitation import forms, journey, llm, selectors
+from elicitation import cards, forms, journey, llm, selectors
 from elicitation.models import Participant
 from elicitation.ratelimit import RateLimited
 from elicitation.services import card as card_service
@@ -14,7 +15,18 @@ from elicitation.views import common
 Step = Participant.Step
 
 
-def _card_page(request, study, participant, form, *, status=200, saved=False, revise_error=""):
+def _card_page(
+    request,
+    study,
+    participant,
+    form,
+    *,
+    card=None,
+    status=200,
+    saved=False,
+    revise_error="",
+    revise_request="",
+):
     context = {
         "study": study,
         "participant": participant,
@@ -22,61 +34,141 @@ def _card_page(request, study, participant, form, *, status=200, saved=False, re
         "form": form,
         "saved": saved,
         "revise_error": revise_error,
+        # A refused request stays in its box, to fix or send again.
+        "revise_request": revise_request,
+        "proposal": (card.proposal if card is not None else None) or None,
     }
     return common.page(request, "elicitation/card.html", context, step=Step.CARD, status=status)
+
+
+def _submitted_page(request, study, participant, *, status=200, not_saved=False):
+    """The submitted card, read-only: it says so, and says so again if changes came."""
+    card = selectors.submitted_card(participant)
+    context = {
+        "study": study,
+        "participant": participant,
+        "question": participant.question,
+        "card": card,
+        "not_saved": not_saved,
+        "onward_url": journey.url_for(study, participant.step),
+    }
+    return common.page(
+        request, "elicitation/card_submitted.html", context, step=participant.step, status=status
+    )
+
+
+def _same_as(card, form) -> bool:
+    try:
+        fields = cards.normalise(**form.fields())
+    except ValidationError:
+        return False
+    return all(getattr(card, name) == value for name, value in fields.items())
 
 
 @require_http_methods(["GET", "POST"])
 @common.participant_step(Step.CARD)
 def card(request, study, participant):
+    if participant.step != Step.CARD:
+        # Past the card: the submitted card, read-only. A double click on "submit" goes
+        # on to where they are; any other change is refused, out loud.
+        submitted = selectors.submitted_card(participant)
+        if request.method != "POST" or submitted is None:
+            return _submitted_page(request, study, participant)
+        if request.POST.get("action") == "submit" and _same_as(
+            submitted, forms.CardForm.from_post(request.POST)
+        ):
+            return common.to_step(request, participant)
+        return _submitted_page(request, study, participant, status=409, not_saved=True)
+
     draft = selectors.draft_card(participant)
     if draft is None:
         # On the card step with no draft (it was never drafted): back to the interview.
         return common.go(request, journey.url_for(study, Step.INTERVIEW))
     if request.method != "POST":
-        return _card_page(request, study, participant, forms.CardForm.from_card(draft))
+        return _card_page(request, study, participant, forms.CardForm.from_card(draft), card=draft)
 
     form = forms.CardForm.from_post(request.POST)
-    if form.errors:
-        # Text that cannot be taken (control characters, or far too long): said inline.
-        revise_error = " ".join(form.errors.get("request", []))
-        return _card_page(request, study, participant, form, status=400, revise_error=revise_error)
     action = request.POST.get("action", "save")
+    revise_request = form.revise_request
+    if form.errors:
+        # Text that cannot be taken (control characters, far over a limit): said inline,
+        # the rest given back, nothing saved or sent.
+        return _card_page(
+            request,
+            study,
+            participant,
+            form,
+            card=draft,
+            status=400,
+            revise_error=" ".join(form.errors.get("request", [])),
+            revise_request=revise_request,
+        )
     if action == "add":
         form.add_policy()
-        return _card_page(request, study, participant, form)
+        return _card_page(request, study, participant, form, card=draft)
     if action.startswith("remove-"):
         index = action.removeprefix("remove-")
         form.remove_policy(int(index) if index.isdigit() else -1)
-        return _card_page(request, study, participant, form)
+        return _card_page(request, study, participant, form, card=draft)
+    if action == "back":
+        # Back to the conversation, keeping what is in the form (unfinished or not).
+        card_service.card_keep(participant=participant, **form.fields())
+        return common.go(request, journey.url_for(study, Step.INTERVIEW))
+    if action in ("use-proposal", "keep-mine"):
+        chosen = card_service.card_proposal_choose(
+            participant=participant, use_proposal=action == "use-proposal", **form.fields()
+        )
+        return _card_page(
+            request, study, participant, forms.CardForm.from_card(chosen), card=chosen
+        )
     try:
         if action == "submit":
             card_service.card_submit(participant=participant, **form.fields())
             return common.onward(request, participant)
         if action == "revise":
             revised = card_service.card_revise(
-                participant=participant, request=request.POST.get("request", ""), **form.fields()
+                participant=participant, request=revise_request, **form.fields()
             )
-            return _card_page(request, study, participant, forms.CardForm.from_card(revised))
-        card = card_service.card_save(participant=participant, **form.fields())
-        return _card_page(request, study, participant, forms.CardForm.from_card(card), saved=True)
+            return _card_page(
+                request, study, participant, forms.CardForm.from_card(revised), card=revised
+            )
+        saved = card_service.card_save(participant=participant, **form.fields())
+        return _card_page(
+            request, study, participant, forms.CardForm.from_card(saved), card=saved, saved=True
+        )
     except ValidationError as invalid:
         form.set_errors(invalid)
-        if "request" in form.errors:
-            return _card_page(
-                request,
-                study,
-                participant,
-                form,
-                status=400,
-                revise_error=form.errors["request"][0],
-            )
-        return _card_page(request, study, participant, form, status=400)
-    except RateLimited as limited:
         return _card_page(
-            request, study, participant, form, status=429, revise_error=limited.message
+            request,
+            study,
+            participant,
+            form,
+            card=draft,
+            status=400,
+            revise_error=form.errors["request"][0] if "request" in form.errors else "",
+            revise_request=revise_request,
         )
+    except RateLimited as limited:
+        response = _card_page(
+            request,
+            study,
+            participant,
+            form,
+            card=draft,
+            status=429,
+            revise_error=limited.message,
+            revise_request=revise_request,
+        )
+        response["Retry-After"] = str(limited.retry_after)
+        return response
     except llm.LLMError as failed:
         return _card_page(
-            request, study, participant, form, status=503, revise_error=failed.user_message
+            request,
+            study,
+            participant,
+            form,
+            card=draft,
+            status=503,
+            revise_error=failed.user_message,
+            revise_request=revise_request,
         )

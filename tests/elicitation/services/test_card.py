@@ -40,15 +40,21 @@ def test_see_my_card_twice_drafts_once(interviewing):
     assert LLMRequest.objects.filter(kind="articulate").count() == 1
 
 
-def test_talking_more_after_the_card_redrafts_it(interviewing):
+def test_talking_more_after_the_card_offers_a_new_draft_beside_it(interviewing):
     talk(interviewing)
     first = card_service.card_draft(participant=fresh(interviewing))
+    drafted = (first.title, first.description, first.policies)
     talk(interviewing, ["I also pay attention to her faith and her hopes for the future."])
     assert fresh(interviewing).step == Step.INTERVIEW
     again = card_service.card_draft(participant=fresh(interviewing))
     assert again.pk == first.pk
     assert LLMRequest.objects.filter(kind="articulate").count() == 2
     assert ValuesCard.objects.count() == 1
+    # The card is the one the participant saw; the new draft waits beside it.
+    again.refresh_from_db()
+    assert (again.title, again.description, again.policies) == drafted
+    assert again.proposal and again.proposal["policies"] != drafted[2]
+    assert fresh(interviewing).step == Step.CARD
 
 
 @pytest.fixture
@@ -179,3 +185,66 @@ def test_submitting_draws_the_values_to_select_from(carding):
     card_service.card_submit(participant=carding, **CARD)
     assert fresh(carding).step == Step.SELECTION
     assert Impression.objects.filter(participant=carding).count() == 3
+
+
+# --- No lost edits ------------------------------------------------------------------------
+
+
+def _talk_and_redraft(participant):
+    talk(participant, ["I also pay attention to her faith and her hopes for the future."])
+    return card_service.card_draft(participant=fresh(participant))
+
+
+def test_a_new_draft_never_replaces_an_edited_card(carding):
+    card_service.card_save(participant=carding, **CARD)
+    card = _talk_and_redraft(carding)
+    card.refresh_from_db()
+    assert (card.title, card.description, card.policies) == tuple(CARD.values())
+    assert card.edited_by_participant
+    assert card.proposal and card.proposal["title"] != CARD["title"]
+
+
+def test_keeping_mine_drops_the_offer_and_keeps_the_card_as_in_the_form(carding):
+    card_service.card_save(participant=carding, **CARD)
+    _talk_and_redraft(carding)
+    edited = {**CARD, "title": "Patient Quiet Listening"}
+    card = card_service.card_proposal_choose(
+        participant=fresh(carding), use_proposal=False, **edited
+    )
+    assert card.title == "Patient Quiet Listening" and card.proposal == {}
+    assert card.edited_by_participant
+
+
+def test_using_the_new_draft_takes_it_whole(carding):
+    card_service.card_save(participant=carding, **CARD)
+    offered = _talk_and_redraft(carding).proposal
+    card = card_service.card_proposal_choose(participant=fresh(carding), use_proposal=True, **CARD)
+    assert (card.title, card.description, card.policies) == (
+        offered["title"],
+        offered["description"],
+        offered["policies"],
+    )
+    assert card.proposal == {} and not card.edited_by_participant
+
+
+def test_going_back_keeps_even_an_unfinished_card(carding):
+    unfinished = {**CARD, "title": "Listening", "policies": ["MOMENTS of silence", ""]}
+    card = card_service.card_keep(participant=carding, **unfinished)
+    card.refresh_from_db()
+    assert card.title == "Listening" and card.policies == ["MOMENTS of silence"]
+    assert card.edited_by_participant
+    # Submitting still holds the card to the rules.
+    with pytest.raises(ValidationError):
+        card_service.card_submit(
+            participant=fresh(carding),
+            title=card.title,
+            description=card.description,
+            policies=card.policies,
+        )
+
+
+def test_submitting_lets_an_open_offer_lapse(carding):
+    card_service.card_save(participant=carding, **CARD)
+    _talk_and_redraft(carding)
+    card = card_service.card_submit(participant=fresh(carding), **CARD)
+    assert card.proposal == {} and card.title == CARD["title"]

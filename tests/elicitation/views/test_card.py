@@ -124,13 +124,115 @@ def test_submitting_the_card_moves_on_and_the_back_button_is_safe(client):
     participant = to_card(client, study)
     with mock.patch("elicitation.queue.enqueue"):
         response = client.post(url(study, "card"), card_data("submit"))
-        again = client.post(url(study, "card"), card_data("submit", title="Changed"))
+        double = client.post(url(study, "card"), card_data("submit"))
     # No values or stories yet: selection and judgments are skipped.
     assert response["Location"] == url(study, "survey")
-    assert again["Location"] == url(study, "survey")
+    assert double["Location"] == url(study, "survey")  # a double click: once, moved on
     card = ValuesCard.objects.get(participant=participant)
     assert card.status == ValuesCard.Status.SUBMITTED and card.title == "Patient Listening"
-    assert client.get(url(study, "card"))["Location"] == url(study, "survey")
+
+
+def test_after_submit_the_card_is_read_only_and_says_so(client):
+    study = make_study()
+    to_card(client, study)
+    with mock.patch("elicitation.queue.enqueue"):
+        client.post(url(study, "card"), card_data("submit"))
+    page = client.get(url(study, "card"))
+    html = page.content.decode()
+    assert page.status_code == 200 and "It can no longer be changed" in html
+    assert "Patient Listening" in html and 'name="title"' not in html
+    assert f'href="{url(study, "survey")}"' in html
+    # Edits sent after the submit (another tab, the back button) are refused out loud.
+    for action in ("save", "submit", "revise"):
+        late = client.post(url(study, "card"), card_data(action, title="Changed After Submit"))
+        assert late.status_code == 409
+        assert "these changes were not saved" in late.content.decode()
+    assert ValuesCard.objects.get().title == "Patient Listening"
+
+
+def test_the_card_title_needs_two_to_five_words_to_submit(client):
+    study = make_study()
+    participant = to_card(client, study)
+    for title in ("Listening", "One Two Three Four Five Six"):
+        response = client.post(url(study, "card"), card_data("submit", title=title))
+        assert response.status_code == 400
+        assert "2 to 5 words" in response.content.decode()
+        assert f'value="{title}"' in response.content.decode()  # kept, to fix
+    assert fresh(participant).step == Step.CARD
+
+
+# --- No lost edits ------------------------------------------------------------------------
+
+
+def test_back_to_the_conversation_keeps_the_edited_card(client):
+    study = make_study()
+    participant = to_card(client, study)
+    edited = card_data("back", title="Quiet", policies=["MOMENTS of silence", "", "PEOPLE"])
+    response = client.post(url(study, "card"), edited)
+    assert response["Location"] == url(study, "interview")
+    card = ValuesCard.objects.get(participant=participant)
+    assert card.title == "Quiet" and card.policies == ["MOMENTS of silence", "PEOPLE"]
+    assert 'value="Quiet"' in client.get(url(study, "card")).content.decode()
+
+
+def test_a_new_draft_is_offered_beside_the_edited_card_and_the_participant_chooses(client):
+    study = make_study(messages_per_minute=20)
+    participant = to_card(client, study)
+    client.post(url(study, "card"), card_data("back"))
+    say(client, study, "Her faith and her hopes for the future matter to me too.")
+    assert client.post(url(study, "interview", "card"))["Location"] == url(study, "card")
+    html = client.get(url(study, "card")).content.decode()
+    card = ValuesCard.objects.get(participant=participant)
+    assert card.title == "Patient Listening"  # the participant's, untouched
+    assert 'value="Patient Listening"' in html
+    assert "A new draft from what you said since" in html
+    assert card.proposal["title"] in html
+    assert "Use the new draft" in html and "Keep mine" in html
+
+    response = client.post(url(study, "card"), card_data("keep-mine"))
+    assert "A new draft" not in response.content.decode()
+    card.refresh_from_db()
+    assert card.title == "Patient Listening" and card.proposal == {}
+
+    client.post(url(study, "card"), card_data("back"))
+    say(client, study, "And the people at her church who would not judge her.")
+    client.post(url(study, "interview", "card"))
+    offered = ValuesCard.objects.get(participant=participant).proposal
+    response = client.post(url(study, "card"), card_data("use-proposal"))
+    assert f'value="{offered["title"]}"' in response.content.decode()
+    card.refresh_from_db()
+    assert (card.title, card.policies, card.proposal) == (
+        offered["title"],
+        offered["policies"],
+        {},
+    )
+
+
+def test_a_refused_revision_keeps_the_request_typed(client):
+    study = make_study(messages_per_minute=5)
+    to_card(client, study)  # three messages and the draft: four of five
+    asked = "add something about listening to her family"
+    first = client.post(url(study, "card"), card_data("revise", request=asked))
+    assert first.status_code == 200
+    limited = client.post(url(study, "card"), card_data("revise", request=asked + " again"))
+    assert limited.status_code == 429 and int(limited["Retry-After"]) > 0
+    assert f">{asked} again</textarea>" in limited.content.decode()
+    too_long = "x" * 1001
+    refused = client.post(url(study, "card"), card_data("revise", request=too_long))
+    assert refused.status_code == 400 and f">{too_long}</textarea>" in refused.content.decode()
+
+
+def test_long_text_is_not_cut_by_the_page(client):
+    study = make_study()
+    to_card(client, study)
+    html = client.get(url(study, "card")).content.decode()
+    # A browser's maxlength cuts a paste silently; the limits are said instead.
+    assert " maxlength=" not in html and "data-maxlength" in html
+    long = "D" * 1200
+    response = client.post(url(study, "card"), card_data("save", description=long))
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "under 1000 characters" in html and long in html
 
 
 @pytest.mark.django_db(transaction=True)
