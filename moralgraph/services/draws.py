@@ -27,6 +27,7 @@ from elicitation.models import (
     ValuesCard,
     WiserJudgment,
 )
+from moralgraph import selectors as graph_selectors
 from moralgraph.models import CardMapping, Context, UpgradeHypothesis, Value
 
 # Too few values to choose from makes the selection step pointless; it is skipped.
@@ -78,12 +79,19 @@ def draw_judgments(participant: Participant) -> bool:
 # ---------------------------------------------------------------------------------------
 
 
-def _own_value_ids(participant: Participant) -> set[int]:
-    return set(
+def own_value_ids(participant: Participant) -> set[int]:
+    """The values the participant's own cards count toward, following merges: the value
+    each card is mapped to and the value that one was merged into, if it was. Nobody is
+    shown their own value to select, nor asked to judge a story about it."""
+    mapped = set(
         CardMapping.objects.filter(card__participant=participant, undone_at=None).values_list(
             "value_id", flat=True
         )
     )
+    if not mapped:
+        return set()
+    roots = graph_selectors.value_roots(participant.study)
+    return mapped | {roots.get(value_id, value_id) for value_id in mapped}
 
 
 def question_values(question: Question, *, exclude: set[int] = frozenset()):
@@ -137,7 +145,7 @@ def draw_values(participant: Participant, *, count: int) -> list[Drawn]:
         return []
     rng = random.Random(participant.pk)  # the same participant always gets the same mix
     candidates = list(
-        question_values(question, exclude=_own_value_ids(participant)).annotate(
+        question_values(question, exclude=own_value_ids(participant)).annotate(
             seen=Count("impressions", filter=Q(impressions__question=question), distinct=True),
             picked=Count("selections", filter=Q(selections__question=question), distinct=True),
         )
@@ -181,7 +189,9 @@ def draw_hypotheses(participant: Participant, *, count: int) -> list[UpgradeHypo
     """Up to ``count`` upgrade stories, each on a pair of values this participant has not
     seen in either direction.
 
-    Pairs whose context belongs to the participant's question come first, then the
+    Never a story on the participant's own value (or one merged into it): judging it
+    would be judging oneself. Pairs whose context belongs to the participant's question
+    come first, then the
     least-shown pairs (sparse edges need votes most). Of the stories on one pair, the
     direction shown least so far is drawn, which balances directions across
     participants so that nobody's answer is just deference to the framing.
@@ -198,6 +208,8 @@ def draw_hypotheses(participant: Participant, *, count: int) -> list[UpgradeHypo
     on_question = Context.questions.through.objects.filter(
         context_id=OuterRef("context_id"), question_id=participant.question_id
     )
+    own = own_value_ids(participant)
+    roots = graph_selectors.value_roots(participant.study) if own else {}
     hypotheses = list(
         UpgradeHypothesis.objects.filter(
             study_id=participant.study_id,
@@ -205,11 +217,16 @@ def draw_hypotheses(participant: Participant, *, count: int) -> list[UpgradeHypo
             from_value__is_active=True,
             to_value__is_active=True,
         )
+        .exclude(from_value_id__in=own)
+        .exclude(to_value_id__in=own)
         .annotate(shown=Count("assignments", distinct=True), on_question=Exists(on_question))
         .select_related("from_value", "to_value", "context")
     )
     pairs: dict[str, list[UpgradeHypothesis]] = {}
     for hypothesis in hypotheses:
+        ends = (hypothesis.from_value_id, hypothesis.to_value_id)
+        if any(roots.get(value_id, value_id) in own for value_id in ends):
+            continue  # a value merged into the participant's own: theirs too
         key = WiserJudgment.make_pair_key(hypothesis.from_value_id, hypothesis.to_value_id)
         if key not in seen_pairs:
             pairs.setdefault(key, []).append(hypothesis)

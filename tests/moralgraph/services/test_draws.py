@@ -10,9 +10,10 @@ from elicitation.models import (
     JudgmentAssignment,
     Participant,
     Selection,
+    ValuesCard,
     WiserJudgment,
 )
-from moralgraph.models import Value
+from moralgraph.models import CardMapping, Value, ValueMerge
 from moralgraph.services import draws
 from tests import factories
 from tests.helpers import advance_to, make_study, own_value, seed_stories, seed_values, start
@@ -144,6 +145,61 @@ def test_retired_stories_and_values_are_not_drawn(judging):
     stories[0].save()
     Value.objects.filter(pk=values[2].pk).update(is_active=False)
     assert draws.draw_hypotheses(start(study), count=5) == []
+
+
+def _with_own_card(participant, value: Value) -> ValuesCard:
+    card = ValuesCard.objects.create(
+        study=participant.study,
+        participant=participant,
+        question=participant.question,
+        title="My Own Value",
+        description="Mine.",
+        policies=["MINE one", "MINE two", "MINE three"],
+        status=ValuesCard.Status.SUBMITTED,
+    )
+    CardMapping.objects.create(card=card, value=value)
+    return card
+
+
+def test_a_participant_never_judges_a_story_about_their_own_value(judging):
+    study, question, values = judging
+    seed_stories(study, values, question=question)  # 0-1, 1-2, 2-3, both ways
+    participant = start(study)
+    _with_own_card(participant, values[1])
+    (drawn,) = draws.draw_hypotheses(participant, count=10)  # one story per pair
+    assert {drawn.from_value_id, drawn.to_value_id} == {values[2].pk, values[3].pk}
+
+
+def test_nor_about_the_value_their_card_was_merged_into(judging):
+    from moralgraph.services.merges import merge_values
+
+    study, question, values = judging
+    seed_stories(study, values, question=question)
+    participant = start(study)
+    own = seed_values(question, 1, prefix="Own")[0]
+    _with_own_card(participant, own)
+    seed_stories(study, [own, values[0]], question=question)  # on the participant's value
+    # Deduplication folds the participant's value into values[1]: it is theirs now.
+    merge_values(study=study, source=own, target=values[1], decided_by="llm")
+    drawn = draws.draw_hypotheses(participant, count=10)
+    involved = {v for h in drawn for v in (h.from_value_id, h.to_value_id)}
+    assert drawn and values[1].pk not in involved and own.pk not in involved
+    assert involved == {values[2].pk, values[3].pk}
+    # Selection leaves it out too.
+    assert values[1].pk not in {d.value.pk for d in draws.draw_values(participant, count=10)}
+
+
+def test_merges_are_followed_even_where_a_mapping_was_not_moved(judging):
+    study, question, values = judging
+    seed_stories(study, values, question=question)
+    participant = start(study)
+    own = seed_values(question, 1, prefix="Own")[0]
+    _with_own_card(participant, own)
+    # An imported merge whose cards' mappings still name the merged-away value.
+    ValueMerge.objects.create(study=study, from_value=own, into_value=values[1])
+    assert draws.own_value_ids(participant) == {own.pk, values[1].pk}
+    drawn = draws.draw_hypotheses(participant, count=10)
+    assert all(values[1].pk not in (h.from_value_id, h.to_value_id) for h in drawn)
 
 
 # --- The step drawers ------------------------------------------------------------------------
