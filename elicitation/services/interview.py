@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -11,13 +10,13 @@ from datetime import timedelta
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from elicitation import llm, ratelimit, selectors
 from elicitation.models import Interview, Message, Participant, Study
-from elicitation.services import participants
+from elicitation.services import participants, writing
 
 Step = Participant.Step
 
@@ -89,20 +88,20 @@ def validate_message(*, study: Study, content: str) -> str:
 def message_send(*, participant: Participant, content: str, client_token: str = "") -> Exchange:
     """Store the participant's message and an owed reply, after the rate limits.
 
-    The same ``client_token`` twice (a double click, a resent form) stores the message
-    once and returns the first exchange. Raises ValidationError, RateLimited,
+    The same ``client_token`` twice (a double click, a resent form, a second Ctrl+Enter
+    sent after the box was emptied) stores the message once and returns the first
+    exchange, whatever the repeat carried. Raises ValidationError, RateLimited,
     JourneyError or StepMismatch; nothing is stored or called then.
     """
-    text = validate_message(study=participant.study, content=content)
     client_token = (client_token or "")[:64]
     with transaction.atomic():
         participant = participants.lock(participant, Step.INTERVIEW, Step.CARD)
         interview = open_interview(participant)
         if client_token:
-            earlier = interview.messages.filter(client_token=client_token).first()
+            earlier = earlier_exchange(interview, client_token)
             if earlier is not None:
-                reply = interview.messages.filter(seq=earlier.seq + 1).first()
-                return Exchange(earlier, reply, created=False)
+                return earlier
+        text = validate_message(study=participant.study, content=content)
         last = interview.messages.order_by("-seq").first()
         if (
             last is not None
@@ -136,6 +135,23 @@ def message_send(*, participant: Participant, content: str, client_token: str = 
             participant.save(update_fields=["step", "updated_at"])
             Interview.objects.filter(pk=interview.pk).update(status=Interview.Status.ACTIVE)
         return Exchange(message, reply, created=True)
+
+
+def exchange_sent(*, participant: Participant, client_token: str) -> Exchange | None:
+    """The exchange this participant already started with ``client_token``, if any."""
+    interview = selectors.interview_for(participant)
+    if interview is None or not client_token:
+        return None
+    return earlier_exchange(interview, client_token[:64])
+
+
+def earlier_exchange(interview: Interview, client_token: str) -> Exchange | None:
+    """The exchange a message with ``client_token`` already started, if one did."""
+    earlier = interview.messages.filter(client_token=client_token).first()
+    if earlier is None:
+        return None
+    reply = interview.messages.filter(seq=earlier.seq + 1).first()
+    return Exchange(earlier, reply, created=False)
 
 
 def reply_retry(*, participant: Participant, reply_id: int) -> Message:
@@ -216,69 +232,37 @@ def _stream_delay() -> float:
     return max(0, settings.OFFLINE_STREAM_DELAY_MS) / 1000
 
 
-def _release_connection() -> None:
-    if not connection.in_atomic_block:  # never inside a transaction (a test's, say)
-        connection.close()
+async def reply_stream(
+    *, participant: Participant, reply: Message, after: int = 0
+) -> AsyncIterator[str]:
+    """Stream an owed reply chunk by chunk, leaving out the first ``after`` characters
+    (what the page already shows). Raises LLMError.
 
-
-async def reply_stream(*, participant: Participant, reply: Message) -> AsyncIterator[str]:
-    """Stream an owed reply chunk by chunk, saving it in ``finally``.
-
-    Whatever happens to the connection (the tab closed, the server stopped), what was
-    generated is stored: complete, interrupted (part of it) or failed. A reply already
-    claimed by another connection is waited for and sent whole. Raises LLMError.
+    The first stream to claim the reply starts writing it in a task of its own, which
+    outlives the stream: whatever happens to the connection, the reply is written to
+    the end and saved (only a stopped server leaves it interrupted, with what was said).
+    Any other stream (a reload, an EventSource reconnect) follows the writing: live in
+    this process, from the database in another one.
     """
     claimed = await Message.objects.filter(pk=reply.pk, status=Message.Status.PENDING).aupdate(
         status=Message.Status.STREAMING
     )
-    if not claimed:
-        async for text in _await_reply(reply.pk):
-            yield text
-        return
-    history = await sync_to_async(selectors.chat_history)(reply.interview, before_seq=reply.seq)
-    call = await sync_to_async(_interview_call)(participant)
-    # The model takes seconds: give the database connection back (to the pool) meanwhile,
-    # or every reply being streamed holds one and the other requests wait for the pool.
-    await sync_to_async(_release_connection)()
-    delay = _stream_delay() if llm.is_offline("interview", participant.study) else 0
-    parts: list[str] = []
-    status = Message.Status.INTERRUPTED
+    if claimed:
+        history = await sync_to_async(selectors.chat_history)(reply.interview, before_seq=reply.seq)
+        call = await sync_to_async(_interview_call)(participant)
+        delay = _stream_delay() if llm.is_offline("interview", participant.study) else 0
+        # The model takes seconds: give the database connection back (to the pool)
+        # meanwhile, or every reply being streamed holds one and other requests wait.
+        await sync_to_async(writing.release_connection)()
+        writing.start(reply.pk, history=history, call=call, delay=delay)
+    # Following at once (no wait before the first read): every chunk reaches this stream.
+    texts = writing.follow(reply.pk)
     try:
-        async for chunk in llm.astream_chat(messages=history, **call):
-            parts.append(chunk)
-            yield chunk
-            if delay:
-                await asyncio.sleep(delay)
-        status = Message.Status.COMPLETE
-    except llm.LLMError:
-        status = Message.Status.FAILED
-        raise
+        async for text in texts:
+            if after >= len(text):
+                after -= len(text)
+                continue
+            yield text[after:]
+            after = 0
     finally:
-        # Shielded: a second cancellation must not lose the reply half saved.
-        await asyncio.shield(
-            Message.objects.filter(pk=reply.pk).aupdate(content="".join(parts), status=status)
-        )
-
-
-async def _await_reply(reply_id: int, *, timeout: float = 60.0) -> AsyncIterator[str]:
-    """Another connection is writing this reply (an EventSource reconnect, a reload while
-    it streamed): wait for it to end, then send what it saved."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        reply = await Message.objects.aget(pk=reply_id)
-        if reply.status != Message.Status.STREAMING or loop.time() > deadline:
-            break
-        await asyncio.sleep(0.3)
-    if reply.content:
-        yield reply.content
-    if reply.status != Message.Status.COMPLETE:
-        # Cut off, failed, or still not finished: the page offers to ask again.
-        raise llm.LLMError(
-            f"reply {reply_id} ended {reply.status} on another connection",
-            stage="interview",
-            model="",
-            retryable=True,
-            user_message="This reply was cut off before it finished. Your conversation "
-            "is saved — please try again.",
-        )
+        await texts.aclose()

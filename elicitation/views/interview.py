@@ -82,20 +82,27 @@ def interview(request, study, participant):
         return _interview_page(request, study, participant)
     form = _message_form(study, request.POST)
     if not form.is_valid():
-        message = " ".join(form.errors.get("content", ["Please check your message."]))
-        return _composer_error(request, study, participant, form, message, 400)
-    try:
-        exchange = interview_service.message_send(
-            participant=participant,
-            content=form.cleaned_data["content"],
-            client_token=form.cleaned_data["client_token"],
+        # A repeat of a message already sent (a second Ctrl+Enter that arrives once the
+        # box was emptied) is that message, not an empty one to complain about.
+        exchange = interview_service.exchange_sent(
+            participant=participant, client_token=form.cleaned_data.get("client_token", "")
         )
-    except RateLimited as limited:
-        response = _composer_error(request, study, participant, form, limited.message, 429)
-        response["Retry-After"] = str(limited.retry_after)
-        return response
-    except participants.JourneyError as refused:
-        return _composer_error(request, study, participant, form, refused.message, 409)
+        if exchange is None:
+            message = " ".join(form.errors.get("content", ["Please check your message."]))
+            return _composer_error(request, study, participant, form, message, 400)
+    else:
+        try:
+            exchange = interview_service.message_send(
+                participant=participant,
+                content=form.cleaned_data["content"],
+                client_token=form.cleaned_data["client_token"],
+            )
+        except RateLimited as limited:
+            response = _composer_error(request, study, participant, form, limited.message, 429)
+            response["Retry-After"] = str(limited.retry_after)
+            return response
+        except participants.JourneyError as refused:
+            return _composer_error(request, study, participant, form, refused.message, 409)
 
     if request.htmx and not request.htmx.boosted:
         # The two new bubbles go at the end of the transcript; the reply streams in.
@@ -147,7 +154,8 @@ def _sse(event: str, data: str) -> str:
 
 async def interview_reply(request, slug, reply_id):
     """The interviewer's reply as Server-Sent Events: ``token`` events carry HTML-escaped
-    text to append, then ``done``, or ``failed`` with a friendly message to show."""
+    text to append, then ``done``, or ``failed`` with a friendly message to show.
+    ``?after=N``: the page already shows the first N characters (a reload mid-reply)."""
     if request.method != "GET":
         return HttpResponse(status=405, headers={"Allow": "GET"})
     study = await sync_to_async(common.study_or_404)(slug)
@@ -162,11 +170,15 @@ async def interview_reply(request, slug, reply_id):
     except participants.NotFound:
         raise Http404("Not part of your interview") from None
 
+    # What the page already shows of the reply (a reload while it was being written).
+    after = request.GET.get("after", "")
+    after = int(after) if after.isdigit() and len(after) < 9 else 0
+
     async def events():
         yield ": stream open\n\n"  # flushes headers through proxies at once
         try:
             async with aclosing(
-                interview_service.reply_stream(participant=participant, reply=reply)
+                interview_service.reply_stream(participant=participant, reply=reply, after=after)
             ) as chunks:
                 async for chunk in chunks:
                     yield _sse("token", escape(chunk))

@@ -27,10 +27,25 @@
     if (bubble.dataset.streaming) return;
     bubble.dataset.streaming = "1";
     var text = bubble.querySelector(".text");
+    var base = bubble.dataset.streamUrl.split("?")[0];
+    var reconnects = 0;
+    var finished = false;
     var source = new EventSource(bubble.dataset.streamUrl);
     setBusy(true);
 
+    // The server goes on writing the reply when a connection drops; a new stream asks
+    // only for what this bubble does not show yet (characters, as the server counts).
+    function reconnect() {
+      source.close();
+      reconnects += 1;
+      window.setTimeout(function () {
+        source = new EventSource(base + "?after=" + Array.from(text.textContent).length);
+        listen();
+      }, 800 * reconnects);
+    }
+
     function finish(errorHtml) {
+      finished = true;
       source.close();
       bubble.classList.remove("is-pending");
       bubble.removeAttribute("data-stream-url");
@@ -47,26 +62,32 @@
       setBusy(false);
     }
 
-    source.addEventListener("token", function (event) {
-      text.insertAdjacentHTML("beforeend", event.data);
-      bubble.classList.add("has-text");
-      scrollToEnd(bubble);
-    });
-    source.addEventListener("done", function () {
-      finish(null);
-      var input = document.getElementById("id_content");
-      if (input && document.activeElement === document.body) input.focus();
-    });
-    source.addEventListener("failed", function (event) {
-      finish(event.data);
-    });
-    source.onerror = function () {
-      // The browser would reconnect on its own and could show the reply twice; stop
-      // instead and offer the retry button, which shows whatever the server has.
-      if (bubble.dataset.streaming) {
-        finish("The connection to the interviewer was lost. Your conversation is saved.");
-      }
-    };
+    function listen() {
+      source.addEventListener("token", function (event) {
+        text.insertAdjacentHTML("beforeend", event.data);
+        bubble.classList.add("has-text");
+        scrollToEnd(bubble);
+      });
+      source.addEventListener("done", function () {
+        finish(null);
+        var input = document.getElementById("id_content");
+        if (input && document.activeElement === document.body) input.focus();
+      });
+      source.addEventListener("failed", function (event) {
+        finish(event.data);
+      });
+      source.onerror = function () {
+        // The browser would reconnect on its own from the start and show the reply
+        // twice: reconnect here instead, from where the bubble is, a few times.
+        if (finished) return;
+        if (reconnects < 3) {
+          reconnect();
+        } else {
+          finish("The connection to the interviewer was lost. Your conversation is saved.");
+        }
+      };
+    }
+    listen();
   }
 
   function initComposer(form) {
@@ -74,19 +95,32 @@
     form.dataset.ready = "1";
     var input = form.querySelector("textarea");
     var hint = form.querySelector(".hint");
-    var max = parseInt(input.getAttribute("maxlength"), 10);
+    var max = parseInt(input.dataset.maxlength, 10);
     var original = hint ? hint.innerHTML : "";
+    // One message per press of Ctrl+Enter: a second press (or a held key) while the
+    // first is on its way or being answered sends nothing, rather than an empty box.
+    form.addEventListener("htmx:beforeRequest", function () { form.dataset.sending = "1"; });
+    form.addEventListener("htmx:afterRequest", function () { delete form.dataset.sending; });
     input.addEventListener("keydown", function (event) {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
         event.preventDefault();
-        form.requestSubmit();
+        var button = form.querySelector("button[type=submit]");
+        if (event.repeat || form.dataset.sending || (button && button.disabled)) return;
+        form.requestSubmit(button || undefined);
       }
     });
     input.addEventListener("input", function () {
       if (!hint || !max) return;
       var left = max - input.value.length;
-      hint.textContent = left < max * 0.2 ? left + " characters left" : "";
-      if (left >= max * 0.2) hint.innerHTML = original;
+      // Over the limit nothing is cut: the text stays, and the hint says by how much.
+      if (left < 0) {
+        hint.textContent = (-left) + " characters over the limit of " + max;
+        input.setAttribute("aria-invalid", "true");
+      } else {
+        input.removeAttribute("aria-invalid");
+        hint.textContent = left < max * 0.2 ? left + " characters left" : "";
+        if (left >= max * 0.2) hint.innerHTML = original;
+      }
     });
   }
 

@@ -1,5 +1,6 @@
 """services.interview: opening the interview, messages, replies in one piece and streamed."""
 
+import asyncio
 from unittest import mock
 
 import pytest
@@ -11,7 +12,7 @@ from elicitation import llm
 from elicitation.models import Interview, LLMRequest, Message, Participant
 from elicitation.ratelimit import RateLimited
 from elicitation.services import interview as interview_service
-from elicitation.services import participants
+from elicitation.services import participants, writing
 from tests.helpers import ANSWERS, advance_to, fresh, make_study, start, talk
 
 pytestmark = pytest.mark.django_db
@@ -154,13 +155,14 @@ def test_another_participants_reply_is_not_found(interviewing):
         interview_service.own_reply(participant=interviewing, reply_id=exchange.reply.pk)
 
 
-def _stream(participant, reply, *, take=None):
-    """Run interview_service.reply_stream; with ``take``, stop reading after that many chunks as a
-    closed tab would."""
+def _stream(participant, reply, *, take=None, then=None, after=0):
+    """Run interview_service.reply_stream; with ``take``, stop reading after that many
+    chunks as a closed tab or a reload would; then await ``then(reply_id)`` in the same
+    event loop (the writing goes on in it)."""
 
     async def go():
         chunks = []
-        stream = interview_service.reply_stream(participant=participant, reply=reply)
+        stream = interview_service.reply_stream(participant=participant, reply=reply, after=after)
         try:
             async for chunk in stream:
                 chunks.append(chunk)
@@ -168,37 +170,62 @@ def _stream(participant, reply, *, take=None):
                     break
         finally:
             await stream.aclose()
+        if then is not None:
+            await then(reply.pk)
         return chunks
 
     return async_to_sync(go)()
 
 
+def _owed_reply(participant):
+    exchange = interview_service.message_send(participant=participant, content=ANSWERS[0])
+    return interview_service.own_reply(participant=participant, reply_id=exchange.reply.pk)
+
+
 def test_a_streamed_reply_is_saved_complete(interviewing):
-    exchange = interview_service.message_send(participant=interviewing, content=ANSWERS[0])
-    reply = interview_service.own_reply(participant=interviewing, reply_id=exchange.reply.pk)
+    reply = _owed_reply(interviewing)
     chunks = _stream(fresh(interviewing), reply)
     saved = Message.objects.get(pk=reply.pk)
     assert saved.status == Message.Status.COMPLETE
     assert saved.content == "".join(chunks) and len(chunks) > 10
 
 
-def test_a_closed_tab_keeps_what_was_streamed(interviewing):
-    exchange = interview_service.message_send(participant=interviewing, content=ANSWERS[0])
-    reply = interview_service.own_reply(participant=interviewing, reply_id=exchange.reply.pk)
-    chunks = _stream(fresh(interviewing), reply, take=3)
+def test_a_closed_tab_or_a_reload_does_not_cut_the_reply(interviewing, settings):
+    settings.OFFLINE_STREAM_DELAY_MS = 2  # a reply that takes a while to write
+    reply = _owed_reply(interviewing)
+    chunks = _stream(fresh(interviewing), reply, take=3, then=writing.finished)
     saved = Message.objects.get(pk=reply.pk)
-    assert saved.status == Message.Status.INTERRUPTED
-    assert saved.content == "".join(chunks) != ""
-    # Cut off replies can be asked for again; the conversation keeps the part said.
-    assert (
-        interview_service.reply_retry(participant=interviewing, reply_id=reply.pk).status
-        == "pending"
-    )
+    assert saved.status == Message.Status.COMPLETE, "the reply was cut with the connection"
+    assert saved.content.startswith("".join(chunks)) and len(saved.content) > len("".join(chunks))
+    # The reloaded page shows what was saved and asks for the rest only.
+    shown = len(saved.content) - 10
+    rest = _stream(fresh(interviewing), reply, after=shown)
+    assert "".join(rest) == saved.content[shown:]
+
+
+def test_a_reload_while_it_is_written_follows_it_live(interviewing, settings):
+    settings.OFFLINE_STREAM_DELAY_MS = 2
+    reply = _owed_reply(interviewing)
+    participant = fresh(interviewing)
+
+    async def go():
+        first = interview_service.reply_stream(participant=participant, reply=reply)
+        seen = [await anext(first), await anext(first)]
+        await first.aclose()  # the page reloads ...
+        shown = len("".join(seen))
+        second = interview_service.reply_stream(participant=participant, reply=reply, after=shown)
+        rest = [chunk async for chunk in second]  # ... and its new stream picks up
+        return "".join(seen), "".join(rest)
+
+    with mock.patch.object(llm, "astream_chat", wraps=llm.astream_chat) as astream:
+        seen, rest = async_to_sync(go)()
+    assert astream.call_count == 1  # one reply written, followed twice
+    saved = Message.objects.get(pk=reply.pk)
+    assert saved.status == Message.Status.COMPLETE and seen + rest == saved.content
 
 
 def test_a_reply_is_streamed_by_one_connection_only(interviewing):
-    exchange = interview_service.message_send(participant=interviewing, content=ANSWERS[0])
-    reply = interview_service.own_reply(participant=interviewing, reply_id=exchange.reply.pk)
+    reply = _owed_reply(interviewing)
     first = _stream(fresh(interviewing), reply)
     # A reconnect after the end gets the saved reply in one piece, with no new LLM call.
     with mock.patch.object(llm, "astream_chat") as astream:
@@ -207,14 +234,27 @@ def test_a_reply_is_streamed_by_one_connection_only(interviewing):
     assert again == ["".join(first)]
 
 
-def test_reconnecting_to_a_cut_off_reply_sends_its_part_and_offers_a_retry(interviewing):
-    exchange = interview_service.message_send(participant=interviewing, content=ANSWERS[0])
-    reply = interview_service.own_reply(participant=interviewing, reply_id=exchange.reply.pk)
-    partial = "".join(_stream(fresh(interviewing), reply, take=2))
+def test_a_stopped_server_keeps_what_was_written_and_offers_a_retry(interviewing, settings):
+    settings.OFFLINE_STREAM_DELAY_MS = 2
+    reply = _owed_reply(interviewing)
+
+    async def stop(reply_id):
+        writer = writing._writing[reply_id].task
+        writer.cancel()  # what a server shutting down does to the task
+        await asyncio.wait([writer])
+
+    _stream(fresh(interviewing), reply, take=2, then=stop)
+    saved = Message.objects.get(pk=reply.pk)
+    assert saved.status == Message.Status.INTERRUPTED and saved.content != ""
     with pytest.raises(llm.LLMError) as cut:
-        _stream(fresh(interviewing), reply)
+        _stream(fresh(interviewing), reply)  # a reconnect: the part, then "cut off"
     assert "cut off" in cut.value.user_message
-    assert Message.objects.get(pk=reply.pk).content == partial
+    assert Message.objects.get(pk=reply.pk).content == saved.content
+    # Cut off replies can be asked for again; the conversation keeps the part said.
+    assert (
+        interview_service.reply_retry(participant=interviewing, reply_id=reply.pk).status
+        == "pending"
+    )
 
 
 @pytest.mark.postgres

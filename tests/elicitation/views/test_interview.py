@@ -70,7 +70,7 @@ def test_with_htmx_a_message_returns_the_two_bubbles_and_a_stream_url(client):
     response = say(client, study, "Hello there", token="abc", **HTMX)
     html = response.content.decode()
     reply = Message.objects.get(role="assistant", status=Message.Status.PENDING)
-    assert f'data-stream-url="{url(study, "interview", "reply", reply.pk)}"' in html
+    assert f'data-stream-url="{url(study, "interview", "reply", reply.pk)}?after=0"' in html
     assert "Hello there" in html
     assert 'id="interview-actions" class="interview-actions" hx-swap-oob="true"' in html
     new_token = re.search(r'name="client_token" id="id_client_token" value="(\w+)"', html)
@@ -85,6 +85,41 @@ def test_a_double_submit_stores_one_message(client):
     assert again.status_code == 200
     assert "bubble-user" not in again.content.decode()
     assert Message.objects.filter(role="user").count() == 1
+
+
+@pytest.mark.parametrize("headers", [{}, HTMX])
+def test_a_second_ctrl_enter_after_the_box_emptied_is_not_an_empty_message(client, headers):
+    # The second press of a double Ctrl+Enter can leave after the first cleared the box:
+    # the same client token with nothing in it. It is the first message, not an error.
+    study = make_study()
+    to_interview(client, study)
+    first = say(client, study, "Hello", token="same", **headers)
+    again = say(client, study, "", token="same", **headers)
+    assert again.status_code == first.status_code and again.status_code in (200, 302)
+    assert "Please write a message" not in again.content.decode()
+    assert Message.objects.filter(role="user").count() == 1
+
+
+def test_the_composer_drops_a_second_submit_while_one_is_on_its_way(client):
+    study = make_study()
+    to_interview(client, study)
+    html = client.get(url(study, "interview")).content.decode()
+    assert 'hx-sync="this:drop"' in html
+
+
+def test_a_long_paste_is_not_cut_and_is_refused_naming_the_limit(client):
+    study = make_study()  # 2,000 characters per message
+    to_interview(client, study)
+    html = client.get(url(study, "interview")).content.decode()
+    composer = re.search(r"<textarea[^>]*>", html).group(0)
+    assert "maxlength" not in composer.replace("data-maxlength", "")  # no silent cut
+    paste = ("I have a lot to say about this. " * 160)[:5000]
+    response = say(client, study, paste, **HTMX)
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "5,000 characters long; the limit is 2,000" in html
+    assert paste.strip() in html  # kept, to shorten
+    assert not Message.objects.filter(role="user").exists()
 
 
 @pytest.mark.parametrize("headers", [{}, HTMX])
