@@ -38,12 +38,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "csp",
     "elicitation",
     "moralgraph",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -96,7 +98,10 @@ def _database(url: str) -> dict:
         }
     elif env_bool("DATABASE_POOL", True):
         # psycopg 3's pool: connections are reused across requests, so CONN_MAX_AGE
-        # must stay 0 (Django refuses both at once).
+        # must stay 0 (Django refuses both at once). CONN_HEALTH_CHECKS makes Django give
+        # the pool its connection check (ConnectionPool.check_connection): each connection
+        # is tried as it is handed out, so after a database restart the pool replaces its
+        # dead ones instead of serving errors.
         config["OPTIONS"] = {
             "pool": {
                 "min_size": env_int("DATABASE_POOL_MIN", 1, minimum=0),
@@ -105,6 +110,7 @@ def _database(url: str) -> dict:
             }
         }
         config["CONN_MAX_AGE"] = 0
+        config["CONN_HEALTH_CHECKS"] = env_bool("DATABASE_POOL_CHECK", True)
     return config
 
 
@@ -122,9 +128,40 @@ SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_SAMESITE = "Lax"
 
+# --- Production security (`manage.py check --deploy` passes with DEBUG off) ----------
+# Behind a proxy that ends TLS (nginx, a load balancer), Django learns that the request
+# was HTTPS from X-Forwarded-Proto; only set BEHIND_PROXY if the proxy always sets it.
+if env_bool("BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the container's health check speaks plain HTTP
+# A year, as browsers' preload lists ask; set 0 while first trying a new domain.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 # The largest form body accepted (files aside): far above any participant form, far
 # below a pasted megabyte, which gets a page naming this limit (elicitation.http).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 256 * 1024, minimum=1024)
+
+# Content Security Policy (django-csp), sent in development too so the browser tests
+# run under it: scripts, styles, the interview's event stream and htmx's requests only
+# from this site; no inline script or style anywhere (templates use static files).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -1,5 +1,6 @@
 /* The participant journey's small script: the interview's live token stream, the
- * composer's niceties, focus after a step changes, and the completion countdown.
+ * composer's niceties, focus after a step changes, the completion countdown and the
+ * width of progress bars (every page, the researchers' too).
  * Every page works without it; only the live stream needs it. */
 (function () {
   "use strict";
@@ -144,7 +145,17 @@
     }, 1000);
   }
 
+  /* Progress bars carry their width as data-percent: the Content Security Policy
+   * allows no inline style attributes, and setting the width from here is allowed. */
+  function fillBars(root) {
+    root.querySelectorAll("[data-percent]").forEach(function (bar) {
+      var percent = parseFloat(bar.dataset.percent);
+      bar.style.width = Math.max(0, Math.min(100, isNaN(percent) ? 0 : percent)) + "%";
+    });
+  }
+
   function init(root) {
+    fillBars(root);
     root.querySelectorAll("[data-stream-url]").forEach(streamInto);
     root.querySelectorAll("#composer").forEach(initComposer);
     if (root.id === "composer") initComposer(root);

@@ -121,11 +121,31 @@ def browser(monkeypatch):
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        # Every page runs under the app's Content Security Policy: anything it blocks
+        # (an inline script or style, a foreign source) is logged by Chromium and fails
+        # the test here.
+        blocked: list[str] = []
+        new_context = browser.new_context
+
+        def watched_context(*args, **kwargs):
+            context = new_context(*args, **kwargs)
+            context.on(
+                "console",
+                lambda message: (
+                    blocked.append(f"{message.location.get('url')}: {message.text}")
+                    if "Content Security Policy" in message.text
+                    else None
+                ),
+            )
+            return context
+
+        browser.new_context = watched_context
         yield browser
         browser.close()
         # ORM calls made while Playwright's loop ran may have opened their own
         # connections; close them so the test database can be dropped.
         connections.close_all()
+        assert not blocked, "blocked by the Content Security Policy:\n" + "\n".join(blocked)
 
 
 @pytest.fixture
