@@ -63,7 +63,15 @@ def _card_counts(study: Study, value_ids) -> dict[str, int]:
 
 def _contexts(study: Study, graph: payload.ScoredGraph) -> list[dict]:
     if graph.pooled:
-        return [{"id": c.context_id, "text": POOLED_TEXT, "questions": []} for c in graph.contexts]
+        return [
+            {
+                "id": c.context_id,
+                "text": POOLED_TEXT,
+                "questions": [],
+                "winner": c.winner.value_id if c.winner else None,
+            }
+            for c in graph.contexts
+        ]
     ids = [int(c.context_id) for c in graph.contexts if c.context_id.isdigit()]
     rows = {
         str(c.pk): c

@@ -218,3 +218,15 @@ def test_another_studys_snapshot_or_value_is_404(staff, graph_study):
     assert staff.get(f"{URL}?snapshot={theirs.pk}").status_code == 404
     assert staff.get(f"{URL}?value={stranger.pk}", headers=HTMX).status_code == 404
     assert ValuesCard.objects.filter(study=other).count() == 1
+
+
+def test_a_compat_snapshot_asked_for_draws_as_one_pooled_context(staff, graph_study):
+    study, question, context, (a, b, c) = graph_study
+    compat = scoring.score_study(study=study, mode="compat")
+    data = _embedded(staff.get(f"{URL}?snapshot={compat.pk}"))
+    [pooled] = data["contexts"]
+    assert pooled["id"] == "pooled" and data["pooled"] and data["questions"] == []
+    assert pooled["winner"] == compat.payload.contexts[0].winner.value_id
+    assert {(e["source"], e["target"]) for e in data["edges"]} == {
+        (e.from_id, e.to_id) for e in compat.payload.contexts[0].kept_edges
+    }
