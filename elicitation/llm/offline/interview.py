@@ -98,15 +98,52 @@ def _ask(step: int, genuine: list[str], question: str | None) -> str:
         return f"{reflect} {_STEP_QUESTIONS[1]}"
     if step == 2:
         return f"Thank you for sharing that. {_STEP_QUESTIONS[2]}"
+    quote = _quote(last)
     if sounds_like_rule_or_goal(last):
         kind = "a rule" if RULE_RE.search(last) else "a goal"
+        steer = _STEERS[(step - 3) % len(_STEERS)]
+        return steer.format(quote=quote, kind=kind)
+    if step == 3:
         return (
-            f'When you say "{_quote(last)}", that sounds a bit like {kind}, and rules and goals '
-            "usually rest on something we care about. When you imagine that going well, what "
-            "do you pay attention to that makes it feel right?"
+            f'Thank you, that\'s clear: you pay attention to things like "{quote}". '
+            "I think I have enough to draft a values card: you can press "
+            f'"{SEE_MY_CARD}" to see it, or keep talking if there is more to add.'
         )
-    return (
-        f'Thank you, that\'s clear: you pay attention to things like "{_quote(last)}". '
-        "I think I have enough to draft a values card: you can press "
-        f'"{SEE_MY_CARD}" to see it, or keep talking if there is more to add.'
-    )
+    # Later turns: a different question each time, each picking up their last words.
+    follow_up = _FOLLOW_UPS[(step - 4) % len(_FOLLOW_UPS)]
+    return follow_up.format(quote=quote, card=SEE_MY_CARD)
+
+
+# After the card is offered, each turn asks something new about what they attend to, so
+# that a participant who keeps talking is never asked the same thing twice in a row of six.
+_FOLLOW_UPS = (
+    'You mentioned "{quote}". What is it about that that matters to you: what would you '
+    "notice first, if it were there or if it were missing?",
+    'Is there a moment when paying attention to "{quote}" would be too much, or beside '
+    "the point? What would you look at instead then?",
+    'Imagine a friend of yours in this situation. Besides "{quote}", what else would you '
+    "want to notice about how they are doing?",
+    "Is there something about the person who wrote the message, their life or the people "
+    'around them, that you would want the AI to notice? You said "{quote}": what else?',
+    "That helps, thank you. If a wise answer could keep only one thing in view, would it be "
+    '"{quote}", or something else you have noticed?',
+    'Your card will be drafted from all of this, in your own words, including "{quote}". '
+    'Is there anything you would add or correct first? When you are ready, press "{card}".',
+)
+
+# Steering a rule or a goal towards attention, worded differently each time it comes up.
+_STEERS = (
+    'When you say "{quote}", that sounds a bit like {kind}, and rules and goals usually '
+    "rest on something we care about. When you imagine that going well, what do you pay "
+    "attention to that makes it feel right?",
+    '"{quote}" sounds like {kind} to me. Rules and goals come from somewhere: what would '
+    "you pay attention to, in the moment, that tells you it is the right thing to do?",
+    'I hear {kind} in "{quote}". Underneath it, what do you pay attention to in the person '
+    "or the situation that makes it matter to you?",
+    'Let me ask about "{quote}", which sounds like {kind}. Think of a time it went well: '
+    "what did you pay attention to then?",
+    'If you had to explain "{quote}" without {kind}, by what you pay attention to, what '
+    "would you point to?",
+    '"{quote}" is {kind} worth taking seriously. What do you pay attention to that would '
+    "tell you, in one particular case, whether it fits?",
+)

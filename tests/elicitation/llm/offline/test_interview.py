@@ -117,3 +117,53 @@ def test_interview_treats_html_as_plain_text():
     reply = interview_after('<script>alert("x")</script><b>her fear</b> of being judged')
     assert "<" not in reply and ">" not in reply
     assert "her fear of being judged" in reply
+
+
+def _template(reply: str) -> str:
+    """A reply with the participant's quoted words taken out: what the interviewer chose."""
+    return re.sub(r'"[^"]*"', '"…"', reply)
+
+
+LATER_ANSWERS = [
+    "The quiet moments when she could say what she actually wanted.",
+    "How her voice changed when she talked about her mother.",
+    "Whether she had slept at all in the last few days.",
+    "The people at her church who would not judge her.",
+    "Her plans for nursing school next autumn.",
+    "The small jokes she still made with her brother.",
+    "How much she already knew about her options.",
+]
+
+
+def test_later_turns_never_repeat_a_question_across_many_turns():
+    said = [ANSWER_HOW, ANSWER_STORY]
+    replies = []
+    for answer in LATER_ANSWERS:
+        said.append(answer)
+        replies.append(interview_after(*said))
+    templates = [_template(reply) for reply in replies]
+    # Before, every turn from the third on was the same "I think I have enough" line.
+    assert len(set(templates)) == len(templates) >= 6, templates
+    for answer, reply in zip(LATER_ANSWERS, replies, strict=True):
+        quoted = re.search(r'"([^"]+)"', reply).group(1)
+        assert quoted in answer  # each picks up what was just said
+    assert '"See my card"' in replies[0]
+
+
+def test_repeated_rules_are_steered_in_new_words_each_time():
+    rules = [
+        "The AI should always respect her choices.",
+        "It must never judge her.",
+        "It should always tell the truth.",
+        "It should never push her.",
+        "It must always stay calm.",
+        "It should always mention the risks.",
+    ]
+    said = [ANSWER_HOW, ANSWER_STORY]
+    templates = []
+    for rule in rules:
+        said.append(rule)
+        reply = interview_after(*said)
+        assert "a rule" in reply and "pay attention to" in reply
+        templates.append(_template(reply))
+    assert len(set(templates)) == len(rules), templates
