@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import zipfile
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
@@ -221,11 +222,33 @@ def jsonl_bytes(rows: list[dict]) -> bytes:
     return "".join(line + "\n" for line in lines).encode()
 
 
+# A text cell that a spreadsheet would run as a formula: one starting with =, +, -, @, a
+# tab or a carriage return (OWASP's list). Numbers keep their sign: "-0.25" is data.
+_FORMULA_FIRST = frozenset("=+-@\t\r")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def safe_cell(value: Any) -> Any:
+    """``value`` as a CSV cell that a spreadsheet shows and never runs: formula-like text
+    gets a leading apostrophe (OWASP's rule); anything else is unchanged, except that line
+    breaks inside text are written as \n (csv quotes a cell holding \n, but not one
+    holding a lone \r, which readers then take for the end of the row)."""
+    if value.__class__ is not str:
+        return value
+    if value[:1] in _FORMULA_FIRST and not _NUMBER.fullmatch(value):
+        value = "'" + value
+    if "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    return value
+
+
 def csv_bytes(header: list[str], rows) -> bytes:
+    """A CSV table; every CSV the app writes goes through here, so every cell is made
+    safe to open in a spreadsheet (``safe_cell``)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerow([safe_cell(cell) for cell in header])
+    writer.writerows([safe_cell(cell) for cell in row] for row in rows)
     return buffer.getvalue().encode()
 
 

