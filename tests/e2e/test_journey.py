@@ -2,7 +2,8 @@
 
 One participant on a desktop-sized window goes from the recruitment link to the
 completion code and the recruiter redirect, meeting an interviewer timeout on the way,
-closing the page mid-interview and coming back. A second participant on a phone-sized
+reloading mid-reply, and coming back in a new browser, which sees nothing of theirs until
+the resume code is typed. A second participant on a phone-sized
 window then sees the first one's value, HTML and script included, as plain text.
 Every step is photographed into test-artifacts/screenshots/.
 """
@@ -11,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from elicitation.demo import load_demo_study
-from elicitation.models import ConsentDecline, Participant, Question, ValuesCard
+from elicitation.models import ConsentDecline, Message, Participant, Question, ValuesCard
 from moralgraph.models import CardMapping, Value
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -165,17 +166,48 @@ def test_whole_journey(uvicorn_server, browser, screenshots, study):
     assert sizes == sorted(sizes), "text only ever grows while streaming"
     assert lengths[-1][0] - lengths[0][0] > 100, "tokens arrived over time, not at once"
     assert page.locator("#interview-actions form.see-card").count() == 0
-    _send(page, ANSWERS[1])
+    # Reloading while the reply is being written does not cut it: the reloaded page
+    # shows what was saved and the stream carries on to the end.
+    page.locator("#id_content").fill(ANSWERS[1])
+    page.keyboard.press("Control+Enter")
+    page.wait_for_function(
+        """() => {
+          const last = [...document.querySelectorAll('#transcript .bubble-assistant')].pop();
+          return last && last.dataset.streamUrl && last.querySelector('.text').textContent;
+        }"""
+    )
+    page.reload()
+    _step(page, "interview")
+    page.wait_for_function("() => !document.querySelector('#transcript [data-stream-url]')")
+    reply = Message.objects.filter(role="assistant").order_by("-created_at", "-id").first()
+    assert reply.status == Message.Status.COMPLETE
+    last = page.locator("#transcript .bubble-assistant .text").last.inner_text()
+    assert last == reply.content.strip() and page.locator(".bubble.is-failed").count() == 0
     assert page.get_by_role("button", name="See my card").is_visible()
     screenshots(page, "desktop-04-interview")
+    # The resume code, on every page of this browser: the only way in from another.
+    code = page.locator(".resume-code-value").inner_text()
+    assert len(code.replace("-", "")) == 8
     context.close()
 
-    # --- Resume: a new browser, the same recruiter id ----------------------------------
+    # --- The same recruiter id in a new browser: nothing shown without the code ----------
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
     page.goto(f"{base}/s/{slug}/?PROLIFIC_PID=e2e-one")
+    _step(page, "resume")
+    assert "already started" in page.locator("#step").inner_text()
+    assert page.locator("#transcript, .bubble").count() == 0
+    assert "listen to her first" not in page.content()
+    page.get_by_label("Enter your resume code").fill("ZZZZ-ZZZZ")
+    page.get_by_role("button", name="Continue").click()
+    page.locator("#resume-error", has_text="not the resume code").wait_for()
+    assert page.locator("#transcript").count() == 0
+    screenshots(page, "desktop-04b-resume-code")
+    page.get_by_label("Enter your resume code").fill(code.lower())
+    page.get_by_role("button", name="Continue").click()
     _step(page, "interview")
     assert page.locator("#transcript .bubble").count() == 7
+    assert page.locator(".resume-code-value").inner_text() == code
     assert page.locator("#transcript .bubble-user .text").first.inner_text() == CHAT_XSS
     assert Participant.objects.filter(study=study, recruiter_pid="e2e-one").count() == 1
     page.get_by_role("button", name="See my card").click()
@@ -272,7 +304,16 @@ def test_whole_journey(uvicorn_server, browser, screenshots, study):
     page.get_by_role("button", name="Start the interview").click()
 
     _step(page, "interview")
-    _interview(page, screenshots, "phone", first="The AI should be gentle and ask what she feels.")
+    # A double Ctrl+Enter sends the message once, and no "write a message" error.
+    page.locator("#id_content").fill("The AI should be gentle and ask what she feels.")
+    page.keyboard.press("Control+Enter")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_function("() => document.querySelectorAll('#transcript .bubble-user').length")
+    page.wait_for_function("() => !document.querySelector('#transcript [data-stream-url]')")
+    page.wait_for_timeout(300)
+    assert page.locator("#transcript .bubble-user").count() == 1
+    assert page.locator("#composer-error").inner_text() == ""
+    _interview(page, screenshots, "phone", first="Her feelings matter most to me.")
     page.get_by_role("button", name="See my card").click()
 
     _step(page, "card")
