@@ -113,7 +113,7 @@ def synthetic_study(
 
 def score_everything(judgments: list[Judgment], params: PairwiseParams) -> dict:
     """The whole default scoring of the pairwise model; returns timings and a summary."""
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     fits = score_contexts(judgments, study_seed=SEED, params=params)
     fitted = time.perf_counter()
     by_context: dict[str, list[Judgment]] = {}
@@ -133,6 +133,8 @@ def score_everything(judgments: list[Judgment], params: PairwiseParams) -> dict:
         "values": len({v.value_id for fit in fits.values() for v in fit.values}),
         "fit_bootstrap_seconds": round(fitted - started, 3),
         "total_seconds": round(finished - started, 3),
+        # On a shared machine wall time includes waiting for a core; CPU time does not.
+        "total_cpu_seconds": round(time.process_time() - started_cpu, 3),
         "statuses": {
             s: sum(x.status == s for x in statuses.values())
             for s in ("confident", "contested", "insufficient")

@@ -28,7 +28,8 @@ How the defaults were tuned (PairwiseParams; uniform draws, 120 contexts from se
     0.975                     0.93            0.30              0.66      983
     0.99                      1.00            0.10              0.52     1425
 
-On 240 fresh contexts (seeds 31-36) 0.99 gave 0.95 and 0.10 (0.985 gave 0.97 and 0.13).
+On 240 fresh contexts (seeds 31-36) 0.99 gave 0.95 and 0.10 (0.985: 0.97 and 0.13;
+0.995: 0.96 and 0.10, settling fewer).
 Nothing else moved the near-ties: at 0.95-0.975, 20 decisive votes instead of 10, a prior
 of 1.0 or 0.25 instead of 0.5, or the same winner at 3 or 6 looks in a row all left 0.23
 to 0.33 of near-ties confident; drawing each replicate's prior centre (a perturbed-prior
