@@ -29,9 +29,7 @@ import math
 from collections.abc import Iterable
 
 import numpy as np
-from scipy.special import ndtri
 
-_PRIOR_STREAM = 0x5EED_0F_9A10_5EED
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX_2 = np.uint64(0x94D049BB133111EB)
@@ -77,20 +75,6 @@ def poisson_weights(seed: int, keys: np.ndarray, resamples: int) -> np.ndarray:
     x = _splitmix(keys[None, :] ^ np.uint64(seed)) + rounds * _GOLDEN
     uniform = (_splitmix(x) >> np.uint64(11)).astype(float) * (1.0 / (1 << 53))
     return np.searchsorted(_POISSON_CDF, uniform, side="right").astype(float)
-
-
-def _uniform(seed: int, keys: np.ndarray, resamples: int, stream: int) -> np.ndarray:
-    keys = np.asarray(keys, dtype=np.uint64)
-    rounds = np.arange(1, resamples + 1, dtype=np.uint64)[:, None]
-    x = _splitmix(keys[None, :] ^ np.uint64(seed) ^ np.uint64(stream)) + rounds * _GOLDEN
-    # Centre of one of 2**53 equal cells: never exactly 0 or 1.
-    return ((_splitmix(x) >> np.uint64(11)).astype(float) + 0.5) * (1.0 / (1 << 53))
-
-
-def prior_draws(seed: int, keys: np.ndarray, resamples: int, sd: float) -> np.ndarray:
-    """Return N(0, sd**2) draws, shape (resamples, values); row b, column v depends only
-    on (seed, keys[v], b)."""
-    return ndtri(_uniform(seed, keys, resamples, _PRIOR_STREAM)) * sd
 
 
 def winner_shares(strengths: np.ndarray) -> np.ndarray:
