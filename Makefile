@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mge
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install demo test lint lock bench load
+.PHONY: install demo test lint lock bench load faults
 
 $(STAMP): requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ bench: install
 # The participant journey under load on this machine (loopback only); see bench/load.py.
 load: install
 	$(PY) bench/load.py $(LOAD_ARGS)
+
+# Database restart, Redis down, worker killed: on a PostgreSQL, Redis and worker of its
+# own (needs root for runuser; about 3 minutes); see bench/faults.py.
+faults: install
+	$(PY) bench/faults.py $(FAULTS_ARGS)
 
 lock:
 	$(PY) -m pip freeze --all | grep -v -E '^(pip|setuptools|wheel)==' \
