@@ -241,6 +241,9 @@ CONTEXT_MIN_SIMILARITY = env_float("CONTEXT_MIN_SIMILARITY", 0.5, minimum=0.0)
 HYPOTHESIS_NEIGHBOURS = env_int("HYPOTHESIS_NEIGHBOURS", 2, minimum=0)
 HYPOTHESIS_COSELECTED = env_int("HYPOTHESIS_COSELECTED", 2, minimum=0)
 HYPOTHESIS_MIN_CONTAINMENT = env_float("HYPOTHESIS_MIN_CONTAINMENT", 0.5, minimum=0.0)
+# Pairs of one context whose stories (both directions) one call writes; how many calls a
+# study may make is its story budget (Study.story_budget, per submitted card).
+HYPOTHESIS_BATCH_PAIRS = env_int("HYPOTHESIS_BATCH_PAIRS", 3, minimum=1)
 
 # --- LLM ----------------------------------------------------------------------------
 # "offline" is the deterministic provider that ships with the app. Any other value is

@@ -176,6 +176,9 @@ class HypothesisRun(models.Model):
     model = models.CharField(max_length=200, blank=True)
     prompt_version = models.CharField(max_length=16, blank=True)
     stats = models.JSONField(default=dict, blank=True)
+    # Counted with the stories each call brought, in one transaction: what the study's
+    # story budget has spent, exact even when a worker dies between two calls.
+    calls = models.PositiveIntegerField(default=0)
     external_id = models.CharField(max_length=200, blank=True, db_index=True)
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)

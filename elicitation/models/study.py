@@ -1,8 +1,10 @@
 """A Study and the Questions it asks."""
 
 import secrets
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 
 from elicitation import llm
@@ -76,6 +78,15 @@ class Study(models.Model):
     dedup_model = models.CharField(max_length=200, blank=True)
     hypothesis_model = models.CharField(max_length=200, blank=True)
     response_model = models.CharField(max_length=200, blank=True)
+    # Upgrade stories are the dearest LLM work: at most this many story calls (each
+    # writes a few pairs' stories) per submitted card, the most informative pairs first.
+    story_budget = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("1.00"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="Upgrade-story LLM calls per submitted card (0: write no new stories).",
+    )
 
     # Reconciliation bookkeeping: when the graph's inputs last changed and were scored.
     graph_changed_at = models.DateTimeField(null=True, blank=True)

@@ -15,12 +15,19 @@ to different people to cancel framing). "forward" is the direction toward the va
 that looks deeper. Runs are incremental: a story that exists (active or retired) is
 never written again, and none is ever deleted.
 
+Stories are the dearest LLM work, so a pass spends at most the study's story budget
+(``Study.story_budget`` calls per submitted card, less what earlier runs spent), one
+call writing the stories of up to ``HYPOTHESIS_BATCH_PAIRS`` pairs of one context, the
+most informative pairs first: pairs nobody has judged yet, then pairs nearer the top of
+the context's latest ranking. What the budget leaves out waits for later cards.
+
 All functions here expect the caller to hold the study lock (moralgraph.locks).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,13 +35,14 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from elicitation import llm
 from elicitation.llm import embeddings
-from elicitation.models import Study
+from elicitation.models import Study, ValuesCard, WiserJudgment
 from moralgraph import selectors
-from moralgraph.models import HypothesisRun, UpgradeHypothesis, Value
+from moralgraph.models import Context, GraphSnapshot, HypothesisRun, UpgradeHypothesis, Value
 from moralgraph.services.dedup_judge import card_payload
 
 logger = logging.getLogger(__name__)
@@ -68,6 +76,7 @@ class HypothesisStats:
     written: int = 0
     failures: int = 0
     contexts: int = 0
+    deferred: int = 0  # stories the budget left for a later pass
 
 
 def _policy_words(value: Value) -> frozenset[str]:
@@ -157,21 +166,67 @@ def _failed_before(study: Study) -> set[tuple[int, int, int]]:
     return failed
 
 
-def write_hypotheses(
-    study: Study,
-    *,
-    stats: HypothesisStats | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> HypothesisStats:
-    """Write the stories still missing for every context of the study."""
-    stats = stats or HypothesisStats()
+def batch_pairs() -> int:
+    return settings.HYPOTHESIS_BATCH_PAIRS
+
+
+def budget_left(study: Study) -> int:
+    """Story calls the study may still make: its story budget per submitted card, times
+    its submitted cards, less the calls its runs have made (refused ones cost too)."""
+    cards = ValuesCard.objects.filter(study=study, status=ValuesCard.Status.SUBMITTED).count()
+    used = HypothesisRun.objects.filter(study=study).aggregate(n=Sum("calls"))["n"] or 0
+    return max(0, math.floor(float(study.story_budget) * cards + 1e-9) - used)
+
+
+@dataclass
+class _Pair:
+    """A candidate pair in one context, with the stories it still lacks."""
+
+    context: Context
+    todo: list[tuple[int, int, str]]  # (from, to, direction)
+    priority: tuple
+
+
+def _priority(pair, why, context, ranks, judged) -> tuple:
+    """Expected information first: pairs nobody has judged yet in any context, then pairs
+    nearer the top of the context's latest ranking (an unranked value counts as below
+    every ranked one), then by why they were chosen, then by id."""
+    a, b = pair
+    place = ranks.get(context.pk, {})
+    unranked = len(place)
+    rank_a, rank_b = place.get(a, unranked), place.get(b, unranked)
+    key = WiserJudgment.make_pair_key(a, b)
+    return (key in judged, min(rank_a, rank_b), max(rank_a, rank_b), _WHY.index(why), a, b)
+
+
+_WHY = ("deepening", "near", "co-selected")
+
+
+def _ranks(study: Study) -> dict[int, dict[int, int]]:
+    snapshot = GraphSnapshot.latest_for(study)
+    if snapshot is None:
+        return {}
+    ranks = {}
+    for scored in snapshot.payload.contexts:
+        if scored.context_id.isdigit():
+            ranks[int(scored.context_id)] = {
+                int(r.value_id): i for i, r in enumerate(scored.ranks) if r.value_id.isdigit()
+            }
+    return ranks
+
+
+def plan_stories(study: Study, stats: HypothesisStats) -> list[_Pair]:
+    """Every candidate pair still missing a story, most informative first."""
     roots = selectors.value_roots(study)
     by_question = selectors.value_ids_by_question(study)
     values = {v.pk: v for v in selectors.active_values(study)}
     failed = _failed_before(study)
+    ranks = _ranks(study)
+    judged = set(
+        WiserJudgment.objects.filter(hypothesis__study=study).values_list("pair_key", flat=True)
+    )
     coselections = {}
-
-    plan: list[tuple[int, int, object, str]] = []
+    plan: list[_Pair] = []
     for context in selectors.canonical_contexts(study).prefetch_related("questions"):
         question_ids = [q.pk for q in context.questions.all()]
         ids = set().union(*(by_question.get(q, set()) for q in question_ids)) & set(values)
@@ -185,70 +240,149 @@ def write_hypotheses(
             for pair, count in coselections[question_id].items():
                 together[pair] = together.get(pair, 0) + count
         existing = selectors.existing_hypotheses(context)
-        pairs = candidate_pairs([values[i] for i in sorted(ids)], together)
-        for (a, b), _why in pairs.items():
-            for src, dst, direction in (
-                (a, b, UpgradeHypothesis.Direction.FORWARD),
-                (b, a, UpgradeHypothesis.Direction.REVERSE),
-            ):
-                if (src, dst) not in existing and (src, dst, context.pk) not in failed:
-                    plan.append((src, dst, context, direction))
-    stats.planned += len(plan)
-    if not plan:
-        return stats
-
-    prompt = llm.load_prompt("moralgraph/hypothesis")
-    model = llm.model_for("hypothesis", study)
-    run = HypothesisRun.objects.create(
-        study=study, model=model[:200], prompt_version=prompt.version
-    )
-    refused: list[list] = []
-    written = 0
-    try:
-        for done, (src, dst, context, direction) in enumerate(plan, start=1):
-            try:
-                reply = llm.structured(
-                    stage="hypothesis",
-                    prompt=prompt,
-                    payload={
-                        "context": context.text,
-                        "from": card_payload(values[src]),
-                        "to": card_payload(values[dst]),
-                    },
-                    study=study,
+        for (a, b), why in candidate_pairs([values[i] for i in sorted(ids)], together).items():
+            todo = [
+                (src, dst, direction)
+                for src, dst, direction in (
+                    (a, b, UpgradeHypothesis.Direction.FORWARD),
+                    (b, a, UpgradeHypothesis.Direction.REVERSE),
                 )
-            except llm.LLMError as error:
-                if error.retryable:
-                    raise
-                logger.warning("story %s->%s in %s failed: %s", src, dst, context.pk, error)
-                refused.append([src, dst, context.pk, str(error)[:300]])
-                stats.failures += 1
-                continue
-            try:
-                with transaction.atomic():
-                    _, created = UpgradeHypothesis.objects.get_or_create(
-                        from_value_id=src,
-                        to_value_id=dst,
-                        context=context,
-                        defaults={
-                            "study": study,
-                            "story": reply["story"],
-                            "mapping": reply.get("mapping", []),
-                            "direction": direction,
-                            "run": run,
-                            "model": model[:200],
-                            "prompt_version": prompt.version,
-                        },
-                    )
-            except IntegrityError:
-                created = False  # written meanwhile by an import; keep that one
-            written += int(created)
+                if (src, dst) not in existing and (src, dst, context.pk) not in failed
+            ]
+            if todo:
+                plan.append(_Pair(context, todo, _priority((a, b), why, context, ranks, judged)))
+    plan.sort(key=lambda p: p.priority)
+    return plan
+
+
+def _calls(plan: list[_Pair], budget: int) -> list[list[_Pair]]:
+    """The calls to make: the most informative pair's context first, with that context's
+    next most informative pairs in the same call, until the budget is spent."""
+    calls: list[list[_Pair]] = []
+    left = list(plan)
+    while left and len(calls) < budget:
+        context = left[0].context
+        batch = [p for p in left if p.context.pk == context.pk][: batch_pairs()]
+        calls.append(batch)
+        left = [p for p in left if p not in batch]
+    return calls
+
+
+def write_hypotheses(
+    study: Study,
+    *,
+    stats: HypothesisStats | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> HypothesisStats:
+    """Write the most informative missing stories the study's story budget allows, a
+    few pairs of one context per call; the rest wait for a later pass."""
+    stats = stats or HypothesisStats()
+    plan = plan_stories(study, stats)
+    stats.planned += sum(len(p.todo) for p in plan)
+    calls = _calls(plan, budget_left(study)) if plan else []
+    planned = sum(len(p.todo) for batch in calls for p in batch)
+    stats.deferred += sum(len(p.todo) for p in plan) - planned
+    if not calls:
+        return stats
+    writer = _Writer(study, stats)
+    try:
+        for batch in calls:
+            items = [item for pair in batch for item in pair.todo]
+            writer.write(batch[0].context, items)
             if progress:
-                progress(done, len(plan))
+                progress(writer.written + len(writer.refused), planned)
     finally:
-        stats.written += written
-        HypothesisRun.objects.filter(pk=run.pk).update(
+        stats.written += writer.written
+        HypothesisRun.objects.filter(pk=writer.run.pk).update(
             finished_at=timezone.now(),
-            stats={"planned": len(plan), "written": written, "failed": refused},
+            stats={
+                "planned": planned,
+                "written": writer.written,
+                "failed": writer.refused,
+                "calls": len(calls),
+                "deferred": stats.deferred,
+            },
         )
     return stats
+
+
+class _Writer:
+    """One run's calls to the story writer and the stories they bring."""
+
+    def __init__(self, study: Study, stats: HypothesisStats):
+        self.study, self.stats = study, stats
+        self.values = {v.pk: v for v in selectors.active_values(study)}
+        self.prompt = llm.load_prompt("moralgraph/hypothesis")
+        self.model = llm.model_for("hypothesis", study)
+        self.run = HypothesisRun.objects.create(
+            study=study, model=self.model[:200], prompt_version=self.prompt.version
+        )
+        self.refused: list[list] = []
+        self.written = 0
+
+    def write(self, context: Context, items: list[tuple[int, int, str]]) -> None:
+        """Ask for ``items`` of one context in one call, and keep what it brings together
+        with the call's count: a worker killed in between leaves neither, and the next
+        pass asks again. If the call fails for good, one call per story, so that only a
+        story the model refuses is left out."""
+        payload = {
+            "context": context.text,
+            "pairs": [
+                {
+                    "id": f"p{n}",
+                    "from": card_payload(self.values[src]),
+                    "to": card_payload(self.values[dst]),
+                }
+                for n, (src, dst, _) in enumerate(items, start=1)
+            ],
+        }
+        try:
+            reply = llm.structured(
+                stage="hypothesis", prompt=self.prompt, payload=payload, study=self.study
+            )
+        except llm.LLMError as error:
+            if error.retryable:
+                raise
+            self._count()
+            if len(items) > 1:
+                for item in items:
+                    self.write(context, [item])
+                return
+            src, dst, _ = items[0]
+            logger.warning("story %s->%s in %s failed: %s", src, dst, context.pk, error)
+            self.refused.append([src, dst, context.pk, str(error)[:300]])
+            self.stats.failures += 1
+            return
+        stories = {str(s.get("id")): s for s in reply.get("stories", [])}
+        with transaction.atomic():
+            self._count()
+            for n, item in enumerate(items, start=1):
+                if f"p{n}" in stories:
+                    self._save(context, item, stories[f"p{n}"])
+                else:  # asked again by the next pass
+                    logger.warning("story %s->%s in %s: not in the reply", *item[:2], context.pk)
+
+    def _count(self) -> None:
+        HypothesisRun.objects.filter(pk=self.run.pk).update(calls=F("calls") + 1)
+
+    def _save(self, context: Context, item: tuple[int, int, str], reply: dict) -> None:
+        src, dst, direction = item
+        try:
+            with transaction.atomic():
+                _, created = UpgradeHypothesis.objects.get_or_create(
+                    from_value_id=src,
+                    to_value_id=dst,
+                    context=context,
+                    defaults={
+                        "study": self.study,
+                        "story": reply["story"],
+                        "mapping": reply.get("mapping", []),
+                        "direction": direction,
+                        "run": self.run,
+                        "model": self.model[:200],
+                        "prompt_version": self.prompt.version,
+                    },
+                )
+        except IntegrityError:
+            created = False  # written meanwhile by an import; keep that one
+        self.written += int(created)

@@ -9,7 +9,8 @@ A reconcile pass, in order:
    into the clusters it duplicates (moralgraph.services.dedup);
 3. contexts of each newly submitted interview, then deduplicate contexts
    (moralgraph.services.contexts);
-4. upgrade stories still missing, per context (moralgraph.services.hypotheses);
+4. upgrade stories still missing, the most informative first, a few pairs of one context
+   per call, within the study's story budget (moralgraph.services.hypotheses);
 5. if a merge touched judged values, the graph changed: scoring is scheduled.
 
 Every step is incremental and idempotent, so a pass killed half way is finished by the
@@ -53,6 +54,8 @@ class ReconcileReport:
     interviews_read: int = 0
     hypotheses: int = 0
     llm_calls: int = 0
+    llm_calls_by_stage: dict[str, int] = field(default_factory=dict)
+    stories_deferred: int = 0  # left by the story budget for a later pass
     llm_cost: Decimal = Decimal("0")
     graph_changed: bool = False
     failures: list[str] = field(default_factory=list)
@@ -156,17 +159,22 @@ def _reconcile(study: Study, report: ReconcileReport, progress: Progress | None)
         report.contexts_merged += context_stats.merged
         report.interviews_read += context_stats.interviews
         report.hypotheses += story_stats.written
+        report.stories_deferred += story_stats.deferred
 
 
 def _count_calls(study: Study, started, report: ReconcileReport) -> None:
-    calls = LLMCall.objects.filter(
+    ours = LLMCall.objects.filter(
         # Only the pass's own stages: the journey's calls meanwhile are not ours to report.
         study=study,
         created_at__gte=started,
         stage__in=stages.names(stages.RECONCILE),
-    ).aggregate(n=Count("id"), cost=Sum("cost"))
+    )
+    calls = ours.aggregate(n=Count("id"), cost=Sum("cost"))
     report.llm_calls = calls["n"] or 0
     report.llm_cost = calls["cost"] or Decimal("0")
+    report.llm_calls_by_stage = dict(
+        ours.order_by().values_list("stage").annotate(n=Count("id")).values_list("stage", "n")
+    )
 
 
 def retry_failed_cards(cards) -> int:

@@ -67,6 +67,7 @@ def test_saving_a_study_enqueues_its_reconciliation(
                 "message_max_chars": 2000,
                 "messages_per_minute": 6,
                 "messages_per_hour_study": 3000,
+                "story_budget": "1.00",
                 "completion_code": "ABC123",
                 "group_item_key": "political_affiliation",
                 "group_answers": '["democrat", "republican"]',

@@ -1,11 +1,22 @@
-"""Stage hypothesis: a first-person upgrade story from value A to value B in a context."""
+"""Stage hypothesis: a first-person upgrade story from value A to value B in a context.
+
+One pair (``{"context", "from", "to"}``) gets ``{"story", "mapping"}``; a batch
+(``{"context", "pairs": [{"id", "from", "to"}, ...]}``) gets ``{"stories": [...]}``, one
+per pair with its id, each the story the pair alone would get.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 
-from elicitation.llm.offline.messages import card_in, dump, json_input, require_str
+from elicitation.llm.offline.messages import (
+    OfflineError,
+    card_in,
+    dump,
+    json_input,
+    require_str,
+)
 from elicitation.llm.offline.text import fit_policies, lower_first, plain, short, stems
 
 
@@ -34,6 +45,16 @@ def _past_situation(context: str) -> str:
 def reply(messages: list[tuple[str, str]]) -> str:
     data = json_input("hypothesis", messages)
     context = plain(require_str(data, "context", "hypothesis"))
+    if "pairs" not in data:
+        return dump(story(context, data))
+    pairs = data["pairs"]
+    if not isinstance(pairs, list) or not all(isinstance(p, dict) for p in pairs):
+        raise OfflineError("stage 'hypothesis': 'pairs' must be a list of objects")
+    return dump({"stories": [{"id": str(p.get("id")), **story(context, p)} for p in pairs]})
+
+
+def story(context: str, data: dict) -> dict:
+    """The story of someone who moved from ``data["from"]`` to ``data["to"]``."""
     a, b = card_in(data, "from", "hypothesis"), card_in(data, "to", "hypothesis")
     a_policies = fit_policies(a["policies"], context)
     b_policies = fit_policies(b["policies"], context)
@@ -48,11 +69,11 @@ def reply(messages: list[tuple[str, str]]) -> str:
         default=kept,
     )
     situation = _past_situation(context)
-    story = (
+    told = (
         f'I used to live by "{a_title}": what I watched for most was {short(a_policies[0])}. '
         f"Then came a time when {situation}, and I saw that this alone was not enough. "
         f'"{b_title}" keeps what I cared about, because it still attends to {short(kept)}, '
         f"but it also adds {short(added)}. "
         f'Now, in moments like that, I see "{b_title}" as the wiser way, and I would not go back.'
     )
-    return dump({"story": story, "mapping": mapping})
+    return {"story": told, "mapping": mapping}

@@ -1,14 +1,16 @@
 """Upgrade stories: candidate pairs, both directions, incremental, never deleted."""
 
+from decimal import Decimal
+
 import pytest
 from django.utils import timezone
 
 from elicitation import llm
 from elicitation.llm import embeddings
-from elicitation.models import LLMCall, Selection, ValuesCard
+from elicitation.models import LLMCall, Selection, ValuesCard, WiserJudgment
 from moralgraph import locks
 from moralgraph.models import CardMapping, HypothesisRun, UpgradeHypothesis, Value
-from moralgraph.services import hypotheses
+from moralgraph.services import hypotheses, scoring
 from tests.factories import (
     ContextFactory,
     InterviewFactory,
@@ -175,3 +177,112 @@ def test_a_retired_story_is_not_written_again(setting):
     UpgradeHypothesis.objects.update(is_active=False)
     assert write(study).written == 0
     assert UpgradeHypothesis.objects.count() == 2
+
+
+# --- Story cost: batches, the budget, the most informative pairs first ------------------
+
+AUTONOMY = ("Informed Autonomy", ["OPTIONS she has", "FEELINGS of pressure"])
+CARE = ("Faithful Care", ["PRAYER with her", "FAITH community support"])
+FAMILY = ("Family Ties", ["PARENTS who listen", "SIBLINGS nearby"])
+HONESTY = ("Plain Honesty", ["FACTS she asks for", "RISKS stated plainly"])
+
+
+def test_one_call_writes_the_stories_of_several_pairs(setting, settings):
+    settings.HYPOTHESIS_BATCH_PAIRS = 3
+    study, question, context = setting
+    for title, policies in (AUTONOMY, CARE, FAMILY):
+        value(study, question, title, policies)
+
+    stats = write(study)
+
+    assert stats.written == 6  # three pairs, both directions
+    assert LLMCall.objects.filter(study=study, stage="hypothesis").count() == 1
+    assert HypothesisRun.objects.get().calls == 1
+
+
+def test_the_story_budget_caps_the_calls_and_the_rest_waits(setting, settings):
+    settings.HYPOTHESIS_BATCH_PAIRS = 1
+    study, question, context = setting
+    study.story_budget = Decimal("0.5")
+    study.save()
+    for title, policies in (AUTONOMY, CARE, FAMILY, HONESTY):
+        value(study, question, title, policies)
+
+    stats = write(study)
+
+    # Four cards at half a call each: two calls, one pair each.
+    assert LLMCall.objects.filter(study=study, stage="hypothesis").count() == 2
+    assert stats.written == 4
+    assert stats.deferred == stats.planned - 4 > 0
+    assert write(study).written == 0  # spent: nothing until more cards come
+
+    study.story_budget = Decimal("0")
+    study.save()
+    value(study, question, "Quiet Presence", ["SILENCE she may need", "TIME to think"])
+    assert write(study).written == 0
+    study.story_budget = Decimal("1")
+    study.save()
+    assert write(study).written > 0
+
+
+def test_the_budget_counts_refused_calls_too(setting, settings, monkeypatch):
+    settings.HYPOTHESIS_BATCH_PAIRS = 3
+    study, question, context = setting
+    for title, policies in (AUTONOMY, CARE):
+        value(study, question, title, policies)
+
+    def structured(**kwargs):
+        raise llm.LLMError("content filter", stage="hypothesis", model="x", retryable=False)
+
+    monkeypatch.setattr(llm, "structured", structured)
+    write(study)
+
+    # The pair's call, then one call per story to find which the model refuses.
+    assert HypothesisRun.objects.get().calls == 3
+    assert hypotheses.budget_left(study) == 0
+
+
+def test_unjudged_pairs_and_pairs_near_the_top_come_first(setting, monkeypatch):
+    study, question, context = setting
+    a, b, c, d = (value(study, question, *card) for card in (AUTONOMY, CARE, FAMILY, HONESTY))
+    monkeypatch.setattr(
+        hypotheses, "candidate_pairs", lambda values, together: {
+            (a.pk, b.pk): "near", (a.pk, c.pk): "near", (b.pk, d.pk): "near", (c.pk, d.pk): "near"
+        }
+    )  # fmt: skip
+    # a-b was judged (in a story of another context); d is the context's wisest, then c.
+    other = ContextFactory(study=study)
+    story = UpgradeHypothesis.objects.create(
+        study=study, from_value=a, to_value=b, context=other, story="s"
+    )
+    WiserJudgment.objects.create(
+        participant=ParticipantFactory(study=study),
+        hypothesis=story,
+        pair_key=WiserJudgment.make_pair_key(a.pk, b.pk),
+        verdict="upgrade",
+    )
+    monkeypatch.setattr(hypotheses, "_ranks", lambda study: {context.pk: {d.pk: 0, c.pk: 1}})
+
+    plan = hypotheses.plan_stories(study, hypotheses.HypothesisStats())
+
+    pairs = [{src for src, _, _ in p.todo} for p in plan]
+    assert pairs == [{c.pk, d.pk}, {b.pk, d.pk}, {a.pk, c.pk}, {a.pk, b.pk}]
+
+
+def test_ranks_come_from_the_latest_snapshot(setting):
+    study, question, context = setting
+    a, b = value(study, question, *AUTONOMY), value(study, question, *CARE)
+    assert hypotheses._ranks(study) == {}
+    story = UpgradeHypothesis.objects.create(
+        study=study, from_value=a, to_value=b, context=context, story="s"
+    )
+    for _ in range(3):
+        WiserJudgment.objects.create(
+            participant=ParticipantFactory(study=study),
+            hypothesis=story,
+            pair_key=WiserJudgment.make_pair_key(a.pk, b.pk),
+            verdict="upgrade",
+        )
+    scoring.score_study(study=study)
+
+    assert hypotheses._ranks(study)[context.pk] == {b.pk: 0, a.pk: 1}

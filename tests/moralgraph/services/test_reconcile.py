@@ -40,9 +40,17 @@ def test_a_pass_runs_every_step_and_reports_it():
     assert report.interviews_read == 4
     assert report.hypotheses == UpgradeHypothesis.objects.filter(study=study).count() > 0
     assert report.llm_calls == LLMCall.objects.filter(study=study).count()
+    story_calls = LLMCall.objects.filter(study=study, stage="hypothesis").count()
+    assert report.llm_calls_by_stage == {
+        "dedup": report.judge_calls,
+        "contexts": 1 + 4,
+        "hypothesis": story_calls,
+    }
     assert report.llm_calls == (
-        report.judge_calls + 1 + 4 + report.hypotheses
+        report.judge_calls + 1 + 4 + story_calls
     )  # dedup + question contexts + interview contexts + stories (no context was a duplicate)
+    # A call writes several stories, and the calls stay within the budget (1 per card).
+    assert 0 < story_calls <= 4 < report.hypotheses
     assert report.llm_cost == 0
     assert 0 < report.calls_per_card <= 4
     # Every story pairs values of the question, in one of its contexts.

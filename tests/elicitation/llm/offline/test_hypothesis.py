@@ -29,3 +29,22 @@ def test_hypothesis_maps_policies_by_shared_words():
         "hypothesis", {"context": "When x", "from": CARD_A_PARAPHRASE, "to": CARD_A}
     )
     assert [pair["to"] for pair in result["mapping"]] == CARD_A["policies"]
+
+
+def test_hypothesis_batch_writes_one_story_per_pair_by_id():
+    context = "When the user is in distress"
+    one = structured("hypothesis", {"context": context, "from": CARD_A, "to": CARD_B})
+    batch = structured(
+        "hypothesis",
+        {
+            "context": context,
+            "pairs": [
+                {"id": "p1", "from": CARD_A, "to": CARD_B},
+                {"id": "p2", "from": CARD_B, "to": CARD_A_PARAPHRASE},
+            ],
+        },
+    )
+    first, second = batch["stories"]
+    # Each story is the one its pair alone would get.
+    assert first == {"id": "p1", **one}
+    assert second["id"] == "p2" and second["story"] != first["story"]
