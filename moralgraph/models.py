@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -342,3 +343,40 @@ class ExportJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class AuditEntry(models.Model):
+    """Who changed a study by hand, when and why: a researcher's merge or split of values
+    (and whatever else a researcher decides by hand, such as moderation). Written once,
+    never edited; the quality page shows the study's log."""
+
+    class Action(models.TextChoices):
+        MERGE = "merge", "Merged two values"
+        SPLIT = "split", "Split a merge"
+
+    study = models.ForeignKey(
+        "elicitation.Study", on_delete=models.CASCADE, related_name="audit_entries"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # The actor's name as it was, kept when the account is gone.
+    actor_name = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=30, choices=Action.choices)
+    target_type = models.CharField(max_length=40, help_text="What was acted on, e.g. merge.")
+    target_id = models.CharField(max_length=64)
+    reason = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["study", "-created_at"])]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.actor_name or 'someone'}"

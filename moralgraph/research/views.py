@@ -259,7 +259,7 @@ def split(request, slug, merge_id):
     """Undo a merge; the service schedules the rescoring that follows."""
     merge = get_object_or_404(ValueMerge, pk=merge_id, study__slug=slug)
     try:
-        moved = merges.split_merge(merge=merge)
+        moved = merges.split_merge(merge=merge, actor=request.user, reason="On the graph review.")
     except StudyBusy:
         messages.error(
             request, "The study is being reconciled right now; try the split again in a minute."

@@ -17,22 +17,100 @@ from elicitation.llm import embeddings
 from elicitation.models import Study, ValuesCard, WiserJudgment
 from moralgraph import locks, selectors
 from moralgraph.locks import StudyBusy
-from moralgraph.models import CardMapping, UpgradeHypothesis, Value, ValueMerge
+from moralgraph.models import AuditEntry, CardMapping, UpgradeHypothesis, Value, ValueMerge
 from moralgraph.services import scoring
 from moralgraph.services.clusters import unit
 
 
-def split_merge(*, merge: ValueMerge) -> list[int]:
-    """Undo a dedup merge (the admin's "split"): the cards go back to the value they came
-    from, and scores recompute. Raises StudyBusy if a reconcile pass holds the study."""
+def split_merge(*, merge: ValueMerge, actor=None, reason: str = "") -> list[int]:
+    """Undo a dedup merge (a researcher's "split"): the cards go back to the value they
+    came from, and scores recompute. With an ``actor``, the split is in the study's audit
+    log. Raises StudyBusy if a reconcile pass holds the study."""
     with locks.study_lock(merge.study_id, wait=False) as acquired:
         if not acquired:
             raise StudyBusy(str(merge.study_id))
         with transaction.atomic():
             moved = undo_merge(merge=merge)
+            if moved and actor is not None:
+                audit(
+                    study_id=merge.study_id,
+                    actor=actor,
+                    action=AuditEntry.Action.SPLIT,
+                    target=merge,
+                    reason=reason,
+                    details={
+                        "cards": moved,
+                        "from_value": merge.from_value_id,
+                        "into_value": merge.into_value_id,
+                    },
+                )
     if moved:
         scoring.note_graph_changed(study_id=merge.study_id)
     return moved
+
+
+def merge_by_hand(
+    *, study: Study, source: Value, target: Value, actor, reason: str = ""
+) -> ValueMerge:
+    """A researcher's merge of two values (the roots of the values given): every card of
+    the first moves to the second, the log says who, when and why, and scores recompute.
+    Raises StudyBusy if a reconcile pass holds the study, ValueError for a value that is
+    not the study's or two that are one already."""
+    with locks.study_lock(study.pk, wait=False) as acquired:
+        if not acquired:
+            raise StudyBusy(str(study.pk))
+        with transaction.atomic():
+            roots = selectors.value_roots(study)
+            source_id, target_id = (roots.get(v.pk, v.pk) for v in (source, target))
+            values = Value.objects.select_for_update().filter(
+                pk__in=[source_id, target_id], study=study, is_active=True
+            )
+            by_id = {v.pk: v for v in values}
+            if source_id == target_id or len(by_id) != 2:
+                raise ValueError("merge two different values of this study that are in the graph")
+            source, target = by_id[source_id], by_id[target_id]
+            merge = merge_values(
+                study=study,
+                source=source,
+                target=target,
+                decided_by="researcher",  # who: the audit entry
+                similarity=_similarity(source, target),
+                reason=reason,
+            )
+            audit(
+                study_id=study.pk,
+                actor=actor,
+                action=AuditEntry.Action.MERGE,
+                target=merge,
+                reason=reason,
+                details={"cards": merge.card_ids, "from_value": source.pk, "into_value": target.pk},
+            )
+    # Judged or not, what participants see changed: score again.
+    scoring.note_graph_changed(study_id=study.pk)
+    return merge
+
+
+def audit(*, study_id: int, actor, action: str, target, reason: str, details: dict) -> AuditEntry:
+    """One line of the study's audit log."""
+    return AuditEntry.objects.create(
+        study_id=study_id,
+        actor=actor if getattr(actor, "pk", None) else None,
+        actor_name=getattr(actor, "get_username", lambda: "")()[:150],
+        action=action,
+        target_type=type(target).__name__.lower(),
+        target_id=str(target.pk),
+        reason=reason,
+        details=details,
+    )
+
+
+def _similarity(a: Value, b: Value) -> float | None:
+    if a.embedding is None or b.embedding is None:
+        return None
+    va, vb = embeddings.from_bytes(a.embedding), embeddings.from_bytes(b.embedding)
+    if va.shape != vb.shape:
+        return None
+    return round(float(unit(va) @ unit(vb)), 4)
 
 
 def merge_values(

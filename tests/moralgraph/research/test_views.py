@@ -13,7 +13,7 @@ from elicitation.models import (
     WorkerHeartbeat,
 )
 from moralgraph.locks import StudyBusy
-from moralgraph.models import CardMapping, UpgradeHypothesis, Value, ValueMerge
+from moralgraph.models import AuditEntry, CardMapping, UpgradeHypothesis, Value, ValueMerge
 from moralgraph.services import merges, scoring
 from tests import factories
 from tests.moralgraph.support import card_value
@@ -290,7 +290,10 @@ def test_split_calls_the_service_and_undoes_the_merge(
         response = staff.post(f"/research/graph/merges/{merge.pk}/split/")
     assert response.status_code == 302
     assert response["Location"] == "/research/graph/graph/#merges"
-    assert calls == [{"merge": merge}]
+    assert calls == [
+        {"merge": merge, "actor": response.wsgi_request.user, "reason": "On the graph review."}
+    ]
+    assert AuditEntry.objects.get(study=study).action == "split"  # who and when, logged
     merge.refresh_from_db()
     b.refresh_from_db()
     assert merge.undone_at is not None and b.is_active
