@@ -324,7 +324,9 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "completion_code",
-                    models.CharField(default=elicitation.models.study._completion_code, max_length=40),
+                    models.CharField(
+                        default=elicitation.models.study._completion_code, max_length=40
+                    ),
                 ),
                 ("no_consent_code", models.CharField(blank=True, max_length=40)),
                 ("interview_model", models.CharField(blank=True, max_length=200)),
