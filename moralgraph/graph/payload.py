@@ -41,6 +41,11 @@ class Edge:
     carried_by: tuple[str, ...] = ()
     entropy: float | None = None  # compat only
     contexts: tuple[str, ...] = ()  # compat only: the contexts pooled into the pair
+    # default only: may it give a DPO pair (direction stable over resamples, enough
+    # votes from enough people), and why not.
+    dpo: bool = False
+    dpo_stability: float | None = None
+    dpo_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,33 @@ class Winner:
     bridged: bool = False
     carried_by: tuple[str, ...] = ()
     carried_by_one_group: bool = False
+    # default only, from the pairwise model: the winner is its leader, whatever its
+    # status; only a `confident` one is a winner to train on.
+    strength: float | None = None
+    strength_interval: tuple[float, float] | None = None
+    probability: float | None = None  # winner probability over the resamples
+    status: str = ""
+    bridging_status: str = ""  # bridges | divides | unknown
+    bridging_reason: str = ""
+
+    @property
+    def confident(self) -> bool:
+        return self.status == "confident"
+
+
+@dataclass(frozen=True)
+class Strength:
+    """A value's strength in a context (the pairwise model), its 95 % interval and winner
+    probability."""
+
+    value_id: str
+    strength: float
+    low: float
+    high: float
+    probability: float
+    wins: int = 0
+    losses: int = 0
+    participants: int = 0
 
 
 @dataclass(frozen=True)
@@ -72,6 +104,20 @@ class ScoredContext:
     edges: tuple[Edge, ...]  # every pair compared here
     ranks: tuple[Rank, ...]  # best first
     winner: Winner | None
+    # default only, from the pairwise model (empty in an older snapshot and in compat)
+    status: str = ""  # confident | contested | insufficient
+    reason: str = ""
+    needed: int | None = None  # judgments still needed, estimated
+    needed_text: str = ""
+    strengths: tuple[Strength, ...] = ()
+    challenger: str | None = None
+    bridging: Mapping[str, Any] = field(default_factory=dict)
+    pagerank_winner: str | None = None
+
+    @property
+    def confident_winner(self) -> Winner | None:
+        """The winner only when its status is ``confident``: the one to train on."""
+        return self.winner if self.winner is not None and self.status == "confident" else None
 
     @property
     def kept_edges(self) -> tuple[Edge, ...]:
@@ -128,6 +174,9 @@ class ScoredGraph:
     input_hash: str
     params: Mapping[str, Any]
     contexts: tuple[ScoredContext, ...] = ()
+    # default only: {"edges", "agree", "share"} and the share of unlabelled judgments
+    cross_group_agreement: Mapping[str, Any] = field(default_factory=dict)
+    unlabelled_share: float | None = None
     _by_id: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -140,6 +189,8 @@ class ScoredGraph:
             input_hash=results.get("input_hash", ""),
             params=results.get("params") or {},
             contexts=contexts,
+            cross_group_agreement=results.get("cross_group_agreement") or {},
+            unlabelled_share=results.get("unlabelled_share"),
             _by_id={c.context_id: c for c in contexts},
         )
 
@@ -208,6 +259,9 @@ def _default(results: Mapping) -> tuple[ScoredContext, ...]:
                 bridging=e.get("bridging"),
                 bridged=bool(e.get("bridged")),
                 carried_by=tuple(e.get("carried_by") or ()),
+                dpo=bool((e.get("dpo") or {}).get("kept")),
+                dpo_stability=(e.get("dpo") or {}).get("stability"),
+                dpo_reason=(e.get("dpo") or {}).get("reason", ""),
             )
             for e in scored.get("edges", [])
         )
@@ -228,12 +282,46 @@ def _default(results: Mapping) -> tuple[ScoredContext, ...]:
                 bridged=bool(w.get("bridged")),
                 carried_by=tuple(w.get("carried_by") or ()),
                 carried_by_one_group=bool(w.get("carried_by_one_group")),
+                strength=w.get("strength"),
+                strength_interval=_interval(w.get("strength_interval")),
+                probability=w.get("winner_probability"),
+                status=w.get("status", ""),
+                bridging_status=w.get("bridging_status", ""),
+                bridging_reason=w.get("bridging_reason", ""),
             )
         ranks = tuple(
             Rank(value_id=str(r["value_id"]), score=r.get("pagerank", 0.0))
             for r in scored.get("ranks", [])
         )
-        contexts.append(ScoredContext(str(scored.get("context_id")), edges, ranks, winner))
+        needed = scored.get("needed") or {}
+        contexts.append(
+            ScoredContext(
+                str(scored.get("context_id")),
+                edges,
+                ranks,
+                winner,
+                status=scored.get("status", ""),
+                reason=scored.get("reason", ""),
+                needed=needed.get("judgments"),
+                needed_text=needed.get("text", ""),
+                strengths=tuple(
+                    Strength(
+                        value_id=str(v["value_id"]),
+                        strength=v["strength"],
+                        low=v["low"],
+                        high=v["high"],
+                        probability=v["winner_probability"],
+                        wins=v.get("wins", 0),
+                        losses=v.get("losses", 0),
+                        participants=v.get("participants", 0),
+                    )
+                    for v in scored.get("values", [])
+                ),
+                challenger=scored.get("challenger"),
+                bridging=scored.get("bridging") or {},
+                pagerank_winner=scored.get("pagerank_winner"),
+            )
+        )
     return tuple(contexts)
 
 

@@ -7,6 +7,7 @@ a result into a row.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
@@ -16,8 +17,10 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from elicitation.models import Study, WiserJudgment
 from elicitation.queue import enqueue_on_commit
-from elicitation.selectors import participant_groups
+from elicitation.selectors import participant_groups, study_groups
 from moralgraph import graph, selectors
+from moralgraph.graph.pairwise import ContextFit, PairwiseParams
+from moralgraph.graph.target import score_target
 from moralgraph.models import GraphSnapshot
 
 
@@ -73,7 +76,7 @@ def score_study(
     """
     started = timezone.now()
     judgments = judgments_for(study, as_of=as_of)
-    result = graph.score(judgments, mode=mode)
+    result = score_judgments(study, judgments, mode=mode)
     snapshot, _ = GraphSnapshot.objects.get_or_create(
         study=study,
         mode=mode,
@@ -91,6 +94,36 @@ def score_study(
             scored_at=started
         )
     return snapshot
+
+
+# Per study, the last fits of this process: a rescoring refits only contexts whose
+# judgments changed (a context's fit is keyed by its input hash, seed included).
+_FITS: dict[int, dict[str, ContextFit]] = {}
+
+
+def score_judgments(study: Study, judgments: list[graph.Judgment], *, mode: str) -> dict:
+    """Score a study's judgments: compat as the reference; default with the per-context
+    pairwise model, bootstrapped from the study's seed, over the study's groups."""
+    if mode != GraphSnapshot.Mode.DEFAULT:
+        return graph.score(judgments, mode=mode)
+    result, fits = score_target(
+        judgments,
+        study_seed=study_seed(study),
+        groups=[answer for answer, _ in study_groups(study)],
+        # The statuses' thresholds: PairwiseParams' calibrated defaults unless a deployment
+        # sets PAIRWISE_PARAMS (names as in PairwiseParams); they are in the input hash.
+        pairwise=PairwiseParams.from_mapping(getattr(settings, "PAIRWISE_PARAMS", None)),
+        previous=_FITS.get(study.pk),
+    )
+    _FITS.clear()  # one study's fits at a time: bounded memory in a long-lived worker
+    _FITS[study.pk] = fits
+    return result
+
+
+def study_seed(study: Study) -> int:
+    """The study's bootstrap seed, from its slug: the same study imported into another
+    database (another id) resamples alike, so its snapshot is the same."""
+    return int(hashlib.sha256(study.slug.encode()).hexdigest()[:15], 16)
 
 
 def score_if_due(*, study_id: int) -> GraphSnapshot | None:

@@ -211,6 +211,8 @@ def test_a_permanent_llm_error_fails_one_card_and_the_study_goes_on(queued, monk
     assert Value.objects.filter(study=study, is_active=True).count() == 3
 
 
+# Thresholds that let the fixture train, so that responses are needed.
+@pytest.mark.usefixtures("lenient_statuses")
 def test_an_export_out_of_retries_fails_its_job(queued, monkeypatch, settings, tmp_path):
     settings.EXPORT_ROOT = tmp_path
     study = import_reference(REFERENCE, study_slug="ref").study  # its SFT rows need the LLM

@@ -68,6 +68,9 @@ class Command(BaseCommand):
                 f"Writing training responses failed: {error}. Those written so far are "
                 "cached; run the export again to continue."
             ) from None
+        if export.note:
+            # An honest result may be that nothing is confident: say so, write the file.
+            self.stderr.write(f"No training examples: {export.note}.")
         if output == "-":
             sys.stdout.buffer.write(export.content)
             sys.stdout.buffer.flush()

@@ -64,6 +64,8 @@ class Command(BaseCommand):
         for context in graph.contexts:
             self.stdout.write(f"\n{texts.get(context.context_id, context.context_id)}")
             winner = context.winner
+            if context.status:
+                self.stdout.write(f"  {context.status}: {context.reason}")
             for place, rank in enumerate(context.ranks[:TOP], start=1):
                 value_id = rank.value_id
                 line = f"  {place}. {titles.get(value_id, value_id)} (PageRank {rank.score:.3f})"
@@ -71,10 +73,14 @@ class Command(BaseCommand):
                     line += f", wins {winner.wins}/{winner.decisive}"
                     if winner.confidence is not None:
                         line += f", confidence {winner.confidence:.2f}"
+                    if winner.probability is not None:
+                        line += f", winner probability {winner.probability:.2f}"
                     if winner.carried_by:
                         line += f", carried by {', '.join(winner.carried_by)} only"
                     elif winner.bridged:
                         line += ", holds across groups"
+                    elif winner.bridging_status:
+                        line += f", bridging {winner.bridging_status}"
                 self.stdout.write(line)
             if not context.ranks:
                 self.stdout.write("  no edge has enough judgments yet")

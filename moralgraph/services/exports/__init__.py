@@ -49,7 +49,7 @@ FORMATS: dict[str, Format] = {
             ".json",
             "application/json",
             ("default",),
-            description="Our schema (moralgraph/schemas/graph-json.v1.json).",
+            description="Our schema (moralgraph/schemas/graph-json.v2.json).",
         ),
         Format(
             "graphml",
@@ -127,6 +127,7 @@ class Export:
     filename: str
     content: bytes
     snapshot: GraphSnapshot
+    note: str = ""  # why the training data is empty, for the CLI; "" otherwise
 
     @property
     def sha256(self) -> str:
@@ -184,7 +185,10 @@ def build_export(
             if len(responses) < len(set(wanted)):
                 raise ResponsesMissing(len(set(wanted)) - len(responses))
     content = render(fmt, data, responses)
-    return Export(fmt, mode, filename(study, fmt, data.snapshot), content, data.snapshot)
+    note = ""
+    if FORMATS[fmt].needs_responses or fmt == "constitution-md":
+        note = tdata.why_empty(data)
+    return Export(fmt, mode, filename(study, fmt, data.snapshot), content, data.snapshot, note)
 
 
 def render(fmt: str, data: ExportData, responses: dict | None = None) -> bytes:

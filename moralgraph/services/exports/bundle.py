@@ -22,7 +22,7 @@ from moralgraph.services.training import Need
 _DESCRIPTIONS = {
     "reference.json": "The graph in the reference app's schema (compat scoring).",
     "graph.json": "The scored graph in our schema (default scoring); see the schema file.",
-    "schemas/graph-json.v1.json": "JSON Schema of graph.json.",
+    "schemas/graph-json.v2.json": "JSON Schema of graph.json.",
     "graph.graphml": "The graph for Gephi, Cytoscape, networkx (one edge per context).",
     "graph.gexf": "The same graph in GEXF 1.2.",
     "sft.jsonl": "Supervised fine-tuning data: one chat per question and confident context.",
@@ -37,7 +37,7 @@ def build(
     files: list[tuple[str, bytes]] = [
         ("reference.json", reference.build(compat)),
         ("graph.json", graph_json.build(data)),
-        ("schemas/graph-json.v1.json", graph_json.SCHEMA_PATH.read_bytes()),
+        ("schemas/graph-json.v2.json", graph_json.SCHEMA_PATH.read_bytes()),
         ("graph.graphml", network.build_graphml(data)),
         ("graph.gexf", network.build_gexf(data)),
         *((f"tables/{name}", content) for name, content in tables.files(data)),
@@ -83,7 +83,7 @@ def datasheet(
     )
     contexts = data.results.get("contexts", [])
     winners = [c for c in contexts if c.get("winner")]
-    confident = [c for c in winners if c["winner"]["confidence"] >= tdata.MIN_CONFIDENCE]
+    confident = [c for c in winners if c.get("status") == "confident"]
     response_keys = sorted({(r.model, r.prompt_version) for r in responses.values()})
     sft_rows = files["sft.jsonl"].count(b"\n")
     dpo_rows = files["dpo.jsonl"].count(b"\n")
@@ -130,7 +130,7 @@ def datasheet(
         f"{_share(t['survey_answers.csv'], 'represented')}; found their value's position "
         f"fair: {_share(t['survey_answers.csv'], 'fair_position')}",
         f"- Contexts with a winning value: {len(winners)}, of which {len(confident)} "
-        f"confident enough for sft.jsonl (interval lower bound >= {tdata.MIN_CONFIDENCE})",
+        f"confident (the only ones in sft.jsonl and the constitution)",
         f"- Kept edges: {sum(e['kept'] for c in contexts for e in c['edges'])} in the default "
         f"scoring, {len(compat.results.get('edges', []))} in the compat scoring",
         f"- Training examples: {sft_rows} SFT, {dpo_rows} DPO",
@@ -173,8 +173,9 @@ def datasheet(
         "",
         "- The training answers are written by an LLM under a value's guidance, not by "
         "participants; they show the value as the model understood it.",
-        "- Winners from few judgments have wide intervals; only contexts whose winner's "
-        f"interval lower bound is at least {tdata.MIN_CONFIDENCE} are in sft.jsonl.",
+        "- Winners from few judgments are uncertain; only contexts whose winner is "
+        "`confident` (README: Statuses) are in sft.jsonl, only edges that pass the DPO rule "
+        "in dpo.jsonl; every other context and edge is listed below with its reason.",
         "- Political groups are self-reported; participants without one count in the pooled "
         "figures only. A winner or edge that is not bridged is carried by some groups only.",
         "- Compat scoring pools contexts, counts 'not sure' against an edge and keeps the "
@@ -186,6 +187,10 @@ def datasheet(
         "of running it as a formula (OWASP's rule for CSV injection); numbers keep their "
         "sign. Remove that one leading apostrophe to get such a text exactly as written. "
         "Line breaks inside a text cell are written as a newline (\\n), never a bare CR.",
+        "",
+        "## Excluded from training",
+        "",
+        *(tdata.exclusions(data) or ["- Nothing: every context and edge is in the files."]),
         "",
         "## Licence",
         "",
@@ -220,7 +225,11 @@ def datasheet(
 
 
 def _params(params: dict) -> str:
-    return ", ".join(f"{k}={params[k]}" for k in sorted(params))
+    # Nested settings (the pairwise model's) sorted too: jsonb does not keep key order.
+    return ", ".join(
+        f"{k}={_params(params[k]) if isinstance(params[k], dict) else params[k]}"
+        for k in sorted(params)
+    )
 
 
 def _counts(counts: dict) -> str:

@@ -25,6 +25,9 @@ def _groups(groups: dict) -> str:
 
 
 def _bridging_line(w: dict) -> str:
+    if w.get("bridging_status"):
+        # The pairwise model's bridging over the study's groups.
+        return f"Bridging: {w['bridging_status']}; {w['bridging_reason']}."
     if w["bridged"]:
         return (
             f"Held in every political group with enough votes (by group: {_groups(w['groups'])})."
@@ -44,6 +47,11 @@ def _context_section(data: ExportData, scored: dict, lines: list[str]) -> None:
     w = scored.get("winner")
     if w is None:
         lines.append("No value stands out here yet: no comparison was kept.")
+        lines.append("")
+        return
+    if "status" in scored and scored["status"] != "confident":
+        # Only a confident winner is a target; the others say what they still need.
+        lines.append(f"No confident winner yet ({scored['status']}): {scored.get('reason', '')}.")
         lines.append("")
         return
     value = data.values[w["value_id"]]

@@ -94,6 +94,18 @@ class ExportData:
         return list(Question.objects.filter(study=self.study).order_by("position", "pk"))
 
     @cached_property
+    def question_links(self) -> dict[str, list[str]]:
+        """Question ids per scored context, from the recorded links only (no fallback)."""
+        through = Context.questions.through
+        links: dict[str, list[str]] = defaultdict(list)
+        rows = through.objects.filter(context_id__in=[int(c) for c in self.contexts])
+        for context_id, question_id in rows.order_by("context_id", "question_id").values_list(
+            "context_id", "question_id"
+        ):
+            links[str(context_id)].append(str(question_id))
+        return dict(links)
+
+    @cached_property
     def context_questions(self) -> dict[str, list[str]]:
         """Question ids per scored context; a context tied to no question applies to all."""
         through = Context.questions.through

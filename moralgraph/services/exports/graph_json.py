@@ -1,9 +1,11 @@
 """``graph-json``: our own schema for the scored moral graph, versioned.
 
-The JSON Schema is ``moralgraph/schemas/graph-json.v1.json``; a document names its schema
-and version in ``schema`` and ``schema_version``. A new version gets a new schema file, and
-a change to an existing version may only add optional fields. Written from default-mode
-snapshots: it is per context, with uncertainty and bridging, which compat scoring lacks.
+The JSON Schema is ``moralgraph/schemas/graph-json.v2.json`` (v2 added the pairwise
+model: strengths, statuses, bridging over the study's groups, the DPO rule); a document
+names its schema and version in ``schema`` and ``schema_version``. A new version gets a new
+schema file, and a change to an existing version may only add optional fields. Written from
+default-mode snapshots: it is per context, with uncertainty and bridging, which compat
+scoring lacks.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from pathlib import Path
 from moralgraph.services.exports.data import ExportData, json_bytes
 
 SCHEMA_NAME = "graph-json"
-SCHEMA_VERSION = 1
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "graph-json.v1.json"
+SCHEMA_VERSION = 2
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "graph-json.v2.json"
 
 _EDGE_KEYS = (
     "from_id",
@@ -29,6 +31,7 @@ _EDGE_KEYS = (
     "bridging",
     "bridged",
     "carried_by",
+    "dpo",
 )
 _WINNER_KEYS = (
     "value_id",
@@ -44,6 +47,24 @@ _WINNER_KEYS = (
     "bridged",
     "carried_by",
     "carried_by_one_group",
+    "participants",
+    "strength",
+    "strength_interval",
+    "winner_probability",
+    "status",
+    "confident",
+    "bridging_status",
+    "bridging_reason",
+)
+_CONTEXT_KEYS = (
+    "status",
+    "reason",
+    "needed",
+    "values",
+    "challenger",
+    "challenger_probability",
+    "pagerank_winner",
+    "bridging",
 )
 
 
@@ -99,6 +120,7 @@ def document(data: ExportData) -> dict:
                 "edges": edges,
                 "ranks": [dict(r) for r in scored_context["ranks"]],
                 "winner": None if winner is None else {k: winner[k] for k in _WINNER_KEYS},
+                **{k: scored_context[k] for k in _CONTEXT_KEYS},
             }
         )
 
@@ -124,6 +146,11 @@ def document(data: ExportData) -> dict:
         ],
         "values": values,
         "contexts": contexts,
+        "groups": data.results.get("groups", []),
+        "unlabelled_share": data.results.get("unlabelled_share"),
+        "cross_group_agreement": data.results.get(
+            "cross_group_agreement", {"edges": 0, "agree": 0, "share": None}
+        ),
         "provenance": data.provenance,
     }
 

@@ -1,13 +1,15 @@
 """``sft-jsonl`` and ``dpo-jsonl``: the alignment target as training data.
 
-SFT, one line per question and context with a confident winner (the Wilson lower bound of
-its head-to-head win share at least ``MIN_CONFIDENCE``)::
+SFT, one line per context with a ``confident`` winner (status.py: the pairwise model's
+leader, with a high winner probability, enough votes from enough people and no lost
+head-to-head) and each question the context is linked to::
 
     {"messages": [{"role": "system", ...}, {"role": "user", ...}, {"role": "assistant", ...}],
      "metadata": {...}}
 
-the chat format that OpenAI fine-tuning and TRL's SFTTrainer take. DPO, one line per kept
-edge of a context and question, in TRL's conversational preference format::
+the chat format that OpenAI fine-tuning and TRL's SFTTrainer take. DPO, one line per edge
+that passes the DPO rule (its direction holds in 80 % of the resamples, with 5 decisive votes
+from 3 people) and question linked to its context, in TRL's conversational preference format::
 
     {"prompt": [system, user], "chosen": [assistant], "rejected": [assistant], "metadata": {...}}
 
@@ -26,17 +28,23 @@ from moralgraph.models import TrainingResponse
 from moralgraph.services.exports.data import ExportData, jsonl_bytes
 from moralgraph.services.training import Need
 
-MIN_CONFIDENCE = 0.5
 SYSTEM = "You are a wise and helpful assistant. Situation: {context}"
 
 
 def _questions(data: ExportData, context_id: str) -> list:
-    wanted = set(data.context_questions[context_id])
+    # Only the questions the context is linked to: a training row never pairs a context
+    # with a question its participants were not asked.
+    wanted = set(data.question_links.get(context_id, ()))
     return [q for q in data.questions if str(q.pk) in wanted]
 
 
 def _confident(winner: Winner | None) -> bool:
-    return winner is not None and (winner.confidence or 0.0) >= MIN_CONFIDENCE
+    return winner is not None and winner.confident
+
+
+def dpo_edges(scored) -> list:
+    """The edges of a scored context that may give DPO pairs."""
+    return [e for e in scored.edges if e.dpo]
 
 
 def sft_needs(data: ExportData) -> list[Need]:
@@ -52,7 +60,7 @@ def dpo_needs(data: ExportData) -> list[Need]:
     needs = []
     for scored in data.graph.contexts:
         context_id = int(scored.context_id)
-        for edge in scored.kept_edges:
+        for edge in dpo_edges(scored):
             for q in _questions(data, scored.context_id):
                 needs.append(Need(int(edge.to_id), q.pk, context_id))
                 needs.append(Need(int(edge.from_id), q.pk, context_id))
@@ -106,7 +114,10 @@ def build_sft(data: ExportData, responses: Mapping[Need, TrainingResponse]) -> b
                     "metadata": {
                         **_base_metadata(data, context_id, question),
                         "value": _value(data, winner.value_id),
-                        "confidence": winner.confidence,
+                        "status": winner.status,
+                        "winner_probability": winner.probability,
+                        "strength": winner.strength,
+                        "bridging": winner.bridging_status,
                         "win_share": winner.win_share,
                         "pagerank": winner.score,
                         "bridged": winner.bridged,
@@ -122,7 +133,7 @@ def build_dpo(data: ExportData, responses: Mapping[Need, TrainingResponse]) -> b
     rows = []
     for scored in data.graph.contexts:
         context_id = scored.context_id
-        for edge in scored.kept_edges:
+        for edge in dpo_edges(scored):
             for question in _questions(data, context_id):
                 chosen = responses[Need(int(edge.to_id), question.pk, int(context_id))]
                 rejected = responses[Need(int(edge.from_id), question.pk, int(context_id))]
@@ -139,9 +150,43 @@ def build_dpo(data: ExportData, responses: Mapping[Need, TrainingResponse]) -> b
                             "interval": list(edge.interval) if edge.interval else None,
                             "decisive": edge.decisive,
                             "bridged": edge.bridged,
+                            "stability": edge.dpo_stability,
                             "response_model": chosen.model,
                             "response_prompt_version": chosen.prompt_version,
                         },
                     }
                 )
     return jsonl_bytes(rows)
+
+
+def exclusions(data: ExportData) -> list[str]:
+    """Every context and edge left out of the training files, with its reason (datasheet)."""
+    lines = []
+    for scored in data.graph.contexts:
+        context = (
+            data.contexts[scored.context_id].text if scored.context_id in data.contexts else ""
+        )
+        where = f"context {scored.context_id} ({context})"
+        if not _confident(scored.winner):
+            reason = scored.reason or "no winner from the pairwise model"
+            lines.append(f"- {where}: {scored.status or 'no status'}; {reason}")
+        elif not _questions(data, scored.context_id):
+            lines.append(f"- {where}: linked to no question")
+        for edge in scored.edges:
+            if not edge.dpo:
+                reason = edge.dpo_reason or "no DPO figures"
+                lines.append(f"- edge {edge.from_id} -> {edge.to_id} in {where}: {reason}")
+    return lines
+
+
+def why_empty(data: ExportData) -> str:
+    """Why sft.jsonl (and the constitution) would have no row; "" when some would."""
+    if any(_confident(s.winner) and _questions(data, s.context_id) for s in data.graph.contexts):
+        return ""
+    if not data.graph.contexts:
+        return "no context has been judged yet"
+    counts: dict[str, int] = {}
+    for scored in data.graph.contexts:
+        counts[scored.status or "no status"] = counts.get(scored.status or "no status", 0) + 1
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    return f"no context has a confident winner linked to a question ({summary})"

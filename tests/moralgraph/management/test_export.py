@@ -11,7 +11,8 @@ from moralgraph.models import ExportJob
 from moralgraph.services.importers import import_reference
 from tests.moralgraph.support import REFERENCE
 
-pytestmark = pytest.mark.django_db
+# The fixture's few judgments, scored with thresholds that let them train (conftest).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("lenient_statuses")]
 
 
 @pytest.fixture
@@ -89,3 +90,24 @@ def test_background_queues_a_job(study, queued, django_capture_on_commit_callbac
     assert job.status == ExportJob.Status.PENDING
     assert (job.format, job.mode) == ("bundle", "default")
     assert f"Export job {job.pk} queued" in out
+
+
+def test_with_nothing_confident_the_training_files_are_empty_and_it_says_why(
+    study, tmp_path, settings
+):
+    settings.PAIRWISE_PARAMS = {}  # the calibrated defaults: 25 judgments settle nothing
+    path = tmp_path / "sft.jsonl"
+    _, err = _run("--format", "sft-jsonl", "-o", str(path))
+    assert path.read_bytes() == b""
+    assert "No training examples: no context has a confident winner" in err
+    assert "2 insufficient" in err
+    dpo = tmp_path / "dpo.jsonl"
+    _, err = _run("--format", "dpo-jsonl", "-o", str(dpo))
+    # DPO pairs need no confident winner, only an edge that passes the DPO rule.
+    rows = [json.loads(line) for line in dpo.read_text().splitlines()]
+    assert all(r["metadata"]["decisive"] >= 5 and r["metadata"]["stability"] >= 0.8 for r in rows)
+    _run("--format", "bundle", "-o", str(tmp_path / "b.zip"))
+    readme = zipfile.ZipFile(tmp_path / "b.zip").read("README.md").decode()
+    excluded = readme.split("## Excluded from training")[1].split("## Licence")[0]
+    assert excluded.count("insufficient") == 2 and "needs 10" in excluded
+    assert "decisive votes (needs 5)" in excluded  # an edge left out of DPO, with its reason

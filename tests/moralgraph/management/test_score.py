@@ -62,7 +62,10 @@ def test_score_prints_the_top_values_per_context():
     assert "When the user is in distress" in out
     lines = out.splitlines()
     first = next(line for line in lines if line.strip().startswith("1."))
-    assert "Grounded Care" in first and "holds across groups" in first
+    # Four unanimous votes make a leader, not a confident winner; two votes per group
+    # are too few to tell whether it bridges.
+    assert "Grounded Care" in first and "bridging unknown" in first
+    assert "insufficient: " in out and "needs 10" in out
     assert GraphSnapshot.objects.filter(study=study, mode="default").count() == 1
 
 

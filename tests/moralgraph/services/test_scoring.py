@@ -168,3 +168,81 @@ def test_default_mode_flags_an_edge_carried_by_one_group():
     assert shared["bridged"] is True
     assert shared["carried_by"] == []
     assert set(shared["groups"]) == {"democrat", "republican"}
+
+
+# --- the pairwise model's honest winners, end to end ---------------------------------------
+
+
+def _context_of_three(study):
+    context = ContextFactory(study=study)
+    a, b, c = (ValueFactory(study=study) for _ in range(3))
+    return context, a, b, c
+
+
+def test_a_winner_that_loses_a_head_to_head_is_never_confident(settings):
+    """a beats c 12-0, b beats a 3-0, c beats b 3-0: a's record leads, but it lost to b."""
+    settings.PAIRWISE_PARAMS = {"confident_probability": 0.5}
+    study = StudyFactory()
+    context, a, b, c = _context_of_three(study)
+    ca = UpgradeHypothesisFactory(study=study, from_value=c, to_value=a, context=context)
+    ab = UpgradeHypothesisFactory(study=study, from_value=a, to_value=b, context=context)
+    for _ in range(12):
+        _judge(_participant(study), ca, "upgrade")
+    bc = UpgradeHypothesisFactory(study=study, from_value=b, to_value=c, context=context)
+    for _ in range(3):
+        _judge(_participant(study), ab, "upgrade")
+        _judge(_participant(study), bc, "upgrade")
+
+    (scored,) = scoring.score_study(study=study).results["contexts"]
+
+    assert scored["status"] != "confident"
+    assert scored["winner"]["value_id"] == str(a.pk)
+    assert scored["status"] == "contested", scored["reason"]
+    assert scored["winner"]["confident"] is False
+    assert scored["values"] and {v["value_id"] for v in scored["values"]} == {
+        str(a.pk),
+        str(b.pk),
+        str(c.pk),
+    }
+
+
+def test_four_of_four_is_insufficient():
+    study = StudyFactory()
+    context, a, b, _ = _context_of_three(study)
+    ab = UpgradeHypothesisFactory(study=study, from_value=a, to_value=b, context=context)
+    for _ in range(4):
+        _judge(_participant(study), ab, "upgrade")
+
+    (scored,) = scoring.score_study(study=study).results["contexts"]
+
+    assert scored["winner"]["value_id"] == str(b.pk)
+    assert scored["status"] == "insufficient"
+    assert "needs 10" in scored["reason"] and scored["needed"]["judgments"] > 0
+    assert all(e["dpo"]["kept"] is False for e in scored["edges"])
+
+
+def test_a_one_one_group_is_unknown_and_unlabelled_judgments_form_no_group():
+    study = StudyFactory()
+    context, a, b, _ = _context_of_three(study)
+    ab = UpgradeHypothesisFactory(study=study, from_value=a, to_value=b, context=context)
+    for _ in range(12):
+        _judge(_participant(study, "republican"), ab, "upgrade")
+    _judge(_participant(study, "democrat"), ab, "upgrade")
+    _judge(_participant(study, "democrat"), ab, "no_upgrade")
+    for politics in ("independent", "prefer_not", ""):
+        _judge(_participant(study, politics), ab, "upgrade")
+
+    results = scoring.score_study(study=study).results
+    (scored,) = results["contexts"]
+
+    bridging = scored["bridging"]
+    assert bridging["status"] == "unknown"  # a 1-1 split says nothing
+    assert bridging["unknown_in"] == ["democrat"]
+    assert [g["group"] for g in bridging["groups"]] == ["democrat", "republican"]
+    democrat = bridging["groups"][0]
+    assert (democrat["wins"], democrat["losses"], democrat["holds"]) == (1, 1, None)
+    assert democrat["missing"] == 8
+    # Independents, "prefer not to say" and no answer are unlabelled, never a group.
+    assert bridging["unlabelled"] == 3
+    assert results["unlabelled_share"] == pytest.approx(3 / 17)
+    assert results["groups"] == ["democrat", "republican"]

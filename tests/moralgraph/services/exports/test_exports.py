@@ -26,7 +26,8 @@ AS_OF = datetime(2023, 9, 30, tzinfo=UTC)  # before the one late judgment (104 -
 MOTIVATION = "When a young person is losing motivation"
 TRUST = "When trust between two people is strained"
 
-pytestmark = pytest.mark.django_db
+# The fixture's few judgments, scored with thresholds that let them train (conftest).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("lenient_statuses")]
 
 
 @pytest.fixture
@@ -222,14 +223,20 @@ def test_graph_json_validates_against_its_schema_and_matches_the_snapshot(study)
     ).validate(document)
 
     results = _snapshot(study)
-    assert document["schema"] == "graph-json" and document["schema_version"] == 1
+    assert document["schema"] == "graph-json" and document["schema_version"] == 2
     assert document["snapshot"]["input_hash"] == results["input_hash"]
     assert document["snapshot"]["judgment_count"] == 25
     assert document["study"]["licence"] == "CC-BY-4.0"
     assert [c["id"] for c in document["contexts"]] == [c["context_id"] for c in results["contexts"]]
     for ours, theirs in zip(document["contexts"], results["contexts"], strict=True):
-        assert ours["winner"] == theirs["winner"]
+        if theirs["winner"] is None:
+            assert ours["winner"] is None
+        else:
+            assert ours["winner"] == {k: theirs["winner"][k] for k in ours["winner"]}
         assert ours["ranks"] == theirs["ranks"]
+        # v2: the pairwise model's status and strengths, as scored.
+        assert ours["status"] == theirs["status"] in ("confident", "contested", "insufficient")
+        assert ours["values"] == theirs["values"] and ours["bridging"] == theirs["bridging"]
         assert [(e["from_id"], e["to_id"], e["counts"]) for e in ours["edges"]] == [
             (e["from_id"], e["to_id"], e["counts"]) for e in theirs["edges"]
         ]
@@ -354,8 +361,8 @@ def _lines(content):
 def test_sft_jsonl_has_one_chat_per_confident_winner_and_question(study):
     rows = _lines(_export(study, "sft-jsonl").content)
     results = _snapshot(study)
-    # Motivation: 103 won 7 of 8 (Wilson lower bound 0.53). Trust: 105 won 2 of 2 (0.34).
-    confident = [c for c in results["contexts"] if c["winner"]["confidence"] >= 0.5]
+    # Motivation: 103 won 7 of 8, confident; Trust: 105 won 2 of 2, too few votes (3).
+    confident = [c for c in results["contexts"] if c["status"] == "confident"]
     assert len(confident) == 1
     assert len(rows) == 1
     row = rows[0]
@@ -417,7 +424,12 @@ def test_constitution_names_the_winners_their_policies_support_and_stories(study
     assert "- CHOICES the child can make for herself" in text
     assert "preferred in 7 of 8 decisive judgments" in text
     assert "Now she helps set the goals" in text  # the story of the strongest edge into it
-    assert "Too few votes per political group" in text  # the trust winner: 1 vote per group
+    # Motivation's winner holds in both groups (at the fixture's 2 votes per group).
+    assert "Bridging: bridges; holds in every group: democrat 3–0, republican 2–1." in text
+    # Trust's leader (2 of 2) is no confident winner: the constitution says what it needs.
+    trust = text.split(f"### {TRUST}")[1]
+    assert trust.lstrip().startswith("No confident winner yet (insufficient): ")
+    assert "needs about" in trust
 
 
 # --- bundle --------------------------------------------------------------------------------
@@ -430,7 +442,7 @@ def test_bundle_holds_every_format_and_a_datasheet_with_their_hashes(study):
     for name in (
         "reference.json",
         "graph.json",
-        "schemas/graph-json.v1.json",
+        "schemas/graph-json.v2.json",
         "graph.graphml",
         "graph.gexf",
         "tables/judgments.csv",

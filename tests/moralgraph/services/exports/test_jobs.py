@@ -12,7 +12,8 @@ from moralgraph.services.exports import jobs
 from moralgraph.services.importers import import_reference
 from tests.moralgraph.support import REFERENCE
 
-pytestmark = pytest.mark.django_db
+# The fixture's few judgments, scored with thresholds that let them train (conftest).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("lenient_statuses")]
 
 
 @pytest.fixture
