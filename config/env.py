@@ -66,3 +66,21 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value
+
+
+def env_numbers(name: str) -> dict[str, float | int]:
+    """`a=1,b=0.5` as {"a": 1, "b": 0.5}; empty gives {}. Names are checked by the user."""
+    raw = os.environ.get(name, "").strip()
+    numbers: dict[str, float | int] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        key, sep, value = item.partition("=")
+        try:
+            if not sep or not key.strip():
+                raise ValueError
+            number = float(value)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} must be name=number pairs separated by commas, got {item!r}"
+            ) from None
+        numbers[key.strip()] = int(number) if number.is_integer() and "." not in value else number
+    return numbers

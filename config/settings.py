@@ -12,7 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_float, env_int, env_list, env_str
+from config.env import env_bool, env_float, env_int, env_list, env_numbers, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -222,6 +222,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 RECONCILE_SWEEP_SECONDS = env_int("RECONCILE_SWEEP_SECONDS", 300, minimum=5)
 SCORE_DEBOUNCE_SECONDS = env_int("SCORE_DEBOUNCE_SECONDS", 30, minimum=0)
+# The default scoring's model and thresholds (names of moralgraph.graph.pairwise's
+# PairwiseParams, e.g. "confident_probability=0.975,resamples=400"); empty keeps the
+# calibrated defaults. Unknown names stop the process at start.
+PAIRWISE_PARAMS = env_numbers("PAIRWISE_PARAMS")
 RECONCILE_MAX_ATTEMPTS = env_int("RECONCILE_MAX_ATTEMPTS", 5, minimum=1)
 # A running export whose heartbeat is older than this is taken to have lost its worker.
 EXPORT_LEASE_SECONDS = env_int("EXPORT_LEASE_SECONDS", 600, minimum=30)

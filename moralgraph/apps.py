@@ -11,12 +11,27 @@ class MoralGraphConfig(AppConfig):
         from elicitation import journey, signals
         from moralgraph.services import draws
 
+        _check_pairwise_params()
+
         journey.register_step_drawer(journey.Step.SELECTION, draws.draw_selection)
         journey.register_step_drawer(journey.Step.JUDGMENTS, draws.draw_judgments)
         signals.card_submitted.connect(_queue_card, dispatch_uid="moralgraph.process_card")
         signals.judgment_recorded.connect(
             _queue_judgment, dispatch_uid="moralgraph.judgment_recorded"
         )
+
+
+def _check_pairwise_params() -> None:
+    """A misspelt PAIRWISE_PARAMS name stops the process at start, not the first scoring."""
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    from moralgraph.graph.pairwise import PairwiseParams
+
+    try:
+        PairwiseParams.from_mapping(getattr(settings, "PAIRWISE_PARAMS", None))
+    except (TypeError, ValueError) as error:
+        raise ImproperlyConfigured(f"PAIRWISE_PARAMS: {error}") from None
 
 
 def _queue_card(sender, *, card_id: int, **kwargs) -> None:

@@ -33,6 +33,8 @@ def _start(**variables: str) -> subprocess.CompletedProcess:
         ({"CELERY_BROKER_URL": "kafka://nowhere"}, "CELERY_BROKER_URL"),
         ({"LLM_TIMEOUT": "soon"}, "LLM_TIMEOUT"),
         ({"LLM_MAX_RETRIES": "-1"}, "LLM_MAX_RETRIES"),
+        ({"PAIRWISE_PARAMS": "resamples"}, "PAIRWISE_PARAMS"),
+        ({"PAIRWISE_PARAMS": "confident_probabilty=0.9"}, "PAIRWISE_PARAMS"),
         # The pool exists only on PostgreSQL, so name a PostgreSQL URL whatever the run uses.
         (
             {"DATABASE_URL": "postgres://x@127.0.0.1/z", "DATABASE_POOL_MAX": "lots"},
