@@ -5,9 +5,12 @@ from django.core.management import CommandError, call_command
 
 from elicitation.models import LLMCall, ValuesCard
 from tests.factories import StudyFactory
-from tests.moralgraph.support import AUTONOMY, AUTONOMY_AGAIN, FAITH, dedup_state, place_all, submit
+from tests.moralgraph.support import AUTONOMY, AUTONOMY_AGAIN, dedup_state, place_all, submit
 
 pytestmark = pytest.mark.django_db
+
+# Nothing like the autonomy cards, not even their little words.
+MONEY = ("Tidy Accounts", ["INVOICES overdue", "RECEIPTS filed monthly", "SAVINGS goals"])
 
 
 @pytest.fixture
@@ -16,8 +19,8 @@ def study():
     submit(study, AUTONOMY)
     place_all(study)
     submit(study, AUTONOMY_AGAIN)
-    faith = submit(study, FAITH)
-    ValuesCard.objects.filter(pk=faith.pk).update(description="Faith as a source of wisdom.")
+    money = submit(study, MONEY)
+    ValuesCard.objects.filter(pk=money.pk).update(description="Tracking household money.")
     return study
 
 
@@ -28,7 +31,7 @@ def test_a_dry_run_prints_candidates_and_calls_and_writes_nothing(study, capsys)
 
     out = capsys.readouterr().out
     assert f"{AUTONOMY_AGAIN[0]!r} (call 1)" in out
-    assert f"{FAITH[0]!r} (no call: no candidate)" in out
+    assert f"{MONEY[0]!r} (no call: no candidate)" in out
     assert f"via card {ValuesCard.objects.get(title=AUTONOMY[0]).pk} {AUTONOMY[0]!r}" in out
     assert "a pass would make 1 judge call(s). Nothing was written." in out
     assert "judge:" not in out

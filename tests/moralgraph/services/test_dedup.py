@@ -246,20 +246,24 @@ def _apart(monkeypatch):
     monkeypatch.setattr(llm, "structured", structured)
 
 
+# Nothing like the autonomy cards, not even their little words (cosine 0.01).
+MONEY = ("Tidy Accounts", ["INVOICES overdue", "RECEIPTS filed monthly", "SAVINGS goals"])
+
+
 def test_a_card_with_no_candidate_costs_no_call(monkeypatch):
     study = StudyFactory()
     _own(study, AUTONOMY, "Helping her see her options clearly, so the choice is hers.")
     place_all(study)
     sent = _spy(monkeypatch)
 
-    faith = _own(study, FAITH, "Taking faith seriously as a source of wisdom.")
+    money = _own(study, MONEY, "Tracking household money.")
     stats = place_all(study)
 
     assert sent == []
     assert stats.judge_calls == 0
     assert LLMCall.objects.filter(study=study, stage="dedup").count() == 0
     assert stats.placed == 1 and stats.new_values == 1
-    assert CardMapping.objects.get(card=faith, undone_at=None).mapped_by == "new"
+    assert CardMapping.objects.get(card=money, undone_at=None).mapped_by == "new"
 
 
 VARIANTS = [
@@ -334,12 +338,12 @@ def test_cards_that_arrive_together_share_one_call(monkeypatch):
     again = [
         submit(study, AUTONOMY_AGAIN),
         submit(study, AUTONOMY),
-        _own(study, FAITH, "Taking faith seriously as a source of wisdom."),
+        _own(study, MONEY, "Tracking household money."),
     ]
     stats = place_all(study)
 
     assert stats.judge_calls == 1 and len(sent) == 1
-    # The faith card has no candidate: it rides along without being asked about.
+    # The money card has no candidate: it rides along without being asked about.
     assert [c["title"] for c in sent[0]["cards"]] == [AUTONOMY_AGAIN[0], AUTONOMY[0]]
     assert value_of(again[0]) == value_of(again[1]) == value_of(first)
     assert value_of(again[2]) != value_of(first)
