@@ -26,9 +26,9 @@ from elicitation.models import (
     WiserJudgment,
     WorkerHeartbeat,
 )
+from moralgraph.models import CardMapping, UpgradeHypothesis, Value, ValueMerge
 from moralgraph.services import scoring
 from moralgraph.services.importers import import_reference
-from moralgraph.models import CardMapping, UpgradeHypothesis, Value, ValueMerge
 from tests import factories
 from tests.e2e.conftest import SCREENSHOTS
 
