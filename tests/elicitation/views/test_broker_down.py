@@ -20,33 +20,41 @@ Step = Participant.Step
 class Broker:
     """Switch the Celery app of this process between a loopback port nobody listens on
     and the test run's broker. (Celery reads CELERY_BROKER_URL from the environment
-    before its own settings.)"""
+    before its own settings; kombu keeps one connection pool per URL for the whole
+    process, so only the closed port's pool is ever closed here.)"""
 
     def __init__(self, monkeypatch):
         self.monkeypatch = monkeypatch
         self.saved = app._pool, app.amqp._producer_pool
+        self.down_pool = None
 
     def _use(self, url: str) -> None:
         self.monkeypatch.setenv("CELERY_BROKER_URL", url)
-        app._pool = app.amqp._producer_pool = None  # built again for the new URL
+        app._pool = app.amqp._producer_pool = None  # looked up again for the new URL
 
     def down(self) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         self._use(f"redis://127.0.0.1:{port}/0")
+        self.down_pool = app.pool
         assert f":{port}/" in app.connection_for_write().as_uri()
 
     def up(self, url: str) -> None:
-        app.pool.force_close_all()
+        self.close_down_pool()
         self._use(url)
+
+    def close_down_pool(self) -> None:
+        if self.down_pool is not None:
+            self.down_pool.force_close_all()
+            self.down_pool = None
 
 
 @pytest.fixture
 def broker(monkeypatch):
     broker = Broker(monkeypatch)
     yield broker
-    app.pool.force_close_all()
+    broker.close_down_pool()
     app._pool, app.amqp._producer_pool = broker.saved
 
 
