@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from elicitation import cards
 from moralgraph.graph.payload import Position, ScoredGraph, Winner
 
 
@@ -25,7 +26,7 @@ class Value(models.Model):
         IMPORTED = "imported", "Imported"
 
     study = models.ForeignKey("elicitation.Study", on_delete=models.CASCADE, related_name="values")
-    title = models.CharField(max_length=120)
+    title = models.CharField(max_length=cards.TITLE_MAX_CHARS)
     description = models.TextField()
     # The reference app's longer wording (instructionsDetailed), kept for imported values
     # so that a reference-json export gives it back as published.

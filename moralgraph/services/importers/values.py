@@ -10,6 +10,7 @@ from pathlib import Path
 
 from django.db.models import Case, When
 
+from elicitation import cards
 from elicitation.models import ValuesCard
 from moralgraph.models import CardMapping, Value
 from moralgraph.services.importers.base import BATCH, ImportState, Progress, Row, rows, unique
@@ -71,7 +72,7 @@ def wording(r: Row) -> Wording:
     return Wording(
         r.number,
         r.int("id"),
-        r.text("title", blank=False, max_length=120),
+        r.text("title", blank=False, max_length=cards.TITLE_MAX_CHARS),
         r.text("instructionsShort", null=True) or "",
         r.text("instructionsDetailed", null=True) or "",
         r.texts("evaluationCriteria"),
