@@ -61,6 +61,7 @@ def _xss_fired(page):
 
 def _send(page, text: str):
     """Type a message and send it with the keyboard; wait for the whole reply."""
+    page.wait_for_selector("#composer[data-ready]", state="attached")
     box = page.locator("#id_content")
     box.click()
     box.fill(text)
@@ -168,6 +169,7 @@ def test_whole_journey(uvicorn_server, browser, screenshots, study):
     assert page.locator("#interview-actions form.see-card").count() == 0
     # Reloading while the reply is being written does not cut it: the reloaded page
     # shows what was saved and the stream carries on to the end.
+    page.wait_for_selector("#composer[data-ready]", state="attached")
     page.locator("#id_content").fill(ANSWERS[1])
     page.keyboard.press("Control+Enter")
     page.wait_for_function(
@@ -304,7 +306,9 @@ def test_whole_journey(uvicorn_server, browser, screenshots, study):
     page.get_by_role("button", name="Start the interview").click()
 
     _step(page, "interview")
-    # A double Ctrl+Enter sends the message once, and no "write a message" error.
+    # A double Ctrl+Enter sends the message once, and no "write a message" error. The keys
+    # mean something only once the composer's script has started (it marks the form).
+    page.wait_for_selector("#composer[data-ready]", state="attached")
     page.locator("#id_content").fill("The AI should be gentle and ask what she feels.")
     page.keyboard.press("Control+Enter")
     page.keyboard.press("Control+Enter")
