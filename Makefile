@@ -34,7 +34,9 @@ test: install
 
 bench: install
 	$(PY) bench/scoring.py
+	$(PY) bench/scoring_default.py
 	$(PY) bench/dedup.py
+	$(PY) bench/reconcile_cost.py
 	$(PY) bench/export.py
 
 # The participant journey under load on this machine (loopback only); see bench/load.py.
