@@ -813,7 +813,7 @@ def create_study(run_id: str) -> tuple[str, int]:
             slug=f"load-{run_id}",
             title=f"Load test {run_id}",
             description="A load test of the participant journey.",
-            status=Study.Status.OPEN,
+            status=Study.Status.LIVE,
             messages_per_minute=1000,
             messages_per_hour_study=1_000_000,
         )

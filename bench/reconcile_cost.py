@@ -128,7 +128,7 @@ def _run(args) -> None:
 
     call_command("migrate", verbosity=0)
     rng = random.Random(args.seed)
-    study = Study.objects.create(slug="cost", title="Reconcile cost", status=Study.Status.OPEN)
+    study = Study.objects.create(slug="cost", title="Reconcile cost", status=Study.Status.LIVE)
     questions = [
         Question.objects.create(study=study, position=i, **q) for i, q in enumerate(DEMO_QUESTIONS)
     ]

@@ -290,7 +290,7 @@ def load_demo_study() -> Study:
             "title": "How should AI answer hard questions?",
             "description": "A demonstration study with the three questions of the Moral "
             "Graph Elicitation paper.",
-            "status": Study.Status.OPEN,
+            "status": Study.Status.LIVE,
             "completion_code": "DEMO2026",
         },
     )

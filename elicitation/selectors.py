@@ -22,6 +22,41 @@ from elicitation.models import (
 )
 
 # ---------------------------------------------------------------------------------------
+# The "counted" rule: one place decides who and what counts
+# ---------------------------------------------------------------------------------------
+# Scoring, the dashboard, the report and every export read participants, cards and
+# judgments through these three, so that test participants (pilot link, simulation) and
+# moderated cards leave every figure the same way. An abandoned participant (idle past
+# the study's inactive_minutes before finishing) leaves the participant counts and the
+# question balance, but what they did submit still counts. Imported rows without a
+# participant count. `include_test` is the researcher's "show test participants" toggle.
+
+
+def counted_participants(study: Study, *, include_test: bool = False):
+    qs = Participant.objects.filter(study=study, abandoned_at__isnull=True)
+    return qs if include_test else qs.filter(is_test=False)
+
+
+def _counted_by_participant(qs, include_test: bool):
+    return qs if include_test else qs.exclude(participant__is_test=True)
+
+
+def counted_cards(study: Study, *, include_test: bool = False):
+    """Submitted cards of counted participants that no researcher hid."""
+    qs = ValuesCard.objects.filter(
+        study=study, status=ValuesCard.Status.SUBMITTED, hidden_at__isnull=True
+    )
+    return _counted_by_participant(qs, include_test)
+
+
+def counted_judgments(study: Study, *, include_test: bool = False):
+    from elicitation.models import WiserJudgment
+
+    qs = WiserJudgment.objects.filter(participant__study=study)
+    return _counted_by_participant(qs, include_test)
+
+
+# ---------------------------------------------------------------------------------------
 # Participants and questions
 # ---------------------------------------------------------------------------------------
 

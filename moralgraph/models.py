@@ -43,6 +43,10 @@ class Value(models.Model):
     embedding = models.BinaryField(null=True, blank=True, editable=False)
     # A value whose cards were all merged elsewhere stays as a record but leaves the graph.
     is_active = models.BooleanField(default=True)
+    # Moderation (elicitation.models.Moderation): hidden from selection, stories, scoring
+    # and exports, kept as a record.
+    hidden_reason = models.CharField(max_length=30, blank=True)
+    hidden_at = models.DateTimeField(null=True, blank=True)
     external_id = models.CharField(max_length=200, blank=True, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -354,6 +358,11 @@ class AuditEntry(models.Model):
     class Action(models.TextChoices):
         MERGE = "merge", "Merged two values"
         SPLIT = "split", "Split a merge"
+        HIDE = "hide", "Hid an item"
+        UNHIDE = "unhide", "Unhid an item"
+        STATUS = "status", "Changed the study's status"
+        SETTINGS = "settings", "Changed the study's settings"
+        MEMBER = "member", "Changed a member's role"
 
     study = models.ForeignKey(
         "elicitation.Study", on_delete=models.CASCADE, related_name="audit_entries"
@@ -381,3 +390,51 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} by {self.actor_name or 'someone'}"
+
+
+class ApiToken(models.Model):
+    """A researcher's token for the read API: reaches only studies where they have a role.
+
+    The secret is shown once at creation; only its sha256 is stored."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, help_text="The token's first characters, shown.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class SimulationRun(models.Model):
+    """A simulated pilot: persona participants walked the real journey; its figures and
+    the cost estimate for the planned number of participants."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    study = models.ForeignKey(
+        "elicitation.Study", on_delete=models.CASCADE, related_name="simulations"
+    )
+    participants = models.PositiveIntegerField()
+    planned_participants = models.PositiveIntegerField(null=True, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    figures = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]

@@ -196,7 +196,7 @@ def studies_needing_work(*, stale_after: timedelta):
     has_context = Context.objects.filter(questions=OuterRef("pk"), source=Context.Source.QUESTION)
     bare_question = Question.objects.filter(study=OuterRef("pk")).exclude(Exists(has_context))
     return Study.objects.filter(
-        Exists(stale_card) | Exists(unread) | (Q(status=Study.Status.OPEN) & Exists(bare_question))
+        Exists(stale_card) | Exists(unread) | (Q(status=Study.Status.LIVE) & Exists(bare_question))
     ).order_by("id")
 
 

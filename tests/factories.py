@@ -13,7 +13,7 @@ class StudyFactory(factory.django.DjangoModelFactory):
 
     slug = factory.Sequence(lambda n: f"study-{n}")
     title = factory.Sequence(lambda n: f"Study {n}")
-    status = e.Study.Status.OPEN
+    status = e.Study.Status.LIVE
 
 
 class QuestionFactory(factory.django.DjangoModelFactory):

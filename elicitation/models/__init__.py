@@ -20,7 +20,7 @@ from elicitation.models.participant import (
     Participant,
 )
 from elicitation.models.resume import ResumeAttempt
-from elicitation.models.study import Question, Study
+from elicitation.models.study import Moderation, Question, Study, StudyMember
 from elicitation.models.survey import SURVEY_ITEMS, SurveyAnswer, SurveyItem
 from elicitation.models.worker import WorkerHeartbeat
 
@@ -34,11 +34,13 @@ __all__ = [
     "LLMCall",
     "LLMRequest",
     "Message",
+    "Moderation",
     "Participant",
     "Question",
     "ResumeAttempt",
     "Selection",
     "Study",
+    "StudyMember",
     "SURVEY_ITEMS",
     "SurveyAnswer",
     "SurveyItem",

@@ -58,6 +58,11 @@ class ValuesCard(models.Model):
     # policies}, or empty.
     proposal = models.JSONField(default=dict, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    # Moderation: a hidden card leaves selection, stories, scoring and exports (kept).
+    hidden_reason = models.CharField(max_length=30, blank=True)
+    hidden_at = models.DateTimeField(null=True, blank=True)
+    # The LLM pre-screen's note when it thinks the card is junk; never hides by itself.
+    screen_flag = models.CharField(max_length=300, blank=True)
     external_id = models.CharField(max_length=200, blank=True, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

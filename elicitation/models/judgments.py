@@ -109,6 +109,9 @@ class JudgmentAssignment(models.Model):
         "moralgraph.UpgradeHypothesis", on_delete=models.CASCADE, related_name="assignments"
     )
     position = models.PositiveSmallIntegerField(default=0)
+    # How the pair was drawn ("uniform" or "adaptive") and its context's status then.
+    policy = models.CharField(max_length=12, blank=True)
+    context_status = models.CharField(max_length=14, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -52,6 +52,19 @@ class Participant(models.Model):
     consented_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     external_id = models.CharField(max_length=200, blank=True, db_index=True)
+    # A test participant (pilot link, simulation) is kept but not counted: see
+    # elicitation.selectors.counted_participants, the one "counted" rule.
+    is_test = models.BooleanField(default=False, db_index=True)
+    # The participant's own completion code for the recruiter, and the screen-out (declined
+    # consent, failed attention) that ended their journey early.
+    completion_code = models.CharField(max_length=40, blank=True)
+    screened_out_at = models.DateTimeField(null=True, blank=True)
+    screen_out_reason = models.CharField(max_length=40, blank=True)
+    # Keyed hash of the network address that created the participant (sign-up limit).
+    address_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    # Unfinished and idle past the study's inactive_minutes: kept, marked, not counted.
+    abandoned_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

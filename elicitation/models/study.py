@@ -3,6 +3,7 @@
 import secrets
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -19,10 +20,26 @@ def _default_group_answers() -> list[str]:
     return ["democrat", "republican"]
 
 
+def _pilot_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Moderation(models.TextChoices):
+    """Why a researcher hid a card or a value (it stays stored, out of the graph)."""
+
+    OFF_TOPIC = "off_topic", "Off-topic"
+    ABUSIVE = "abusive", "Abusive"
+    JOKE = "joke", "Joke or nonsense"
+    DUPLICATE_PARTICIPANT = "duplicate_participant", "Duplicate participant"
+
+
 class Study(models.Model):
     class Status(models.TextChoices):
+        # draft -> pilot -> live -> closing -> closed (see services.lifecycle).
         DRAFT = "draft", "Draft"
-        OPEN = "open", "Open"
+        PILOT = "pilot", "Pilot"  # only the study's test link admits participants
+        LIVE = "live", "Live"
+        CLOSING = "closing", "Closing"  # no new arrivals; those inside may finish
         CLOSED = "closed", "Closed"
 
     slug = models.SlugField(unique=True)
@@ -88,6 +105,55 @@ class Study(models.Model):
         help_text="Upgrade-story LLM calls per submitted card (0: write no new stories).",
     )
 
+    # Lifecycle and recruiting.
+    pilot_token = models.CharField(
+        max_length=64, default=_pilot_token, help_text="Secret of the study's test link."
+    )
+    is_public = models.BooleanField(
+        default=False, help_text="Listed on the public home page (when live)."
+    )
+    recruiter_id_required = models.BooleanField(
+        default=False, help_text="Only recruiter links (PROLIFIC_PID or pid) admit participants."
+    )
+    max_completed = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Completed participants at which the study closes."
+    )
+    group_quotas = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Completed participants per group answer, e.g. {"democrat": 250}.',
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    # Spend and sign-up limits for the public (test participants are exempt).
+    budget_cap_usd = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Stop new LLM work when the study's LLM spend reaches this (USD).",
+    )
+    signups_per_address_hour = models.PositiveIntegerField(
+        default=20, help_text="New participants admitted per network address per hour."
+    )
+    inactive_minutes = models.PositiveIntegerField(
+        default=120, help_text="Unfinished participants idle this long count as abandoned."
+    )
+
+    # The alignment target's thresholds: overrides of the deployment's PAIRWISE_PARAMS
+    # (names as in moralgraph.graph.pairwise.PairwiseParams).
+    pairwise_params = models.JSONField(default=dict, blank=True)
+    # Adaptive elicitation.
+    uniform_share = models.FloatField(
+        default=0.2, help_text="Share of pairs drawn uniformly, keeping estimates unbiased."
+    )
+    stable_rescorings = models.PositiveSmallIntegerField(
+        default=3, help_text="A context confident this many scorings in a row is settled."
+    )
+    close_when_settled = models.BooleanField(
+        default=False, help_text="Move to closing by itself once every context is settled."
+    )
+
     # Reconciliation bookkeeping: when the graph's inputs last changed and were scored.
     graph_changed_at = models.DateTimeField(null=True, blank=True)
     scored_at = models.DateTimeField(null=True, blank=True)
@@ -125,11 +191,42 @@ class Study(models.Model):
 
     @property
     def is_open(self) -> bool:
-        return self.status == self.Status.OPEN
+        """Admits new participants (the public in live, the test link in pilot)."""
+        return self.status in (self.Status.LIVE, self.Status.PILOT)
+
+    @property
+    def lets_inside_finish(self) -> bool:
+        """Participants already inside can go on: open, or closing."""
+        return self.is_open or self.status == self.Status.CLOSING
 
     def model_for(self, stage: str) -> str:
         """The litellm model for an LLM stage: the study's override, else the setting."""
         return llm.model_for(stage, self)
+
+
+class StudyMember(models.Model):
+    """A researcher's role on one study; research pages, exports and the API check it."""
+
+    class Role(models.TextChoices):
+        VIEWER = "viewer", "Viewer"  # reads pages, report and exports
+        ANALYST = "analyst", "Analyst"  # also scores, exports, moderates, merges
+        OWNER = "owner", "Owner"  # also settings, lifecycle and members
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_roles"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "user"], name="study_member_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role}) on {self.study}"
 
 
 class Question(models.Model):

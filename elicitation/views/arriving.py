@@ -20,7 +20,7 @@ Step = Participant.Step
 
 
 def home(request):
-    studies = Study.objects.filter(status=Study.Status.OPEN).order_by("title")
+    studies = Study.objects.filter(status=Study.Status.LIVE).order_by("title")
     return render(request, "elicitation/home.html", {"studies": studies})
 
 

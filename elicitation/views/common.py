@@ -28,7 +28,7 @@ RESUME_KEY = "mge.resume.{}"  # session key: study id -> the participant's resum
 
 def study_or_404(slug: str) -> Study:
     # A draft study is not published yet: to a participant it does not exist.
-    return get_object_or_404(Study, slug=slug, status__in=[Study.Status.OPEN, Study.Status.CLOSED])
+    return get_object_or_404(Study, slug=slug, status__in=[Study.Status.LIVE, Study.Status.CLOSED])
 
 
 def session_key(request) -> str:

@@ -51,7 +51,7 @@ def build(slug: str) -> Study:
 
     rng = random.Random(11)
     clusters = make_clusters(rng, 12)
-    study = Study.objects.create(slug=slug, title=slug, status=Study.Status.OPEN)
+    study = Study.objects.create(slug=slug, title=slug, status=Study.Status.LIVE)
     question = Question.objects.create(
         study=study,
         key="q",
