@@ -3,13 +3,20 @@
 Quirks included, it gives::
 
     {"mode": "compat", "params": {...}, "input_hash": "<sha256 hex>",
-     "edges": [                       # kept pairs only, sorted by (sourceValueId, wiserValueId)
-        {"sourceValueId", "wiserValueId", "contexts": [sorted],
+     "edges": [                       # kept pairs only, in the reference's order (below)
+        {"sourceValueId", "wiserValueId", "contexts": [first seen first],
          "counts": {"markedWiser", "markedNotWiser", "markedLessWise", "markedUnsure",
                     "impressions"},
          "summary": {"wiserLikelihood", "entropy"}}, ...],
      "all_pairs": [...],              # every pooled ordered pair, same shape plus "kept": bool
      "values": [{"id", "pageRank"}, ...]}   # values on kept edges, sorted by id
+
+Order matters in this mode, so that a file diffs line by line against the reference's:
+pairs come in the order the reference's pair map first met them (a pass over the
+judgments in their given order for the judged pairs, then a second pass for the reverse
+pairs), and each pair's contexts in the order first seen. The caller gives the judgments
+in the reference's order (imported studies: the dump's order; native ones: creation
+order), and the input hash of this mode covers that order.
 """
 
 from __future__ import annotations
@@ -38,26 +45,28 @@ def compat_score(judgments: Iterable[Judgment], params: Mapping[str, Any] | None
     judgments = list(judgments)
     p = merge_params(COMPAT_PARAMS, params)
 
+    # Dicts keep insertion order: the pairs' and contexts' first-seen order.
     counts: defaultdict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
-    contexts: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
+    contexts: defaultdict[tuple[str, str], dict[str, None]] = defaultdict(dict)
     for j in judgments:
         forward = (j.from_id, j.to_id)
-        reverse = (j.to_id, j.from_id)
         tally = counts[forward]
         tally[_COMPAT_VERDICT_SLOT[j.verdict]] += 1
         tally[_IMPRESSIONS] += 1
+        contexts[forward].setdefault(j.context_id)
+    for j in judgments:
         # The reference also credits the reverse pair with the impression, and an upgrade of
-        # A to B marks A as less wise than B.
+        # A to B marks A as less wise than B; in a second pass, which orders new pairs.
+        reverse = (j.to_id, j.from_id)
         tally = counts[reverse]
         tally[_IMPRESSIONS] += 1
         if j.verdict == "upgrade":
             tally[_LESS_WISE] += 1
-        contexts[forward].add(j.context_id)
-        contexts[reverse].add(j.context_id)
+        contexts[reverse].setdefault(j.context_id)
 
     all_pairs = []
     kept_edges = []
-    for key in sorted(counts):
+    for key in counts:
         c = counts[key]
         judged = c[_WISER] + c[_NOT_WISER] + c[_UNSURE] + c[_LESS_WISE]
         wiser_likelihood = (c[_WISER] - c[_LESS_WISE]) / judged if judged else 0.0
@@ -71,7 +80,7 @@ def compat_score(judgments: Iterable[Judgment], params: Mapping[str, Any] | None
         edge = {
             "sourceValueId": key[0],
             "wiserValueId": key[1],
-            "contexts": sorted(contexts[key]),
+            "contexts": list(contexts[key]),
             "counts": {
                 "markedWiser": c[_WISER],
                 "markedNotWiser": c[_NOT_WISER],

@@ -75,12 +75,13 @@ def merge_params(defaults: Mapping[str, Any], params: Mapping[str, Any] | None) 
 def input_hash(judgments: Iterable[Judgment], params: Mapping[str, Any], mode: str) -> str:
     """Return the sha256 hex digest of a scoring run's inputs.
 
-    Independent of the judgments' order (it hashes their sorted canonical rows, duplicates
-    kept), and covers the mode and the parameters after merging with the mode's defaults,
-    so ``{}`` and the defaults hash alike.
+    Covers the mode and the parameters after merging with the mode's defaults, so ``{}``
+    and the defaults hash alike, and every judgment (duplicates kept). Default scoring is
+    independent of the judgments' order, so its hash sorts them; compat's output follows
+    the reference's first-seen order, so its hash keeps the order given.
     """
     merged = merge_params(defaults_for(mode), params)
-    rows = sorted(
+    rows = [
         _field(j.from_id)
         + _field(j.to_id)
         + _field(j.context_id)
@@ -88,7 +89,9 @@ def input_hash(judgments: Iterable[Judgment], params: Mapping[str, Any], mode: s
         + _field(j.group)
         + _field(j.participant_id)
         for j in judgments
-    )
+    ]
+    if mode != "compat":
+        rows.sort()
     digest = hashlib.sha256()
     header = {"mode": mode, "params": merged}
     digest.update(json.dumps(header, sort_keys=True, separators=(",", ":")).encode())

@@ -110,14 +110,21 @@ def score_judgments(study: Study, judgments: list[graph.Judgment], *, mode: str)
         judgments,
         study_seed=study_seed(study),
         groups=[answer for answer, _ in study_groups(study)],
-        # The statuses' thresholds: PairwiseParams' calibrated defaults unless a deployment
-        # sets PAIRWISE_PARAMS (names as in PairwiseParams); they are in the input hash.
-        pairwise=PairwiseParams.from_mapping(getattr(settings, "PAIRWISE_PARAMS", None)),
+        pairwise=pairwise_params_for(study),
         previous=_FITS.get(study.pk),
     )
     _FITS.clear()  # one study's fits at a time: bounded memory in a long-lived worker
     _FITS[study.pk] = fits
     return result
+
+
+def pairwise_params_for(study: Study) -> PairwiseParams:
+    """The model's settings and the statuses' thresholds for a study: PairwiseParams'
+    calibrated defaults, then the deployment's PAIRWISE_PARAMS, then the study's own
+    overrides (Study.pairwise_params). They are in the input hash, so changing one makes
+    a new snapshot."""
+    merged = {**(getattr(settings, "PAIRWISE_PARAMS", None) or {}), **(study.pairwise_params or {})}
+    return PairwiseParams.from_mapping(merged)
 
 
 def study_seed(study: Study) -> int:

@@ -47,12 +47,11 @@ def build(data: ExportData) -> bytes:
             {
                 "sourceValueId": out_id(edge["sourceValueId"]),
                 "wiserValueId": out_id(edge["wiserValueId"]),
-                "contexts": sorted(data.contexts[c].text for c in edge["contexts"]),
+                "contexts": [data.contexts[c].text for c in edge["contexts"]],
                 "counts": {key: edge["counts"][key] for key in COUNTS},
                 "summary": {key: edge["summary"][key] for key in SUMMARY},
             }
         )
-    edges.sort(key=lambda e: (e["sourceValueId"], e["wiserValueId"]))
     return json_bytes({"values": values, "edges": edges})
 
 

@@ -62,8 +62,14 @@ COMPAT_EXPECTED = {
 def test_compat_counts_likelihood_entropy_and_kept_pairs_match_hand_arithmetic():
     result = compat_score(make_judgments(COMPAT_ROWS))
 
-    assert [(e["sourceValueId"], e["wiserValueId"]) for e in result["all_pairs"]] == sorted(
-        COMPAT_EXPECTED
+    # The reference's pair-map order: judged pairs as first met, then new reverse pairs.
+    assert [(e["sourceValueId"], e["wiserValueId"]) for e in result["all_pairs"]] == [
+        *[("a", "b"), ("a", "c"), ("b", "c"), ("c", "d"), ("d", "e"), ("e", "d")],
+        *[("b", "e"), ("e", "a"), ("b", "a"), ("c", "a"), ("c", "b"), ("d", "c")],
+        *[("e", "b"), ("a", "e")],
+    ]
+    assert sorted(COMPAT_EXPECTED) == sorted(
+        (e["sourceValueId"], e["wiserValueId"]) for e in result["all_pairs"]
     )
     for pair in result["all_pairs"]:
         counts, contexts, likelihood, entropy, kept = COMPAT_EXPECTED[
@@ -116,3 +122,13 @@ def test_compat_of_nothing_is_empty():
     result = compat_score([])
 
     assert (result["edges"], result["all_pairs"], result["values"]) == ([], [], [])
+
+
+def test_a_pairs_contexts_come_in_the_order_first_seen():
+    rows = [("a", "b", "c9", "upgrade"), ("a", "b", "c1", "upgrade"), ("b", "a", "c5", "upgrade")]
+    result = compat_score(make_judgments(rows))
+
+    by_pair = {(e["sourceValueId"], e["wiserValueId"]): e for e in result["all_pairs"]}
+    # Forward judgments first, then the contexts the reverse pass adds.
+    assert by_pair[("a", "b")]["contexts"] == ["c9", "c1", "c5"]
+    assert by_pair[("b", "a")]["contexts"] == ["c5", "c9", "c1"]

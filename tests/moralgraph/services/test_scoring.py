@@ -246,3 +246,30 @@ def test_a_one_one_group_is_unknown_and_unlabelled_judgments_form_no_group():
     assert bridging["unlabelled"] == 3
     assert results["unlabelled_share"] == pytest.approx(3 / 17)
     assert results["groups"] == ["democrat", "republican"]
+
+
+def test_a_studys_own_thresholds_override_the_deployments(settings):
+    """Six unanimous votes from six people: insufficient at the default 10 votes, confident
+    once the study itself asks for 5; the change makes a new snapshot."""
+    settings.PAIRWISE_PARAMS = {"resamples": 50}
+    study = StudyFactory()
+    context, a, b, _ = _context_of_three(study)
+    ab = UpgradeHypothesisFactory(study=study, from_value=a, to_value=b, context=context)
+    for _ in range(6):
+        _judge(_participant(study), ab, "upgrade")
+
+    strict = scoring.score_study(study=study)
+    study.pairwise_params = {"min_winner_votes": 5, "min_winner_participants": 3}
+    study.save(update_fields=["pairwise_params"])
+    lenient = scoring.score_study(study=study)
+
+    assert scoring.pairwise_params_for(study).resamples == 50  # the deployment's still holds
+    assert strict.results["contexts"][0]["status"] != "confident"
+    assert lenient.results["contexts"][0]["status"] == "confident"
+    assert lenient.pk != strict.pk
+
+
+def test_a_misspelt_study_threshold_is_an_error_not_ignored():
+    study = StudyFactory(pairwise_params={"confident_probabilty": 0.9})
+    with pytest.raises(ValueError, match="confident_probabilty"):
+        scoring.pairwise_params_for(study)

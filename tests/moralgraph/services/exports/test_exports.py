@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import math
+import shutil
 import zipfile
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -532,3 +533,39 @@ def test_no_recruiter_id_email_transcript_or_private_reason_in_any_export(study)
     # The participant is there, by the random public id only.
     tables = _csv(_export(study, "csv").content)
     assert str(live.public_id) in {r["participant_id"] for r in tables["participants.csv"]}
+
+
+def _first_met_pairs(edges: list[dict]) -> list[tuple[int, int]]:
+    # The reference's pair map, read from its own dump: judged pairs as first met, then
+    # the reverse pairs its second pass adds.
+    order: dict[tuple[int, int], None] = {}
+    for edge in edges:
+        order.setdefault((edge["fromId"], edge["toId"]))
+    for edge in edges:
+        order.setdefault((edge["toId"], edge["fromId"]))
+    return list(order)
+
+
+def test_reference_json_lists_edges_and_contexts_in_the_order_first_met(tmp_path):
+    # The dump's judgments made in reverse order, so that the order in which they were
+    # made differs from a sort of the ids.
+    dump = tmp_path / "reference"
+    shutil.copytree(REFERENCE, dump)
+    edges = json.loads((dump / "edge.json").read_text())[::-1]
+    for minute, edge in enumerate(edges):
+        edge["createdAt"] = f"2023-09-20T10:{minute:02d}:00.000Z"
+    (dump / "edge.json").write_text(json.dumps(edges))
+    study = import_reference(dump, study_slug="ref-reversed").study
+
+    document = _json(study, "reference-json")
+
+    listed = [(e["sourceValueId"], e["wiserValueId"]) for e in document["edges"]]
+    assert listed == [pair for pair in _first_met_pairs(edges) if pair in set(listed)]
+    assert listed != sorted(listed)
+    for edge in document["edges"]:
+        first_met = [
+            e["contextId"]
+            for e in edges
+            if (e["fromId"], e["toId"]) == (edge["sourceValueId"], edge["wiserValueId"])
+        ]
+        assert edge["contexts"][: len(set(first_met))] == list(dict.fromkeys(first_met))
