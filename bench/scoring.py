@@ -12,6 +12,9 @@ Run from the repository root: ``.venv/bin/python bench/scoring.py``. No Django n
    then one more run at the size between the last two predicted to take about 40 s. The
    largest size whose port finished within a minute is reported, with the port / compat
    time ratio and a check that both give the same kept edges and ranks to 1e-9.
+3. ``stored_default``: bench/scoring_db.py's figures, the default scoring (pairwise model
+   with bootstrap) of a study stored in PostgreSQL at 5,000 and 200,000 judgments, with
+   the database read and the fit timed apart (BENCH_DATABASE_URL to point it elsewhere).
 
 Progress goes to stdout; the last line is one JSON object with the figures.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import resource
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -348,9 +352,28 @@ def port_comparison() -> dict:
     }
 
 
+def stored_study() -> dict:
+    """bench/scoring_db.py in a process of its own (it needs Django and a database): the
+    default scoring of a stored study at 5,000 and 200,000 judgments, read and fit timed
+    apart. Without a reachable database the figure says why instead."""
+    completed = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("scoring_db.py"))],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = completed.stdout.strip().splitlines()
+    if completed.returncode != 0 or not lines:
+        return {"skipped": (completed.stderr.strip().splitlines() or ["no output"])[-1]}
+    for line in lines[:-1]:
+        print(f"stored study: {line}", flush=True)
+    return json.loads(lines[-1])
+
+
 def main() -> None:
     started = time.perf_counter()
     figures = {"seed": SEED, "full": full_study(), "reference_port": port_comparison()}
+    figures["stored_default"] = stored_study()
     # ru_maxrss is in KiB on Linux.
     figures["max_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     figures["bench_seconds"] = round(time.perf_counter() - started, 1)
