@@ -118,3 +118,21 @@ class TrainingResponseAdmin(admin.ModelAdmin):
 class ExportJobAdmin(admin.ModelAdmin):
     list_display = ["id", "study", "format", "mode", "status", "progress", "total", "created_at"]
     list_filter = ["status", "format"]
+
+
+@admin.register(models.AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """The audit log is written once and never edited, here as anywhere."""
+
+    list_display = ["created_at", "study", "actor_name", "action", "target_type", "target_id"]
+    list_filter = ["study", "action"]
+    search_fields = ["reason", "actor_name", "target_id"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -6,7 +6,7 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 
 from elicitation.models import ValuesCard
-from moralgraph.models import Value, ValueMerge
+from moralgraph.models import AuditEntry, Value, ValueMerge
 from moralgraph.services import reconcile
 from tests.moralgraph.support import CARDS, make_study
 
@@ -52,3 +52,24 @@ def test_the_admin_retries_failed_cards(admin_client, queued):
     assert "1 failed card(s) queued" in response.content.decode()
     card.refresh_from_db()
     assert card.reconcile_status == ValuesCard.Reconcile.PENDING
+
+
+def test_the_audit_log_is_listed_and_read_only_in_the_admin(admin_client):
+    study = make_study(CARDS[:1])
+    entry = AuditEntry.objects.create(
+        study=study, actor_name="admin", action="merge", target_type="merge", target_id="7"
+    )
+
+    listing = admin_client.get(reverse("admin:moralgraph_auditentry_changelist"))
+    change = admin_client.post(
+        reverse("admin:moralgraph_auditentry_change", args=[entry.pk]), {"reason": "rewritten"}
+    )
+    delete = admin_client.post(
+        reverse("admin:moralgraph_auditentry_delete", args=[entry.pk]), {"post": "yes"}
+    )
+
+    assert listing.status_code == 200 and "admin" in listing.content.decode()
+    assert change.status_code == 403
+    assert delete.status_code == 403
+    entry.refresh_from_db()
+    assert entry.reason == ""
