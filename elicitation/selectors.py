@@ -7,7 +7,7 @@ and live with it (moralgraph.services.draws and .positions)."""
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.db.models.fields.json import KeyTextTransform
 
 from elicitation.models import (
@@ -53,6 +53,15 @@ def counted_judgments(study: Study, *, include_test: bool = False):
     from elicitation.models import WiserJudgment
 
     qs = WiserJudgment.objects.filter(participant__study=study)
+    return _counted_by_participant(qs, include_test)
+
+
+def counted_survey_answers(study: Study, *, include_test: bool = False):
+    """Survey answers (legitimacy figures) of counted participants; imported answers
+    without a participant count."""
+    from elicitation.models import SurveyAnswer
+
+    qs = SurveyAnswer.objects.filter(study=study)
     return _counted_by_participant(qs, include_test)
 
 
@@ -116,11 +125,13 @@ def study_groups(study: Study) -> list[tuple[str, str]]:
 
 
 def least_filled_question(study: Study) -> Question | None:
-    """The question with the fewest participants so far, first by position on a tie, so
-    that questions stay balanced however many people drop out early."""
+    """The question with the fewest counted participants so far, first by position on a
+    tie, so that questions stay balanced however many people drop out early (test and
+    abandoned participants leave the balance: see counted_participants)."""
+    counted = counted_participants(study).values("pk")
     return (
         Question.objects.filter(study=study)
-        .annotate(assigned=Count("participants"))
+        .annotate(assigned=Count("participants", filter=Q(participants__in=counted)))
         .order_by("assigned", "position", "id")
         .first()
     )
