@@ -30,10 +30,21 @@ from elicitation.models import (
 # the study's inactive_minutes before finishing) leaves the participant counts and the
 # question balance, but what they did submit still counts. Imported rows without a
 # participant count. `include_test` is the researcher's "show test participants" toggle.
+# `study=None` reads every study (the list of studies counts them all at once).
 
 
-def counted_participants(study: Study, *, include_test: bool = False):
-    qs = Participant.objects.filter(study=study, abandoned_at__isnull=True)
+def _of_study(qs, field: str, study: Study | None):
+    return qs if study is None else qs.filter(**{field: study})
+
+
+def counted_participants(
+    study: Study | None, *, include_test: bool = False, include_abandoned: bool = False
+):
+    """Participants who count; ``include_abandoned`` for figures about dropping out (the
+    funnel), where those who left are the point."""
+    qs = _of_study(Participant.objects.all(), "study", study)
+    if not include_abandoned:
+        qs = qs.filter(abandoned_at__isnull=True)
     return qs if include_test else qs.filter(is_test=False)
 
 
@@ -41,18 +52,17 @@ def _counted_by_participant(qs, include_test: bool):
     return qs if include_test else qs.exclude(participant__is_test=True)
 
 
-def counted_cards(study: Study, *, include_test: bool = False):
+def counted_cards(study: Study | None, *, include_test: bool = False):
     """Submitted cards of counted participants that no researcher hid."""
-    qs = ValuesCard.objects.filter(
-        study=study, status=ValuesCard.Status.SUBMITTED, hidden_at__isnull=True
-    )
+    qs = ValuesCard.objects.filter(status=ValuesCard.Status.SUBMITTED, hidden_at__isnull=True)
+    qs = _of_study(qs, "study", study)
     return _counted_by_participant(qs, include_test)
 
 
-def counted_judgments(study: Study, *, include_test: bool = False):
+def counted_judgments(study: Study | None, *, include_test: bool = False):
     from elicitation.models import WiserJudgment
 
-    qs = WiserJudgment.objects.filter(participant__study=study)
+    qs = _of_study(WiserJudgment.objects.all(), "participant__study", study)
     return _counted_by_participant(qs, include_test)
 
 
