@@ -163,8 +163,9 @@ class ExportData:
 
     @cached_property
     def reference_ids(self) -> dict[str, int] | None:
-        """Value id -> the reference's id, when every value of the study was imported with one."""
-        pairs = Value.objects.filter(study=self.study).values_list("pk", "external_id")
+        """Value id -> the reference's id, when every value of the study was imported with one
+        (values left out of the export, such as a test participant's, are not asked)."""
+        pairs = ((pk, value.external_id) for pk, value in self.values.items())
         mapping = {}
         for pk, external_id in pairs:
             if not external_id.isdigit():
