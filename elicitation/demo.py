@@ -291,9 +291,15 @@ def load_demo_study() -> Study:
             "description": "A demonstration study with the three questions of the Moral "
             "Graph Elicitation paper.",
             "status": Study.Status.LIVE,
+            "is_public": True,
             "completion_code": "DEMO2026",
         },
     )
+    # Listed on the home page, also when loaded before studies had to be marked public.
+    # (Its status is left alone: a researcher may have moved it on since.)
+    if not study.is_public:
+        Study.objects.filter(pk=study.pk).update(is_public=True)
+        study.is_public = True
     questions = {}
     for position, question in enumerate(DEMO_QUESTIONS):
         questions[question["key"]], _ = Question.objects.update_or_create(

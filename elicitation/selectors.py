@@ -7,7 +7,7 @@ and live with it (moralgraph.services.draws and .positions)."""
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.db.models.fields.json import KeyTextTransform
 
 from elicitation.models import (
@@ -30,10 +30,21 @@ from elicitation.models import (
 # the study's inactive_minutes before finishing) leaves the participant counts and the
 # question balance, but what they did submit still counts. Imported rows without a
 # participant count. `include_test` is the researcher's "show test participants" toggle.
+# `study=None` reads every study (the list of studies counts them all at once).
 
 
-def counted_participants(study: Study, *, include_test: bool = False):
-    qs = Participant.objects.filter(study=study, abandoned_at__isnull=True)
+def _of_study(qs, field: str, study: Study | None):
+    return qs if study is None else qs.filter(**{field: study})
+
+
+def counted_participants(
+    study: Study | None, *, include_test: bool = False, include_abandoned: bool = False
+):
+    """Participants who count; ``include_abandoned`` for figures about dropping out (the
+    funnel), where those who left are the point."""
+    qs = _of_study(Participant.objects.all(), "study", study)
+    if not include_abandoned:
+        qs = qs.filter(abandoned_at__isnull=True)
     return qs if include_test else qs.filter(is_test=False)
 
 
@@ -41,18 +52,26 @@ def _counted_by_participant(qs, include_test: bool):
     return qs if include_test else qs.exclude(participant__is_test=True)
 
 
-def counted_cards(study: Study, *, include_test: bool = False):
+def counted_cards(study: Study | None, *, include_test: bool = False):
     """Submitted cards of counted participants that no researcher hid."""
-    qs = ValuesCard.objects.filter(
-        study=study, status=ValuesCard.Status.SUBMITTED, hidden_at__isnull=True
-    )
+    qs = ValuesCard.objects.filter(status=ValuesCard.Status.SUBMITTED, hidden_at__isnull=True)
+    qs = _of_study(qs, "study", study)
     return _counted_by_participant(qs, include_test)
 
 
-def counted_judgments(study: Study, *, include_test: bool = False):
+def counted_judgments(study: Study | None, *, include_test: bool = False):
     from elicitation.models import WiserJudgment
 
-    qs = WiserJudgment.objects.filter(participant__study=study)
+    qs = _of_study(WiserJudgment.objects.all(), "participant__study", study)
+    return _counted_by_participant(qs, include_test)
+
+
+def counted_survey_answers(study: Study, *, include_test: bool = False):
+    """Survey answers (legitimacy figures) of counted participants; imported answers
+    without a participant count."""
+    from elicitation.models import SurveyAnswer
+
+    qs = SurveyAnswer.objects.filter(study=study)
     return _counted_by_participant(qs, include_test)
 
 
@@ -116,11 +135,13 @@ def study_groups(study: Study) -> list[tuple[str, str]]:
 
 
 def least_filled_question(study: Study) -> Question | None:
-    """The question with the fewest participants so far, first by position on a tie, so
-    that questions stay balanced however many people drop out early."""
+    """The question with the fewest counted participants so far, first by position on a
+    tie, so that questions stay balanced however many people drop out early (test and
+    abandoned participants leave the balance: see counted_participants)."""
+    counted = counted_participants(study).values("pk")
     return (
         Question.objects.filter(study=study)
-        .annotate(assigned=Count("participants"))
+        .annotate(assigned=Count("participants", filter=Q(participants__in=counted)))
         .order_by("assigned", "position", "id")
         .first()
     )

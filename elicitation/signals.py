@@ -11,3 +11,7 @@ card_submitted = Signal()  # kwargs: card_id, study_id
 
 # Sent inside the transaction that stored a wiser judgment.
 judgment_recorded = Signal()  # kwargs: study_id
+
+# Sent inside the transaction that moved a study to another status (by hand or by a
+# quota); moralgraph writes it to the study's audit log.
+study_status_changed = Signal()  # kwargs: study_id, old, new, reason, actor (None: automatic)

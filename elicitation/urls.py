@@ -9,6 +9,7 @@ urlpatterns = [
     path("healthz", arriving.healthz, name="healthz"),
     # The participant journey: one URL per step, in journey order.
     path("s/<slug:slug>/", arriving.entry, name="entry"),
+    path("s/<slug:slug>/test/<str:token>/", arriving.test_link, name="test_link"),
     path("s/<slug:slug>/consent/", arriving.consent, name="consent"),
     # The same recruiter id in another browser (resume code), or another id in this one.
     path("s/<slug:slug>/resume/", arriving.resume, name="resume"),

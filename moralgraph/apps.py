@@ -19,6 +19,7 @@ class MoralGraphConfig(AppConfig):
         signals.judgment_recorded.connect(
             _queue_judgment, dispatch_uid="moralgraph.judgment_recorded"
         )
+        signals.study_status_changed.connect(_audit_status, dispatch_uid="moralgraph.audit_status")
 
 
 def _check_pairwise_params() -> None:
@@ -44,3 +45,17 @@ def _queue_judgment(sender, *, study_id: int, **kwargs) -> None:
     from elicitation.queue import enqueue_on_commit
 
     enqueue_on_commit("moralgraph.tasks.judgment_recorded", study_id)
+
+
+def _audit_status(sender, *, study_id: int, old: str, new: str, reason: str, actor, **kwargs):
+    # Every move of a study, by hand or by a quota, goes into its audit log.
+    from moralgraph.services.merges import audit
+
+    audit(
+        study_id=study_id,
+        actor=actor,
+        action="status",
+        target=sender.objects.only("pk").get(pk=study_id),
+        reason=reason,
+        details={"from": old, "to": new, "automatic": actor is None},
+    )

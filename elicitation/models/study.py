@@ -189,6 +189,24 @@ class Study(models.Model):
                 {"group_answers": f"Not answers of {item.key}: {', '.join(unknown)}."}
             )
 
+    # The lifecycle's allowed moves (services.lifecycle.transition checks them). Closing
+    # can go back to live (a quota raised); closed is final: its participants are paid.
+    TRANSITIONS = {
+        Status.DRAFT: (Status.PILOT, Status.LIVE),
+        Status.PILOT: (Status.DRAFT, Status.LIVE),
+        Status.LIVE: (Status.CLOSING,),
+        Status.CLOSING: (Status.LIVE, Status.CLOSED),
+        Status.CLOSED: (),
+    }
+
+    def next_statuses(self) -> list[tuple[str, str]]:
+        """The statuses this study may move to, as (value, label)."""
+        labels = dict(self.Status.choices)
+        return [(s, labels[s]) for s in self.TRANSITIONS.get(self.status, ())]
+
+    def can_move_to(self, status: str) -> bool:
+        return status in self.TRANSITIONS.get(self.status, ())
+
     @property
     def is_open(self) -> bool:
         """Admits new participants (the public in live, the test link in pilot)."""

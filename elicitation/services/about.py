@@ -6,11 +6,14 @@ from collections.abc import Mapping
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from elicitation.models import DemographicItem, Demographics, Participant
-from elicitation.services import participants
+from elicitation.services import lifecycle, participants
 
 Step = Participant.Step
+
+SCREEN_OUT_QUOTA_FULL = "quota_full"
 
 
 @transaction.atomic
@@ -20,13 +23,23 @@ def demographics_save(
     """Store the "About you" answers, keyed by the study's item keys, and move on.
 
     Every item may be left blank (a blank answer is not stored). Raises ValidationError
-    for a key the study does not ask or a choice that is not one of the item's.
+    for a key the study does not ask or a choice that is not one of the item's. A
+    participant whose group's quota is full is screened out (``screened_out_at``) and
+    stays on this step.
     """
     participant = participants.lock(participant, Step.ABOUT)
-    items = {item.key: item for item in participant.study.demographic_items.all()}
-    Demographics.objects.update_or_create(
-        participant=participant, defaults={"answers": clean_answers(items, answers or {})}
-    )
+    study = participant.study
+    items = {item.key: item for item in study.demographic_items.all()}
+    cleaned = clean_answers(items, answers or {})
+    Demographics.objects.update_or_create(participant=participant, defaults={"answers": cleaned})
+    group = cleaned.get(study.group_item_key) if study.group_item_key else None
+    if group and lifecycle.group_full(study, group):
+        # Their group has all the completed participants it needs: told so plainly, and
+        # not kept going through an interview that would not count toward it.
+        participant.screened_out_at = timezone.now()
+        participant.screen_out_reason = SCREEN_OUT_QUOTA_FULL
+        participant.save(update_fields=["screened_out_at", "screen_out_reason", "updated_at"])
+        return participant
     participants.advance(participant)
     return participant
 

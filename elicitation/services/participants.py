@@ -24,6 +24,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 
 from elicitation import journey, selectors
 from elicitation.models import Participant, ResumeAttempt, Study
+from elicitation.services import lifecycle
 
 Step = Participant.Step
 
@@ -95,6 +96,7 @@ def participant_start(
     recruiter_pid: str = "",
     recruiter_study_id: str = "",
     recruiter_session_id: str = "",
+    is_test: bool = False,
 ) -> Participant:
     """Create the participant who just agreed, or return the one this session already is.
 
@@ -102,6 +104,8 @@ def participant_start(
     stays balanced, and a double click on "I agree" never makes a second participant.
     A recruiter id that another browser started with raises AlreadyStarted: that
     participant is continued only with their resume code (``participant_resume``).
+    ``is_test``: came by the study's test link (or is staff walking a pilot): kept, never
+    counted, and not weighed in the question balance.
     """
     Study.objects.select_for_update().filter(pk=study.pk).first()
     recruiter_pid = recruiter_pid.strip()[:RECRUITER_ID_MAX]
@@ -126,6 +130,8 @@ def participant_start(
         recruiter_study_id=recruiter_study_id.strip()[:RECRUITER_ID_MAX],
         recruiter_session_id=recruiter_session_id.strip()[:RECRUITER_ID_MAX],
         question=question,
+        is_test=is_test,
+        last_seen_at=timezone.now(),
         consented_at=timezone.now(),
         step=Step.QUESTION,  # replaced by enter below
     )
@@ -250,11 +256,15 @@ def enter(participant: Participant, step: str) -> None:
             if "skipped_steps" not in fields:
                 fields.append("skipped_steps")
         step = journey.next_step(participant.study, step)
-    if step == Step.DONE and participant.completed_at is None:
+    finished = step == Step.DONE and participant.completed_at is None
+    if finished:
         participant.completed_at = timezone.now()
         fields.append("completed_at")
     participant.step = step
     participant.save(update_fields=fields)
+    if finished:
+        # Quotas may now be reached, or a closing study have its last one done.
+        lifecycle.after_completion(participant.study)
 
 
 def advance(participant: Participant) -> None:

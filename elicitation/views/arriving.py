@@ -4,9 +4,10 @@ coming back (in another browser with the resume code, or with another recruiter 
 from __future__ import annotations
 
 from django.db import connection
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
@@ -20,7 +21,8 @@ Step = Participant.Step
 
 
 def home(request):
-    studies = Study.objects.filter(status=Study.Status.LIVE).order_by("title")
+    # Only studies their researchers chose to list: a recruited study stays unlisted.
+    studies = Study.objects.filter(status=Study.Status.LIVE, is_public=True).order_by("title")
     return render(request, "elicitation/home.html", {"studies": studies})
 
 
@@ -65,12 +67,22 @@ def entry(request, slug):
         if known is not None:
             return _continue_known(request, study, known)
     if current is not None:
-        if not study.is_open and current.step != Step.DONE:
-            return common.closed(request, study)
-        return common.to_step(request, current)
-    if not study.is_open:
-        return common.closed(request, study)
+        return common.refuse_inside(request, study, current) or common.to_step(request, current)
+    refused = common.refuse_new(request, study, pid=pid)
+    if refused is not None:
+        return refused
     return redirect(journey.url_for(study, journey.CONSENT))
+
+
+@require_GET
+def test_link(request, slug, token):
+    """The study's test link, /s/<slug>/test/<pilot_token>/: the way into a pilot (and a
+    live study, for trying it). Whoever this browser starts is a test participant."""
+    study = common.study_or_404(slug)
+    if not constant_time_compare(token, study.pilot_token):
+        raise Http404("No such study")
+    request.session[common.TEST_KEY.format(study.pk)] = True
+    return redirect("elicitation:entry", slug=study.slug)
 
 
 def _continue_known(request, study, known: Participant):
@@ -111,9 +123,7 @@ def resume(request, slug):
         else:
             request.session.pop(common.PENDING_KEY.format(study.pk), None)
             common.remember(request, known, code=code)
-            if not study.is_open and known.step != Step.DONE:
-                return common.closed(request, study)
-            return common.to_step(request, known)
+            return common.refuse_inside(request, study, known) or common.to_step(request, known)
     name = "elicitation/resume.html" + ("#step" if request.htmx else "")
     response = render(request, name, context, status=status)
     if retry_after:
@@ -142,8 +152,9 @@ def switch(request, slug):
             known = selectors.participant_by_recruiter_pid(study, pid)
             if known is not None:
                 return _continue_known(request, study, known)
-            if not study.is_open:
-                return common.closed(request, study)
+            refused = common.refuse_new(request, study, pid=pid)
+            if refused is not None:
+                return refused
             return common.go(request, journey.url_for(study, journey.CONSENT))
     context = {"study": study, "current": current, "pid": pid}
     name = "elicitation/switch.html" + ("#step" if request.htmx else "")
@@ -154,11 +165,16 @@ def switch(request, slug):
 @vary_on_headers("HX-Request")
 def consent(request, slug):
     study = common.study_or_404(slug)
-    if not study.is_open:
-        return common.closed(request, study)
     participant = common.session_participant(request, study)
     if participant is not None:
-        return common.to_step(request, participant)
+        return common.refuse_inside(request, study, participant) or common.to_step(
+            request, participant
+        )
+    refused = common.refuse_new(
+        request, study, pid=common.pending(request, study).get("recruiter_pid", "")
+    )
+    if refused is not None:
+        return refused
     context = {"study": study}
     if request.method == "POST":
         if request.POST.get("action") == "decline":
@@ -174,7 +190,10 @@ def consent(request, slug):
             pending = common.pending(request, study)
             try:
                 participant = participants.participant_start(
-                    study=study, session_key=common.session_key(request), **pending
+                    study=study,
+                    session_key=common.session_key(request),
+                    is_test=common.is_tester(request, study),
+                    **pending,
                 )
             except participants.AlreadyStarted:
                 # Another browser agreed first with this id: its code, or nothing.

@@ -16,19 +16,68 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from elicitation import journey, selectors
-from elicitation.models import Participant, Study
-from elicitation.services import participants
+from elicitation.models import Participant, Study, StudyMember
+from elicitation.services import lifecycle, participants
 
 Step = Participant.Step
 
 PARTICIPANT_KEY = "mge.participant.{}"  # session key: study id -> participant public id
 PENDING_KEY = "mge.recruiter.{}"  # session key: recruiter ids kept until consent
 RESUME_KEY = "mge.resume.{}"  # session key: study id -> the participant's resume code
+TEST_KEY = "mge.test.{}"  # session key: this browser came by the study's test link
 
 
 def study_or_404(slug: str) -> Study:
     # A draft study is not published yet: to a participant it does not exist.
-    return get_object_or_404(Study, slug=slug, status__in=[Study.Status.LIVE, Study.Status.CLOSED])
+    return get_object_or_404(Study.objects.exclude(status=Study.Status.DRAFT), slug=slug)
+
+
+# ---------------------------------------------------------------------------------------
+# Who may come in (services.lifecycle has the statuses' moves)
+# ---------------------------------------------------------------------------------------
+# pilot: only the test link (and staff with a role on the study), marked as test.
+# live: everyone (a recruiter id when the study requires one; the test link still works).
+# closing: no new participants; everyone inside finishes every step.
+# closed: only the done page.
+
+
+def staff_member(user, study: Study) -> bool:
+    """Staff with a role on the study (a superuser has one on every study)."""
+    if not (getattr(user, "is_authenticated", False) and user.is_active):
+        return False
+    if user.is_superuser:
+        return True
+    return user.is_staff and StudyMember.objects.filter(study=study, user=user).exists()
+
+
+def is_tester(request, study: Study) -> bool:
+    """This browser came by the study's test link, or is staff walking a pilot: whoever
+    it starts is a test participant (kept, never counted)."""
+    if request.session.get(TEST_KEY.format(study.pk)):
+        return True
+    return study.status == Study.Status.PILOT and staff_member(request.user, study)
+
+
+def refuse_new(request, study: Study, *, pid: str = ""):
+    """The page that turns away a new participant (None: they may start). A pilot is
+    not there for the public (404); closing and closed take nobody new (410)."""
+    tester = is_tester(request, study)
+    if study.status == Study.Status.PILOT and not tester:
+        raise Http404("No such study")
+    if study.status in (Study.Status.CLOSING, Study.Status.CLOSED):
+        return closed(request, study)
+    if study.recruiter_id_required and not tester and not pid:
+        name = "elicitation/recruiter_id.html" + ("#step" if request.htmx else "")
+        return render(request, name, {"study": study}, status=403)
+    return None
+
+
+def refuse_inside(request, study: Study, participant: Participant):
+    """The page that stops a participant already inside (None: they go on): only a closed
+    study stops them, and never on the done page."""
+    if study.status == Study.Status.CLOSED and participant.step != Step.DONE:
+        return closed(request, study)
+    return None
 
 
 def session_key(request) -> str:
@@ -120,6 +169,19 @@ def closed(request, study: Study):
     return render(request, name, {"study": study}, status=410)
 
 
+def screened_out(request, study: Study, participant: Participant):
+    """A participant whose journey ended early (their group's quota was full): told so
+    plainly, with the study's screen-out code for the recruiter when it has one."""
+    context = {
+        "study": study,
+        "participant": participant,
+        "code": study.no_consent_code,
+        "redirect_url": journey.recruiter_url(study, study.no_consent_code),
+    }
+    name = "elicitation/screened_out.html" + ("#step" if request.htmx else "")
+    return render(request, name, context)
+
+
 def participant_step(step: str, *, when_closed: bool = False):
     """Resolve the study and this session's participant; send anyone not on ``step``
     to the step they are on. Views then get ``(request, study, participant)``."""
@@ -129,11 +191,15 @@ def participant_step(step: str, *, when_closed: bool = False):
         @vary_on_headers("HX-Request")
         def wrapper(request, slug, *args, **kwargs):
             study = study_or_404(slug)
-            if not study.is_open and not when_closed:
+            # A closed study serves only its done page; closing lets those inside finish.
+            if study.status == Study.Status.CLOSED and not when_closed:
                 return closed(request, study)
             participant = session_participant(request, study)
             if participant is None:
                 return go(request, journey.url_for(study, journey.CONSENT))
+            if participant.screened_out_at is not None:
+                return screened_out(request, study, participant)
+            lifecycle.note_seen(participant)
             if not journey.can_view(participant.step, step):
                 return to_step(request, participant)
             try:

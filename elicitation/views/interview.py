@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
 from elicitation import forms, journey, llm, selectors
-from elicitation.models import Participant
+from elicitation.models import Participant, Study
 from elicitation.ratelimit import RateLimited
 from elicitation.services import card as card_service
 from elicitation.services import interview as interview_service
@@ -159,6 +159,8 @@ async def interview_reply(request, slug, reply_id):
     if request.method != "GET":
         return HttpResponse(status=405, headers={"Allow": "GET"})
     study = await sync_to_async(common.study_or_404)(slug)
+    if study.status == Study.Status.CLOSED:
+        return HttpResponse("This study is closed.", status=410, content_type="text/plain")
     public_id = await request.session.aget(common.PARTICIPANT_KEY.format(study.pk))
     participant = await sync_to_async(selectors.participant_by_public_id)(study, public_id)
     if participant is None:

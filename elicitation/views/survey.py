@@ -89,9 +89,9 @@ def follow_up(request, slug):
         if participant is None:
             raise Http404("No participant in this session")
     if participant.step != Step.DONE:
-        if not study.is_open:
-            return common.closed(request, study)
-        return common.to_step(request, participant)
+        return common.refuse_inside(request, study, participant) or common.to_step(
+            request, participant
+        )
 
     position = positions.follow_up(participant)
     answer = getattr(participant, "survey", None)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Q
 
-from elicitation.models import SURVEY_ITEMS, Study, SurveyAnswer
+from elicitation.models import SURVEY_ITEMS, Study
+from elicitation.selectors import counted_survey_answers
 from moralgraph.graph.shares import AGREE_FROM, Share, share_of
 
 LEGITIMACY_KEYS = tuple(item.key for item in SURVEY_ITEMS)
@@ -26,12 +27,12 @@ def _agreeing(key: str) -> Q:
     return Q(fair=True) if key == "fair" else Q(**{f"{key}__gte": AGREE_FROM})
 
 
-def _shares(study: Study, keys: tuple[str, ...]) -> dict[str, Share]:
+def _shares(study: Study, keys: tuple[str, ...], *, include_test: bool = False) -> dict[str, Share]:
     aggregates = {}
     for key in keys:
         aggregates[f"{key}_n"] = Count(key)
         aggregates[f"{key}_yes"] = Count("pk", filter=_agreeing(key))
-    counts = SurveyAnswer.objects.filter(study=study).aggregate(**aggregates)
+    counts = counted_survey_answers(study, include_test=include_test).aggregate(**aggregates)
     return {key: share_of(counts[f"{key}_yes"], counts[f"{key}_n"]) for key in keys}
 
 
@@ -59,10 +60,10 @@ class LegitimacyFigure:
         return round(100 * self.share.low, 1), round(100 * self.share.high, 1)
 
 
-def figures(study: Study) -> list[LegitimacyFigure]:
+def figures(study: Study, *, include_test: bool = False) -> list[LegitimacyFigure]:
     """The dashboard's figures: the paper's six, then the 1–5 fairness item when some
-    participant answered it."""
-    shares = _shares(study, (*LEGITIMACY_KEYS, FAIR_SCALE))
+    participant answered it (test participants' answers only with ``include_test``)."""
+    shares = _shares(study, (*LEGITIMACY_KEYS, FAIR_SCALE), include_test=include_test)
     rows = [
         LegitimacyFigure(key, _ITEMS[key].label, _ITEMS[key].question, shares[key])
         for key in LEGITIMACY_KEYS

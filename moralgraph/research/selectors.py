@@ -33,6 +33,7 @@ from elicitation.models import (
     ValuesCard,
     WiserJudgment,
 )
+from elicitation.selectors import counted_cards, counted_judgments, counted_participants
 from moralgraph.models import Value
 
 
@@ -65,20 +66,28 @@ class StudySummary:
     questions: int = 0
 
 
-def study_summaries(studies=None) -> list[StudySummary]:
+def study_summaries(studies=None, *, include_test: bool = False) -> list[StudySummary]:
     """Every study (or those of ``studies``) with its headline counts and when anything
-    last happened in it."""
+    last happened in it. The counts are of counted participants, cards and judgments
+    (elicitation.selectors); ``include_test`` adds test participants'. Started counts
+    those who abandoned too: they did start."""
     submitted = ValuesCard.objects.filter(status=ValuesCard.Status.SUBMITTED)
+    started = counted_participants(None, include_test=include_test, include_abandoned=True)
     studies = (
         (Study.objects.all() if studies is None else studies)
         .annotate(
-            n_started=_count_per_study(Participant.objects.all(), "study"),
+            n_started=_count_per_study(started, "study"),
             n_completed=_count_per_study(
-                Participant.objects.filter(step=Participant.Step.DONE), "study"
+                counted_participants(None, include_test=include_test).filter(
+                    step=Participant.Step.DONE
+                ),
+                "study",
             ),
-            n_cards=_count_per_study(submitted, "study"),
+            n_cards=_count_per_study(counted_cards(None, include_test=include_test), "study"),
             n_values=_count_per_study(Value.objects.filter(is_active=True), "study"),
-            n_judgments=_count_per_study(WiserJudgment.objects.all(), "participant__study"),
+            n_judgments=_count_per_study(
+                counted_judgments(None, include_test=include_test), "participant__study"
+            ),
             n_questions=_count_per_study(Question.objects.all(), "study"),
             last_participant=_per_study(Participant.objects.all(), "study", Max("updated_at")),
             last_card=_per_study(submitted, "study", Max("submitted_at")),
@@ -136,6 +145,8 @@ class Funnel:
     median_minutes: float | None
     timed: int  # completions the median is taken over
     estimated_minutes: int
+    abandoned: int = 0  # idle past the study's inactive_minutes before finishing
+    screened_out: int = 0  # their group's quota was full
 
     @property
     def answered_consent(self) -> int:
@@ -161,16 +172,15 @@ class Funnel:
         return (self.overrun_percent or 0) > 0
 
 
-def funnel(study: Study) -> Funnel:
+def funnel(study: Study, *, include_test: bool = False) -> Funnel:
     """How many participants reached each step of the study, how many declined, and the
     median time from consent to completion against the advertised time (over those whose
-    times are known: imported participants are done but have none)."""
+    times are known: imported participants are done but have none). Counted participants
+    (``include_test`` adds test ones), those who abandoned included: they are where the
+    funnel narrows."""
+    everyone = counted_participants(study, include_test=include_test, include_abandoned=True)
     on_step = dict(
-        Participant.objects.filter(study=study)
-        .order_by()
-        .values("step")
-        .annotate(n=Count("pk"))
-        .values_list("step", "n")
+        everyone.order_by().values("step").annotate(n=Count("pk")).values_list("step", "n")
     )
     agreed = sum(on_step.values())
     position = {step: i for i, step in enumerate(journey.ORDER)}
@@ -190,15 +200,17 @@ def funnel(study: Study) -> Funnel:
         )
     durations = [
         (completed - (consented or created)).total_seconds() / 60
-        for consented, created, completed in Participant.objects.filter(
-            study=study, completed_at__isnull=False
+        for consented, created, completed in everyone.filter(
+            completed_at__isnull=False
         ).values_list("consented_at", "created_at", "completed_at")
     ]
     durations = [minutes for minutes in durations if minutes >= 0]
     return Funnel(
         declined=study.declines.count(),
         agreed=agreed,
-        completed=Participant.objects.filter(study=study, step=Participant.Step.DONE).count(),
+        completed=everyone.filter(step=Participant.Step.DONE).count(),
+        abandoned=everyone.filter(abandoned_at__isnull=False).count(),
+        screened_out=everyone.filter(screened_out_at__isnull=False).count(),
         steps=steps,
         median_minutes=round(statistics.median(durations), 1) if durations else None,
         timed=len(durations),
@@ -215,8 +227,10 @@ class QuestionLoad:
     percent: int  # of the busiest question's participants, for the bar
 
 
-def question_balance(study: Study) -> list[QuestionLoad]:
-    """Participants, completions and submitted cards per question."""
+def question_balance(study: Study, *, include_test: bool = False) -> list[QuestionLoad]:
+    """Counted participants, completions and cards per question (what new participants
+    are balanced on: elicitation.selectors.least_filled_question)."""
+    counted = counted_participants(study, include_test=include_test)
 
     def per_question(queryset, field="question"):
         inner = (
@@ -229,9 +243,9 @@ def question_balance(study: Study) -> list[QuestionLoad]:
         return Coalesce(Subquery(inner, output_field=IntegerField()), 0)
 
     questions = Question.objects.filter(study=study).annotate(
-        n_participants=per_question(Participant.objects.all()),
-        n_completed=per_question(Participant.objects.filter(step=Participant.Step.DONE)),
-        n_cards=per_question(ValuesCard.objects.filter(status=ValuesCard.Status.SUBMITTED)),
+        n_participants=per_question(counted),
+        n_completed=per_question(counted.filter(step=Participant.Step.DONE)),
+        n_cards=per_question(counted_cards(study, include_test=include_test)),
     )
     questions = list(questions.order_by("position", "id"))
     top = max((q.n_participants for q in questions), default=0)

@@ -1,12 +1,13 @@
 from django.urls import include, path
 
-from moralgraph.research import graph_picture, quality, report_views, views
+from moralgraph.research import graph_picture, lifecycle_views, quality, report_views, views
 
 app_name = "research"
 
 urlpatterns = [
     path("", views.studies, name="studies"),
     path("<slug:slug>/", views.dashboard, name="dashboard"),
+    path("<slug:slug>/status/", lifecycle_views.change_status, name="change_status"),
     path("<slug:slug>/reconcile/", views.reconcile_now, name="reconcile_now"),
     path("<slug:slug>/rescore/", views.rescore_now, name="rescore_now"),
     path("<slug:slug>/retry-failed/", views.retry_failed, name="retry_failed"),

@@ -154,13 +154,18 @@ def studies(request):
 
 
 def _dashboard_context(request, study: Study) -> dict:
+    # The "show test participants" toggle: every figure leaves them out unless asked.
+    include_test = request.GET.get("test") == "1"
     return {
         "study": study,
         "section": "dashboard",
-        "summary": selectors.study_summaries(Study.objects.filter(pk=study.pk))[0],
-        "funnel": selectors.funnel(study),
-        "balance": selectors.question_balance(study),
-        "legitimacy": legitimacy.figures(study),
+        "include_test": include_test,
+        "summary": selectors.study_summaries(
+            Study.objects.filter(pk=study.pk), include_test=include_test
+        )[0],
+        "funnel": selectors.funnel(study, include_test=include_test),
+        "balance": selectors.question_balance(study, include_test=include_test),
+        "legitimacy": legitimacy.figures(study, include_test=include_test),
         "spend": selectors.llm_spend(study),
         "backlog": review.backlog(study),
         "snapshot": GraphSnapshot.latest_for(study),

@@ -15,9 +15,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from elicitation.models import Study, WiserJudgment
+from elicitation.models import Study
 from elicitation.queue import enqueue_on_commit
-from elicitation.selectors import participant_groups, study_groups
+from elicitation.selectors import counted_judgments, participant_groups, study_groups
 from moralgraph import graph, selectors
 from moralgraph.graph.pairwise import ContextFit, PairwiseParams
 from moralgraph.graph.target import score_target
@@ -25,13 +25,14 @@ from moralgraph.models import GraphSnapshot
 
 
 def judgments_for(study: Study, *, as_of: datetime | None = None) -> list[graph.Judgment]:
-    """Every wiser judgment of a study made before ``as_of`` (all of them if None).
+    """Every counted wiser judgment of a study made before ``as_of`` (all of them if
+    None): test participants' judgments never move a score (selectors.counted_judgments).
 
     Value ids are those of the active value each side now counts toward, so a judgment on
     a value that was later merged counts for the merged value; a judgment whose two sides
     have become one value carries no information and is left out.
     """
-    rows = WiserJudgment.objects.filter(hypothesis__study=study)
+    rows = counted_judgments(study).filter(hypothesis__study=study)
     if as_of is not None:
         rows = rows.filter(created_at__lt=as_of)
     rows = rows.order_by("id").values_list(

@@ -13,6 +13,7 @@ from datetime import timedelta
 from django.conf import settings
 
 from elicitation.queue import enqueue
+from elicitation.services import lifecycle
 from moralgraph import selectors
 from moralgraph.services.exports.jobs import stalled_jobs
 
@@ -21,7 +22,8 @@ logger = logging.getLogger(__name__)
 
 def sweep() -> dict[str, list[int]]:
     """Queue reconciliation left pending for a sweep period, scoring left undone, and
-    export jobs nobody is running; returns the ids queued, by kind."""
+    export jobs nobody is running; mark idle participants abandoned and move studies on
+    by their quotas (services.lifecycle); returns the ids queued or moved, by kind."""
     stale = timedelta(seconds=settings.RECONCILE_SWEEP_SECONDS)
     reconcile = list(selectors.studies_needing_work(stale_after=stale).values_list("pk", flat=True))
     for study_id in reconcile:
@@ -32,6 +34,14 @@ def sweep() -> dict[str, list[int]]:
     exports = stalled_jobs()
     for job_id in exports:
         enqueue("moralgraph.tasks.run_export", job_id)
-    if reconcile or score or exports:
-        logger.info("sweep: reconcile %s, score %s, exports %s", reconcile, score, exports)
-    return {"reconcile": reconcile, "score": score, "exports": exports}
+    moved = lifecycle.sweep_lifecycle()
+    if reconcile or score or exports or moved["closing"] or moved["closed"]:
+        logger.info(
+            "sweep: reconcile %s, score %s, exports %s, closing %s, closed %s",
+            reconcile,
+            score,
+            exports,
+            moved["closing"],
+            moved["closed"],
+        )
+    return {"reconcile": reconcile, "score": score, "exports": exports, **moved}

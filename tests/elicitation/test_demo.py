@@ -46,3 +46,11 @@ def test_demo_cards_are_left_alone_by_reconciliation():
     load_demo_study()
     assert not ValuesCard.objects.filter(reconcile_status=ValuesCard.Reconcile.PENDING).exists()
     assert not ValuesCard.objects.filter(embedded_at=None).exists()
+
+
+def test_the_demo_study_is_live_and_listed_on_the_home_page(client):
+    study = load_demo_study()
+    assert (study.status, study.is_public) == ("live", True)
+    type(study).objects.filter(pk=study.pk).update(is_public=False)
+    assert load_demo_study().is_public
+    assert study.title in client.get("/").content.decode()

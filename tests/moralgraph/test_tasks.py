@@ -126,7 +126,17 @@ def test_the_sweep_requeues_stale_work_and_scoring(queued, settings):
     result = tasks.sweep_studies.apply().get()
     again = tasks.sweep_studies.apply().get()
 
-    assert result == again == {"reconcile": [stale.pk], "score": [changed.pk], "exports": []}
+    assert (
+        result
+        == again
+        == {
+            "reconcile": [stale.pk],
+            "score": [changed.pk],
+            "exports": [],
+            "closing": [],
+            "closed": [],
+        }
+    )
     assert queued.count(("moralgraph.tasks.reconcile_study", (stale.pk,), None)) == 2
 
 
@@ -245,3 +255,22 @@ def test_the_sweep_queues_an_export_whose_message_was_lost(queued, settings):
 
     assert tasks.sweep_studies.apply().get()["exports"] == [lost.pk]
     assert ("moralgraph.tasks.run_export", (lost.pk,), None) in queued
+
+
+def test_the_sweep_marks_the_idle_abandoned_and_closes_a_study_left_empty(queued):
+    from elicitation.models import Participant
+    from moralgraph.models import AuditEntry
+
+    study = StudyFactory(status=Study.Status.CLOSING, inactive_minutes=10)
+    idle = Participant.objects.create(study=study)
+    Participant.objects.filter(pk=idle.pk).update(
+        last_seen_at=timezone.now() - timedelta(minutes=11)
+    )
+    result = tasks.sweep_studies.apply().get()
+    assert result["closed"] == [study.pk]
+    assert Participant.objects.get(pk=idle.pk).abandoned_at is not None
+    study.refresh_from_db()
+    assert study.status == Study.Status.CLOSED
+    entry = AuditEntry.objects.get(study=study)
+    assert entry.action == "status" and entry.actor is None
+    assert entry.details == {"from": "closing", "to": "closed", "automatic": True}

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from django.db.models import Max, Min
 
-from elicitation.models import WiserJudgment
+from elicitation.selectors import counted_judgments
 from moralgraph.models import TrainingResponse
 from moralgraph.services.exports import constitution, graph_json, network, reference, tables
 from moralgraph.services.exports import training_data as tdata
@@ -77,7 +77,7 @@ def datasheet(
     quality = Counter(r["quality"] for r in t["cards.csv"])
     groups = Counter(r["political_group"] or "(none)" for r in t["participants.csv"])
     span = (
-        WiserJudgment.objects.filter(participant__study=study)
+        counted_judgments(study)
         .filter(data.before())
         .aggregate(first=Min("created_at"), last=Max("created_at"))
     )

@@ -20,6 +20,7 @@ from typing import Any
 from django.db.models import Count, Q
 
 from elicitation.models import LLMCall, Question, Study
+from elicitation.selectors import counted_cards
 from moralgraph import selectors
 from moralgraph.graph.payload import ScoredGraph
 from moralgraph.models import (
@@ -70,14 +71,32 @@ class ExportData:
 
     @cached_property
     def values(self) -> dict[str, Value]:
-        """The study's active values made before as_of, and every value the snapshot scored."""
+        """The study's active values made before as_of, and every value the snapshot scored.
+        A value whose every card is uncounted (a test participant's, say) is left out
+        unless scored: only counted cards bring a value into an export."""
         scored = self.scored_value_ids
+        uncounted_only = self._uncounted_only
         values = {}
         for value in Value.objects.filter(study=self.study).order_by("pk").iterator():
             made = self.as_of is None or value.created_at < self.as_of
-            if (value.is_active and made) or str(value.pk) in scored:
+            if str(value.pk) in scored or (
+                value.is_active and made and value.pk not in uncounted_only
+            ):
                 values[str(value.pk)] = value
         return values
+
+    @cached_property
+    def _uncounted_only(self) -> set[int]:
+        """Values with cards, none of them counted (elicitation.selectors.counted_cards)."""
+        mapped = CardMapping.objects.filter(value__study=self.study, undone_at=None)
+        counted = mapped.filter(card__in=counted_cards(self.study).values("pk"))
+
+        def with_roots(rows) -> set[int]:
+            # A card mapped to a value merged away counts toward the value it merged into.
+            ids = set(rows.values_list("value_id", flat=True))
+            return ids | {self.roots[i] for i in ids if i in self.roots}
+
+        return with_roots(mapped) - with_roots(counted)
 
     @cached_property
     def contexts(self) -> dict[str, Context]:
@@ -120,9 +139,10 @@ class ExportData:
 
     @cached_property
     def card_counts(self) -> dict[str, int]:
-        """Submitted cards that count toward each value now (through merges)."""
+        """Counted cards that count toward each value now (through merges)."""
         rows = (
             CardMapping.objects.filter(value__study=self.study, undone_at=None)
+            .filter(card__in=counted_cards(self.study).values("pk"))
             .filter(self.before("card__created_at"))
             .values("value_id")
             .annotate(n=Count("card_id", distinct=True))
@@ -143,8 +163,9 @@ class ExportData:
 
     @cached_property
     def reference_ids(self) -> dict[str, int] | None:
-        """Value id -> the reference's id, when every value of the study was imported with one."""
-        pairs = Value.objects.filter(study=self.study).values_list("pk", "external_id")
+        """Value id -> the reference's id, when every value of the study was imported with one
+        (values left out of the export, such as a test participant's, are not asked)."""
+        pairs = ((pk, value.external_id) for pk, value in self.values.items())
         mapping = {}
         for pk, external_id in pairs:
             if not external_id.isdigit():

@@ -24,6 +24,12 @@ from elicitation.models import (
     ValuesCard,
     WiserJudgment,
 )
+from elicitation.selectors import (
+    counted_cards,
+    counted_judgments,
+    counted_participants,
+    counted_survey_answers,
+)
 from moralgraph.models import CardMapping, UpgradeHypothesis
 from moralgraph.services.exports import scored_tables
 from moralgraph.services.exports.data import ExportData, csv_bytes, iso, zip_bytes
@@ -42,6 +48,9 @@ class _Tables:
         self.participant_ids = dict(
             Participant.objects.filter(study=self.study).values_list("pk", "public_id")
         )
+        # Test participants are in no table (the one "counted" rule); those who abandoned
+        # are: what they submitted counts.
+        self.counted = counted_participants(self.study, include_abandoned=True)
 
     def pid(self, pk: int | None) -> str:
         return "" if pk is None else str(self.participant_ids[pk])
@@ -116,7 +125,7 @@ class _Tables:
         )
         roots = self.data.roots
         rows = (
-            ValuesCard.objects.filter(study=self.study, status=ValuesCard.Status.SUBMITTED)
+            counted_cards(self.study)
             .filter(self.data.before())
             .order_by("pk")
             .values_list(
@@ -212,7 +221,7 @@ class _Tables:
 
     def judgments(self) -> bytes:
         rows = (
-            WiserJudgment.objects.filter(participant__study=self.study)
+            counted_judgments(self.study)
             .filter(self.data.before())
             .order_by("pk")
             .values_list(
@@ -265,7 +274,7 @@ class _Tables:
         if with_reason:
             fields.insert(5, "reason")
         rows = (
-            model.objects.filter(participant__study=self.study)
+            model.objects.filter(participant__in=self.counted.values("pk"))
             .filter(self.data.before())
             .order_by("pk")
             .values_list(*fields)
@@ -284,7 +293,8 @@ class _Tables:
     def survey(self) -> bytes:
         fields = ["represented", "clarified", "learned", "trust", "fair_position", "comment"]
         rows = (
-            SurveyAnswer.objects.filter(participant__study=self.study)
+            counted_survey_answers(self.study)
+            .filter(participant__study=self.study)
             .filter(self.data.before())
             .order_by("participant_id")
             .values_list("participant_id", *fields)
@@ -303,8 +313,7 @@ class _Tables:
             return Exists(model.objects.filter(before, participant=OuterRef("pk")))
 
         rows = (
-            Participant.objects.filter(study=self.study)
-            .filter(
+            self.counted.filter(
                 made(WiserJudgment)
                 | made(Selection)
                 | made(Impression)
