@@ -129,8 +129,15 @@ class ContextFit:
     values: tuple[ValueFit, ...]  # sorted by value id, the columns of `replicates`
     pairs: tuple[PairFit, ...]  # sorted by (value_a, value_b)
     leader: str | None  # highest strength; None without a decisive vote
-    # (resamples, values) replicate strengths, for draws that sample from them.
-    replicates: np.ndarray = field(repr=False, compare=False)
+    # (resamples, values) replicate strengths; None in a fit restored from a snapshot,
+    # which keeps what is read from them instead (the two fields below).
+    replicates: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # Per value (as `values`): the spread (sd over replicates) of the leader's strength
+    # minus this value's; 0 for the leader. status.py's estimate of judgments needed.
+    gap_spread: tuple[float, ...] = ()
+    # (top, second, share): how often two values are a replicate's top two (by value id,
+    # top first); the adaptive draw's pair weights (adaptive.py).
+    duels: tuple[tuple[str, str, float], ...] = ()
 
     def value(self, value_id: str) -> ValueFit:
         return self.values[self._index()[value_id]]
@@ -211,6 +218,7 @@ def fit_context(
         )
         for k in range(len(votes.pair_i))
     )
+    leader = _leader(values) if votes.decisive else None
     return ContextFit(
         context_id=votes.context_id,
         input_hash=input_hash,
@@ -221,9 +229,20 @@ def fit_context(
         participants=len(votes.participant_ids),
         values=values,
         pairs=tuple(sorted(pairs, key=lambda p: (p.value_a, p.value_b))),
-        leader=_leader(values) if votes.decisive else None,
+        leader=leader,
         replicates=replicates,
+        gap_spread=_gap_spread(replicates, ids.index(leader) if leader else None),
+        duels=tuple((ids[a], ids[b], share) for a, b, share in bootstrap.top_two(replicates))
+        if leader
+        else (),
     )
+
+
+def _gap_spread(replicates: np.ndarray, leader: int | None) -> tuple[float, ...]:
+    if leader is None:
+        return tuple(0.0 for _ in range(replicates.shape[1]))
+    gaps = replicates[:, [leader]] - replicates
+    return tuple(float(np.std(gaps[:, k])) for k in range(replicates.shape[1]))
 
 
 def _leader(values: tuple[ValueFit, ...]) -> str | None:
@@ -291,13 +310,13 @@ def score_contexts(
 def as_plain(obj: Any) -> Any:
     """Turn this package's result dataclasses into JSON-ready dicts and lists.
 
-    Replicate strengths (numpy arrays) are left out: they are for draws, not snapshots.
+    Replicate strengths are left out: a snapshot keeps what is read from them instead.
     """
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {
             f.name: as_plain(getattr(obj, f.name))
             for f in dataclasses.fields(obj)
-            if not isinstance(getattr(obj, f.name), np.ndarray)
+            if f.name != "replicates"
         }
     if isinstance(obj, tuple | list):
         return [as_plain(item) for item in obj]
@@ -306,3 +325,18 @@ def as_plain(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()
     return obj
+
+
+def fit_from_plain(data: Mapping[str, Any]) -> ContextFit:
+    """A ContextFit from ``as_plain(fit)`` (a snapshot's cache of fits), without replicates.
+
+    Statuses, DPO edges and the adaptive draw need only what it keeps, so a worker that
+    rescores a live study reuses the fits of unchanged contexts across processes.
+    """
+    fields = {f.name for f in dataclasses.fields(ContextFit)} - {"replicates"}
+    plain = {k: v for k, v in data.items() if k in fields}
+    plain["values"] = tuple(ValueFit(**v) for v in data["values"])
+    plain["pairs"] = tuple(PairFit(**p) for p in data["pairs"])
+    plain["gap_spread"] = tuple(data.get("gap_spread", ()))
+    plain["duels"] = tuple((str(a), str(b), float(w)) for a, b, w in data.get("duels", ()))
+    return ContextFit(**plain)

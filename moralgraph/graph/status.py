@@ -42,8 +42,6 @@ import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
-import numpy as np
-
 from moralgraph.graph.pairwise import ContextFit, PairwiseParams
 
 CONFIDENT, CONTESTED, INSUFFICIENT = "confident", "contested", "insufficient"
@@ -237,10 +235,7 @@ def _needed(fit: ContextFit, params: PairwiseParams, losses: tuple[HeadToHead, .
         z = NormalDist().inv_cdf(1 - doubt)
         shared = {other: wins + lost for other, wins, lost, _ in fit.head_to_heads(leader.value_id)}
         for other in candidates:
-            gaps = (
-                fit.replicates[:, index[leader.value_id]] - fit.replicates[:, index[other.value_id]]
-            )
-            spread = float(np.std(gaps))
+            spread = fit.gap_spread[index[other.value_id]]
             gap = max(leader.strength - other.strength, MIN_GAP)
             votes = max(leader.decisive + other.decisive - shared.get(other.value_id, 0), 1)
             shortfall += max(votes * (z * spread / gap) ** 2 - votes, 0.0)
