@@ -52,6 +52,11 @@ class PairwiseParams:
     resamples: int = 200
     # confident: winner probability at least this (0.8 called near-ties; calibration.py) ...
     confident_probability: float = 0.99
+    # ... and in that share of resamples it leads every other value by at least this much
+    # strength (0.1: a 52.5 / 47.5 head-to-head; a smaller lead is a tie worth no training
+    # target, and without it a draw that keeps asking about a near-tie ends up calling it;
+    # calibration.py, bench/adaptive.py) ...
+    min_lead: float = 0.1
     # ... at least this many decisive votes involve the winner, from this many people ...
     min_winner_votes: int = 10
     min_winner_participants: int = 5
@@ -132,6 +137,8 @@ class ContextFit:
     # (resamples, values) replicate strengths; None in a fit restored from a snapshot,
     # which keeps what is read from them instead (the two fields below).
     replicates: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # Share of replicates where the leader leads every other value by params.min_lead.
+    lead_probability: float | None = None
     # Per value (as `values`): the spread (sd over replicates) of the leader's strength
     # minus this value's; 0 for the leader. status.py's estimate of judgments needed.
     gap_spread: tuple[float, ...] = ()
@@ -231,11 +238,21 @@ def fit_context(
         pairs=tuple(sorted(pairs, key=lambda p: (p.value_a, p.value_b))),
         leader=leader,
         replicates=replicates,
+        lead_probability=_lead_share(replicates, ids.index(leader), params.min_lead)
+        if leader
+        else None,
         gap_spread=_gap_spread(replicates, ids.index(leader) if leader else None),
         duels=tuple((ids[a], ids[b], share) for a, b, share in bootstrap.top_two(replicates))
         if leader
         else (),
     )
+
+
+def _lead_share(replicates: np.ndarray, leader: int, min_lead: float) -> float:
+    if replicates.shape[1] < 2:
+        return 1.0
+    others = np.delete(replicates, leader, axis=1).max(axis=1)
+    return float((replicates[:, leader] - others >= min_lead - bootstrap.TIE_TOLERANCE).mean())
 
 
 def _gap_spread(replicates: np.ndarray, leader: int | None) -> tuple[float, ...]:
@@ -254,12 +271,14 @@ def _leader(values: tuple[ValueFit, ...]) -> str | None:
 def context_input_hash(votes: ContextVotes, *, study_seed: int, params: PairwiseParams) -> str:
     """Hash of what a context's fit depends on: refit a context only when this changes.
 
-    Covers the context id, the study seed, the model's prior and resamples, and the
+    Covers the context id, the study seed, the model's prior, resamples and minimum lead, the
     judgments (value, value, vote, participant), independent of their order. Groups and
     status settings are not in it: they are applied to a fit, cheaply, on every scoring.
     """
     digest = hashlib.sha256()
     head = f"{votes.context_id}|{study_seed}|{params.prior!r}|{params.resamples}"
+    if params.min_lead:
+        head += f"|{params.min_lead!r}"  # the lead share is read from the replicates
     digest.update(head.encode())
     ids, people = votes.value_ids, votes.participant_ids
     for name in ("by_participant_i", "by_participant_j"):
