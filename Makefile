@@ -35,6 +35,7 @@ test: install
 bench: install
 	$(PY) bench/scoring.py
 	$(PY) bench/scoring_default.py
+	$(PY) bench/adaptive.py
 	$(PY) bench/dedup.py
 	$(PY) bench/reconcile_cost.py
 	$(PY) bench/export.py

@@ -88,3 +88,22 @@ def winner_shares(strengths: np.ndarray) -> np.ndarray:
 def direction_shares(wins_a: np.ndarray, wins_b: np.ndarray) -> np.ndarray:
     """Return, per pair, the share of replicates where side a has strictly more votes."""
     return (wins_a > wins_b).mean(axis=0)
+
+
+def top_two(strengths: np.ndarray) -> list[tuple[int, int, float]]:
+    """Return (top, second, share): how often each pair of values is a replicate's top two.
+
+    ``top`` and ``second`` are column indices, ``top`` the one on top in that replicate;
+    shares add up to 1. Drawing a pair with these shares is drawing a replicate at random
+    and taking its best value and its likeliest challenger: Thompson sampling on the
+    bootstrap (moralgraph.graph.adaptive).
+    """
+    replicates, n = strengths.shape if strengths.ndim == 2 else (0, 0)
+    if replicates == 0 or n < 2:
+        return []
+    order = np.argsort(-strengths, axis=1, kind="stable")[:, :2]
+    pairs, counts = np.unique(order, axis=0, return_counts=True)
+    return [
+        (int(top), int(second), float(count / replicates))
+        for (top, second), count in zip(pairs, counts, strict=True)
+    ]

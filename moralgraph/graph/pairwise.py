@@ -52,6 +52,11 @@ class PairwiseParams:
     resamples: int = 200
     # confident: winner probability at least this (0.8 called near-ties; calibration.py) ...
     confident_probability: float = 0.99
+    # ... and in that share of resamples it leads every other value by at least this much
+    # strength (0.1: a 52.5 / 47.5 head-to-head; a smaller lead is a tie worth no training
+    # target, and without it a draw that keeps asking about a near-tie ends up calling it;
+    # calibration.py, bench/adaptive.py) ...
+    min_lead: float = 0.1
     # ... at least this many decisive votes involve the winner, from this many people ...
     min_winner_votes: int = 10
     min_winner_participants: int = 5
@@ -129,8 +134,17 @@ class ContextFit:
     values: tuple[ValueFit, ...]  # sorted by value id, the columns of `replicates`
     pairs: tuple[PairFit, ...]  # sorted by (value_a, value_b)
     leader: str | None  # highest strength; None without a decisive vote
-    # (resamples, values) replicate strengths, for draws that sample from them.
-    replicates: np.ndarray = field(repr=False, compare=False)
+    # (resamples, values) replicate strengths; None in a fit restored from a snapshot,
+    # which keeps what is read from them instead (the two fields below).
+    replicates: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # Share of replicates where the leader leads every other value by params.min_lead.
+    lead_probability: float | None = None
+    # Per value (as `values`): the spread (sd over replicates) of the leader's strength
+    # minus this value's; 0 for the leader. status.py's estimate of judgments needed.
+    gap_spread: tuple[float, ...] = ()
+    # (top, second, share): how often two values are a replicate's top two (by value id,
+    # top first); the adaptive draw's pair weights (adaptive.py).
+    duels: tuple[tuple[str, str, float], ...] = ()
 
     def value(self, value_id: str) -> ValueFit:
         return self.values[self._index()[value_id]]
@@ -211,6 +225,7 @@ def fit_context(
         )
         for k in range(len(votes.pair_i))
     )
+    leader = _leader(values) if votes.decisive else None
     return ContextFit(
         context_id=votes.context_id,
         input_hash=input_hash,
@@ -221,9 +236,30 @@ def fit_context(
         participants=len(votes.participant_ids),
         values=values,
         pairs=tuple(sorted(pairs, key=lambda p: (p.value_a, p.value_b))),
-        leader=_leader(values) if votes.decisive else None,
+        leader=leader,
         replicates=replicates,
+        lead_probability=_lead_share(replicates, ids.index(leader), params.min_lead)
+        if leader
+        else None,
+        gap_spread=_gap_spread(replicates, ids.index(leader) if leader else None),
+        duels=tuple((ids[a], ids[b], share) for a, b, share in bootstrap.top_two(replicates))
+        if leader
+        else (),
     )
+
+
+def _lead_share(replicates: np.ndarray, leader: int, min_lead: float) -> float:
+    if replicates.shape[1] < 2:
+        return 1.0
+    others = np.delete(replicates, leader, axis=1).max(axis=1)
+    return float((replicates[:, leader] - others >= min_lead - bootstrap.TIE_TOLERANCE).mean())
+
+
+def _gap_spread(replicates: np.ndarray, leader: int | None) -> tuple[float, ...]:
+    if leader is None:
+        return tuple(0.0 for _ in range(replicates.shape[1]))
+    gaps = replicates[:, [leader]] - replicates
+    return tuple(float(np.std(gaps[:, k])) for k in range(replicates.shape[1]))
 
 
 def _leader(values: tuple[ValueFit, ...]) -> str | None:
@@ -235,12 +271,14 @@ def _leader(values: tuple[ValueFit, ...]) -> str | None:
 def context_input_hash(votes: ContextVotes, *, study_seed: int, params: PairwiseParams) -> str:
     """Hash of what a context's fit depends on: refit a context only when this changes.
 
-    Covers the context id, the study seed, the model's prior and resamples, and the
+    Covers the context id, the study seed, the model's prior, resamples and minimum lead, the
     judgments (value, value, vote, participant), independent of their order. Groups and
     status settings are not in it: they are applied to a fit, cheaply, on every scoring.
     """
     digest = hashlib.sha256()
     head = f"{votes.context_id}|{study_seed}|{params.prior!r}|{params.resamples}"
+    if params.min_lead:
+        head += f"|{params.min_lead!r}"  # the lead share is read from the replicates
     digest.update(head.encode())
     ids, people = votes.value_ids, votes.participant_ids
     for name in ("by_participant_i", "by_participant_j"):
@@ -291,13 +329,13 @@ def score_contexts(
 def as_plain(obj: Any) -> Any:
     """Turn this package's result dataclasses into JSON-ready dicts and lists.
 
-    Replicate strengths (numpy arrays) are left out: they are for draws, not snapshots.
+    Replicate strengths are left out: a snapshot keeps what is read from them instead.
     """
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {
             f.name: as_plain(getattr(obj, f.name))
             for f in dataclasses.fields(obj)
-            if not isinstance(getattr(obj, f.name), np.ndarray)
+            if f.name != "replicates"
         }
     if isinstance(obj, tuple | list):
         return [as_plain(item) for item in obj]
@@ -306,3 +344,18 @@ def as_plain(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()
     return obj
+
+
+def fit_from_plain(data: Mapping[str, Any]) -> ContextFit:
+    """A ContextFit from ``as_plain(fit)`` (a snapshot's cache of fits), without replicates.
+
+    Statuses, DPO edges and the adaptive draw need only what it keeps, so a worker that
+    rescores a live study reuses the fits of unchanged contexts across processes.
+    """
+    fields = {f.name for f in dataclasses.fields(ContextFit)} - {"replicates"}
+    plain = {k: v for k, v in data.items() if k in fields}
+    plain["values"] = tuple(ValueFit(**v) for v in data["values"])
+    plain["pairs"] = tuple(PairFit(**p) for p in data["pairs"])
+    plain["gap_spread"] = tuple(data.get("gap_spread", ()))
+    plain["duels"] = tuple((str(a), str(b), float(w)) for a, b, w in data.get("duels", ()))
+    return ContextFit(**plain)

@@ -2,7 +2,8 @@
 
 A context's status (README: "Statuses"), from its ContextFit and the PairwiseParams:
 
-- ``confident``: the leader's winner probability is at least ``confident_probability``;
+- ``confident``: the leader's winner probability is at least ``confident_probability``,
+  and so is its share of resamples where it leads every other value by ``min_lead``;
   at least ``min_winner_votes`` decisive votes from ``min_winner_participants`` distinct
   people involve it; and it loses no head-to-head that has ``min_head_to_head_votes``
   decisive votes. Only these winners enter SFT and the constitution.
@@ -21,12 +22,13 @@ those that beat it head-to-head, else the runner-up; at most three). Two shortfa
    assumed to come from new people);
 2. evidence: while the winner probability is below ``confident_probability`` (or a
    challenger's reaches ``challenger_probability``), per challenger c (of k), the
-   bootstrap gives the spread sd of the strength gap between leader and c; the gap must
-   be z = Phi^-1(1 - a / k) spreads wide, a being the doubt allowed (the smaller of
-   1 - confident_probability and challenger_probability), shared equally. Taking the
-   gap as it is (but at least ``MIN_GAP``, the smallest lead worth settling: about
-   57 / 43 head-to-head) and the spread as shrinking with the square root of the decisive
-   votes n on either value, c needs n * (z * sd / gap)^2 - n more; and a head-to-head the
+   bootstrap gives the spread sd of the strength gap between leader and c; the gap beyond
+   ``min_lead`` must be z = Phi^-1(1 - a / k) spreads wide, a being the doubt allowed
+   (the smaller of 1 - confident_probability and challenger_probability), shared
+   equally. Taking the gap as it is (but at least ``MIN_GAP``, the smallest lead worth
+   settling: about 57 / 43 head-to-head), less ``min_lead``, and the spread as shrinking
+   with the square root of the decisive votes n on either value, c needs
+   n * (z * sd / gap)^2 - n more; and a head-to-head the
    leader loses by d votes needs (d + 1) / (2 p - 1) more, p being the share of that
    pair's votes the model expects for the leader (again with a gap of at least MIN_GAP).
 
@@ -41,8 +43,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
-
-import numpy as np
 
 from moralgraph.graph.pairwise import ContextFit, PairwiseParams
 
@@ -142,6 +142,11 @@ def context_status(fit: ContextFit, params: PairwiseParams | None = None) -> Con
     missing = []
     if p < params.confident_probability:
         missing.append(f"winner probability {p:.3f} is below {params.confident_probability:g}")
+    elif fit.lead_probability is not None and fit.lead_probability < params.confident_probability:
+        missing.append(
+            f"it leads by {params.min_lead:g} in {fit.lead_probability:.3f} of resamples "
+            f"(needs {params.confident_probability:g})"
+        )
     if leader.decisive < params.min_winner_votes:
         missing.append(
             f"{leader.decisive} decisive votes involve it (needs {params.min_winner_votes})"
@@ -227,8 +232,9 @@ def _needed(fit: ContextFit, params: PairwiseParams, losses: tuple[HeadToHead, .
     )
     shortfall = 0.0
     rival = max((v.winner_probability for v in candidates), default=0.0)
+    lead = fit.lead_probability if fit.lead_probability is not None else 1.0
     if (
-        leader.winner_probability < params.confident_probability
+        min(leader.winner_probability, lead) < params.confident_probability
         or rival >= params.challenger_probability
     ):
         # Each challenger gets an equal part of the doubt allowed to the leader (Bonferroni).
@@ -237,11 +243,9 @@ def _needed(fit: ContextFit, params: PairwiseParams, losses: tuple[HeadToHead, .
         z = NormalDist().inv_cdf(1 - doubt)
         shared = {other: wins + lost for other, wins, lost, _ in fit.head_to_heads(leader.value_id)}
         for other in candidates:
-            gaps = (
-                fit.replicates[:, index[leader.value_id]] - fit.replicates[:, index[other.value_id]]
-            )
-            spread = float(np.std(gaps))
-            gap = max(leader.strength - other.strength, MIN_GAP)
+            spread = fit.gap_spread[index[other.value_id]]
+            # The lead must clear min_lead, not 0: only what is beyond it counts.
+            gap = max(leader.strength - other.strength, MIN_GAP) - params.min_lead
             votes = max(leader.decisive + other.decisive - shared.get(other.value_id, 0), 1)
             shortfall += max(votes * (z * spread / gap) ** 2 - votes, 0.0)
     for lost in losses:

@@ -12,7 +12,12 @@ Shape (JSON-ready; every id a string)::
                    "winner_probability", "bridging", "bridging_reason", "reason",
                    "needed", "needed_judgments", "challenger"}],
      "cross_group_agreement": {"edges", "agree", "share"},
-     "unlabelled_share": float | None}
+     "unlabelled_share": float | None,
+     "elicitation": [{"question_key", "question_title", "settled", "participants",
+                      "judgments_per_participant",
+                      "contexts": [{"context_id", "context", "status", "settled",
+                                    "confident_scorings", "judgments", "needed_judgments",
+                                    "needed_participants"}]}]}
 
 A context's ``winner`` is the pairwise model's leader whatever its status, so that a
 reader sees who leads and whether to trust it; only a ``confident`` one is a winner to
@@ -29,6 +34,7 @@ from typing import Any
 from elicitation.models import Study
 from moralgraph.models import Context, GraphSnapshot, Value
 from moralgraph.research.legitimacy import legitimacy
+from moralgraph.research.selectors import elicitation_progress
 
 NO_ANSWERS = "no answers yet"
 
@@ -123,4 +129,6 @@ def report(study: Study) -> dict[str, Any]:
             "share": agreement.get("share"),
         },
         "unlabelled_share": graph.unlabelled_share if graph else None,
+        # Adaptive elicitation: per question, judgments so far and still needed per context.
+        "elicitation": elicitation_progress(study, snapshot),
     }

@@ -81,5 +81,6 @@ def report_page(request, slug):
         "agreement_percent": _percent(agreement["share"]),
         "unlabelled_percent": _percent(data["unlabelled_share"]),
         "no_answers": NO_ANSWERS,
+        "progress": data["elicitation"],
     }
     return render(request, "research/report.html", context)

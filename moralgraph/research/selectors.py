@@ -35,6 +35,7 @@ from elicitation.models import (
 )
 from elicitation.selectors import counted_cards, counted_judgments, counted_participants
 from moralgraph.models import Value
+from moralgraph.services import adaptive
 
 
 def _per_study(queryset, field: str, aggregate, output_field=None):
@@ -335,3 +336,33 @@ def llm_spend(study: Study) -> Spend:
         total=total,
         per_completion=(total.cost / completed).quantize(Decimal("0.0001")) if completed else None,
     )
+
+
+def elicitation_progress(study: Study, snapshot=None) -> list[dict]:
+    """Per question, whether its contexts are settled and, per context, judgments so far,
+    the estimate still needed and the participants that means (adaptive elicitation);
+    JSON-ready, for the dashboard and the report."""
+    per = max(study.judgment_count, 1)
+    return [
+        {
+            "question_key": question.key,
+            "question_title": question.title,
+            "settled": question.settled,
+            "participants": question.participants,
+            "contexts": [
+                {
+                    "context_id": str(c.context_id),
+                    "context": c.text,
+                    "status": c.status or None,
+                    "settled": c.settled,
+                    "confident_scorings": c.streak,
+                    "judgments": c.judgments,
+                    "needed_judgments": c.needed,
+                    "needed_participants": c.participants,
+                }
+                for c in question.contexts
+            ],
+            "judgments_per_participant": per,
+        }
+        for question in adaptive.progress(study, snapshot)
+    ]

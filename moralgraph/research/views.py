@@ -167,6 +167,7 @@ def _dashboard_context(request, study: Study) -> dict:
         "balance": selectors.question_balance(study, include_test=include_test),
         "legitimacy": legitimacy.figures(study, include_test=include_test),
         "spend": selectors.llm_spend(study),
+        "progress": selectors.elicitation_progress(study),
         "backlog": review.backlog(study),
         "snapshot": GraphSnapshot.latest_for(study),
         "participant_link": _participant_link(request, study),

@@ -28,7 +28,9 @@ from elicitation.models import (
     WiserJudgment,
 )
 from moralgraph import selectors as graph_selectors
+from moralgraph.graph import adaptive as adaptive_policy
 from moralgraph.models import CardMapping, Context, UpgradeHypothesis, Value
+from moralgraph.services import adaptive
 
 # Too few values to choose from makes the selection step pointless; it is skipped.
 MIN_VALUES_FOR_SELECTION = 2
@@ -62,13 +64,19 @@ def draw_judgments(participant: Participant) -> bool:
     """Draw the upgrade stories to judge (once). False to skip the step."""
     if JudgmentAssignment.objects.filter(participant=participant).exists():
         return selectors.open_assignments(participant) != []
-    drawn = draw_hypotheses(participant, count=participant.study.judgment_count)
+    drawn = draw_stories(participant, count=participant.study.judgment_count)
     if not drawn:
         return False
     JudgmentAssignment.objects.bulk_create(
         [
-            JudgmentAssignment(participant=participant, hypothesis=hypothesis, position=i)
-            for i, hypothesis in enumerate(drawn)
+            JudgmentAssignment(
+                participant=participant,
+                hypothesis=story.hypothesis,
+                position=i,
+                policy=story.policy,
+                context_status=story.context_status,
+            )
+            for i, story in enumerate(drawn)
         ]
     )
     return True
@@ -185,14 +193,31 @@ def draw_values(participant: Participant, *, count: int) -> list[Drawn]:
 # ---------------------------------------------------------------------------------------
 
 
+@dataclass
+class DrawnStory:
+    hypothesis: UpgradeHypothesis
+    policy: str  # uniform | adaptive (graph.adaptive), or fill (another question's context)
+    context_status: str  # the context's status at the latest scoring ("" if never scored)
+
+
+FILL = "fill"
+
+
 def draw_hypotheses(participant: Participant, *, count: int) -> list[UpgradeHypothesis]:
+    """Up to ``count`` upgrade stories to judge (see draw_stories)."""
+    return [story.hypothesis for story in draw_stories(participant, count=count)]
+
+
+def draw_stories(participant: Participant, *, count: int) -> list[DrawnStory]:
     """Up to ``count`` upgrade stories, each on a pair of values this participant has not
     seen in either direction.
 
     Never a story on the participant's own value (or one merged into it): judging it
     would be judging oneself. Pairs whose context belongs to the participant's question
-    come first, then the
-    least-shown pairs (sparse edges need votes most). Of the stories on one pair, the
+    are drawn by the adaptive policy (moralgraph.graph.adaptive: a share uniformly, the
+    rest by Thompson sampling on the latest scoring's bootstrap, never from a settled
+    context but in the uniform share); if those run out, the least-shown pairs of other
+    contexts fill up (sparse edges need votes most). Of the stories on one pair, the
     direction shown least so far is drawn, which balances directions across
     participants so that nobody's answer is just deference to the framing.
     """
@@ -209,7 +234,7 @@ def draw_hypotheses(participant: Participant, *, count: int) -> list[UpgradeHypo
         context_id=OuterRef("context_id"), question_id=participant.question_id
     )
     own = own_value_ids(participant)
-    roots = graph_selectors.value_roots(participant.study) if own else {}
+    roots = graph_selectors.value_roots(participant.study)
     hypotheses = list(
         UpgradeHypothesis.objects.filter(
             study_id=participant.study_id,
@@ -231,15 +256,48 @@ def draw_hypotheses(participant: Participant, *, count: int) -> list[UpgradeHypo
         if key not in seen_pairs:
             pairs.setdefault(key, []).append(hypothesis)
 
+    states = adaptive.context_states(participant.study)
+    candidates = []
+    for key, group in sorted(pairs.items()):
+        by_context: dict[str, list[UpgradeHypothesis]] = {}
+        for h in group:
+            if h.on_question:
+                by_context.setdefault(str(h.context.duplicate_of_id or h.context_id), []).append(h)
+        for context_id, stories in sorted(by_context.items()):
+            a, b = (
+                str(roots.get(v, v)) for v in (stories[0].from_value_id, stories[0].to_value_id)
+            )
+            candidates.append(adaptive_policy.Candidate(key, context_id, a, b, stories))
+    picks = adaptive_policy.draw_pairs(
+        candidates,
+        states,
+        count=count,
+        uniform_share=participant.study.uniform_share,
+        rng=rng,
+    )
+    drawn = []
+    for pick in picks:
+        state = states.get(pick.candidate.context_id)
+        status = state.status if state is not None else ""
+        drawn.append(DrawnStory(_direction(pick.candidate.item, rng), pick.policy, status))
+        pairs.pop(pick.candidate.key, None)
+
+    # Too few on the question's contexts: the least-shown pairs elsewhere fill up.
     ranked = list(pairs.values())
     rng.shuffle(ranked)
     ranked.sort(
         key=lambda group: (not any(h.on_question for h in group), sum(h.shown for h in group))
     )
-    drawn = []
-    for group in ranked[:count]:
-        # The least-shown direction, and on a tie one at random.
-        rng.shuffle(group)
-        group.sort(key=lambda h: (not h.on_question, h.shown))
-        drawn.append(group[0])
+    for group in ranked[: max(0, count - len(drawn))]:
+        story = _direction(group, rng)
+        state = states.get(str(story.context.duplicate_of_id or story.context_id))
+        drawn.append(DrawnStory(story, FILL, state.status if state is not None else ""))
     return drawn
+
+
+def _direction(group: list[UpgradeHypothesis], rng: random.Random) -> UpgradeHypothesis:
+    """The least-shown story of a pair (its direction), and on a tie one at random."""
+    group = list(group)
+    rng.shuffle(group)
+    group.sort(key=lambda h: (not h.on_question, h.shown))
+    return group[0]

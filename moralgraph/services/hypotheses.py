@@ -19,7 +19,10 @@ Stories are the dearest LLM work, so a pass spends at most the study's story bud
 (``Study.story_budget`` calls per submitted card, less what earlier runs spent), one
 call writing the stories of up to ``HYPOTHESIS_BATCH_PAIRS`` pairs of one context, the
 most informative pairs first: pairs nobody has judged yet, then pairs nearer the top of
-the context's latest ranking. What the budget leaves out waits for later cards.
+the context's latest ranking. Pairs that adaptive elicitation asks for (a context that is
+not settled wants its leader judged against its likeliest challengers, and no story has
+them yet: services.adaptive) come before all of these. What the budget leaves out waits
+for later cards.
 
 All functions here expect the caller to hold the study lock (moralgraph.locks).
 """
@@ -43,6 +46,7 @@ from elicitation.llm import embeddings
 from elicitation.models import Study, ValuesCard, WiserJudgment
 from moralgraph import selectors
 from moralgraph.models import Context, GraphSnapshot, HypothesisRun, UpgradeHypothesis, Value
+from moralgraph.services import adaptive
 from moralgraph.services.dedup_judge import card_payload
 
 logger = logging.getLogger(__name__)
@@ -192,6 +196,8 @@ def _priority(pair, why, context, ranks, judged) -> tuple:
     nearer the top of the context's latest ranking (an unranked value counts as below
     every ranked one), then by why they were chosen, then by id."""
     a, b = pair
+    if why == REQUESTED:
+        return (-1, 0, 0, 0, a, b)  # before every other pair: a live context waits for it
     place = ranks.get(context.pk, {})
     unranked = len(place)
     rank_a, rank_b = place.get(a, unranked), place.get(b, unranked)
@@ -200,6 +206,23 @@ def _priority(pair, why, context, ranks, judged) -> tuple:
 
 
 _WHY = ("deepening", "near", "co-selected")
+REQUESTED = "requested"
+
+
+def _requested(pairs, values: dict[int, Value]) -> list[tuple[int, int]]:
+    """The wanted pairs of a context whose values are both active, oriented as stories."""
+    words = {}
+    oriented = []
+    for a, b in pairs:
+        if not (str(a).isdigit() and str(b).isdigit()):
+            continue
+        first, second = values.get(int(a)), values.get(int(b))
+        if first is None or second is None or first.pk == second.pk:
+            continue
+        for v in (first, second):
+            words.setdefault(v.pk, _policy_words(v))
+        oriented.append(_orient(first, second, words))
+    return oriented
 
 
 def _ranks(study: Study) -> dict[int, dict[int, int]]:
@@ -227,6 +250,8 @@ def plan_stories(study: Study, stats: HypothesisStats) -> list[_Pair]:
     )
     coselections = {}
     plan: list[_Pair] = []
+    # Pairs that a context which is not settled wants judged (adaptive elicitation).
+    requested = adaptive.wanted_pairs(GraphSnapshot.latest_for(study))
     for context in selectors.canonical_contexts(study).prefetch_related("questions"):
         question_ids = [q.pk for q in context.questions.all()]
         ids = set().union(*(by_question.get(q, set()) for q in question_ids)) & set(values)
@@ -240,7 +265,12 @@ def plan_stories(study: Study, stats: HypothesisStats) -> list[_Pair]:
             for pair, count in coselections[question_id].items():
                 together[pair] = together.get(pair, 0) + count
         existing = selectors.existing_hypotheses(context)
-        for (a, b), why in candidate_pairs([values[i] for i in sorted(ids)], together).items():
+        candidates = candidate_pairs([values[i] for i in sorted(ids)], together)
+        for pair in _requested(requested.get(str(context.pk), []), values):
+            candidates.pop(pair, None)
+            candidates.pop(pair[::-1], None)
+            candidates[pair] = REQUESTED
+        for (a, b), why in candidates.items():
             todo = [
                 (src, dst, direction)
                 for src, dst, direction in (

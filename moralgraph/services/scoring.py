@@ -22,6 +22,7 @@ from moralgraph import graph, selectors
 from moralgraph.graph.pairwise import ContextFit, PairwiseParams
 from moralgraph.graph.target import score_target
 from moralgraph.models import GraphSnapshot
+from moralgraph.services import adaptive
 
 
 def judgments_for(study: Study, *, as_of: datetime | None = None) -> list[graph.Judgment]:
@@ -77,8 +78,12 @@ def score_study(
     """
     started = timezone.now()
     judgments = judgments_for(study, as_of=as_of)
-    result = score_judgments(study, judgments, mode=mode)
-    snapshot, _ = GraphSnapshot.objects.get_or_create(
+    # The latest snapshot: its fits are reused, its streaks continued (adaptive elicitation).
+    previous = GraphSnapshot.latest_for(study) if mode == GraphSnapshot.Mode.DEFAULT else None
+    result = score_judgments(
+        study, judgments, mode=mode, previous=previous if as_of is None else None
+    )
+    snapshot, created = GraphSnapshot.objects.get_or_create(
         study=study,
         mode=mode,
         input_hash=result["input_hash"],
@@ -89,6 +94,8 @@ def score_study(
             "results": result,
         },
     )
+    if created and as_of is None and mode == GraphSnapshot.Mode.DEFAULT:
+        adaptive.after_scoring(study=study, snapshot=snapshot)
     if as_of is None and mode == GraphSnapshot.Mode.DEFAULT:
         # Only move forward: a slower, older run must not hide a newer change.
         Study.objects.filter(Q(scored_at=None) | Q(scored_at__lt=started), pk=study.pk).update(
@@ -102,9 +109,14 @@ def score_study(
 _FITS: dict[int, dict[str, ContextFit]] = {}
 
 
-def score_judgments(study: Study, judgments: list[graph.Judgment], *, mode: str) -> dict:
+def score_judgments(
+    study: Study, judgments: list[graph.Judgment], *, mode: str, previous=None
+) -> dict:
     """Score a study's judgments: compat as the reference; default with the per-context
-    pairwise model, bootstrapped from the study's seed, over the study's groups."""
+    pairwise model, bootstrapped from the study's seed, over the study's groups.
+
+    ``previous``, the study's latest snapshot, lends its fits (refitting only contexts
+    whose judgments changed, in any process) and its streaks (services.adaptive)."""
     if mode != GraphSnapshot.Mode.DEFAULT:
         return graph.score(judgments, mode=mode)
     result, fits = score_target(
@@ -112,10 +124,11 @@ def score_judgments(study: Study, judgments: list[graph.Judgment], *, mode: str)
         study_seed=study_seed(study),
         groups=[answer for answer, _ in study_groups(study)],
         pairwise=pairwise_params_for(study),
-        previous=_FITS.get(study.pk),
+        previous=_FITS.get(study.pk) or adaptive.cached_fits(previous),
     )
     _FITS.clear()  # one study's fits at a time: bounded memory in a long-lived worker
     _FITS[study.pk] = fits
+    result.update(adaptive.scored_extras(study, result, fits, previous))
     return result
 
 

@@ -76,7 +76,33 @@ def as_markdown(data: dict) -> str:
             row["needed"],
         ]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    lines += _elicitation_markdown(data.get("elicitation", []))
     return "\n".join(lines) + "\n"
+
+
+def _elicitation_markdown(questions: list[dict]) -> list[str]:
+    lines = ["", "## Elicitation progress", ""]
+    for q in questions:
+        if q["settled"]:
+            state = "every context settled"
+        elif q["participants"] is not None:
+            state = f"about {q['participants']} more participants"
+        else:
+            state = "some contexts not judged yet"
+        lines += [
+            f"### {q['question_title']} ({q['question_key']}): {state}",
+            "",
+            "| Context | Status | Judgments | Still needed | Participants |",
+            "|---|---|---|---|---|",
+        ]
+        for c in q["contexts"]:
+            status = "settled" if c["settled"] else c["status"]
+            cells = [c["context"], status, c["judgments"], c["needed_judgments"]]
+            lines.append(
+                "| " + " | ".join(_cell(x) for x in [*cells, c["needed_participants"]]) + " |"
+            )
+        lines.append("")
+    return lines
 
 
 class Command(BaseCommand):

@@ -260,3 +260,74 @@ def test_without_stories_the_judgments_drawer_draws_nothing(judging):
     participant = start(study)
     assert not draws.draw_judgments(participant)
     assert not JudgmentAssignment.objects.filter(participant=participant).exists()
+
+
+# --- Adaptive elicitation ----------------------------------------------------------------
+
+
+def _state(study, **contexts):
+    """A latest snapshot whose adaptive block gives these contexts' states."""
+    from moralgraph.models import GraphSnapshot
+
+    return GraphSnapshot.objects.create(
+        study=study,
+        input_hash="a" * 64,
+        results={"adaptive": {"contexts": {str(k): v for k, v in contexts.items()}}},
+    )
+
+
+def _contexts_of(stories):
+    return {h.context_id for h in stories}
+
+
+def test_a_settled_context_is_drawn_only_in_the_uniform_share(judging):
+    study, question, values = judging
+    settled = seed_stories(study, values, question=question, both_ways=False)
+    others = seed_values(question, 4, prefix="Open")
+    open_ = seed_stories(study, others, question=question, both_ways=False)
+    done, live = settled[0].context_id, open_[0].context_id
+    _state(
+        study,
+        **{
+            str(done): {"status": "confident", "settled": True, "duels": []},
+            str(live): {"status": "contested", "settled": False, "duels": []},
+        },
+    )
+    study.uniform_share = 0.0
+    study.save()
+    for n in range(6):
+        drawn = draws.draw_stories(start(study, session_key=f"s{n}"), count=2)
+        assert {d.hypothesis.context_id for d in drawn} == {live}
+        assert {(d.policy, d.context_status) for d in drawn} == {("adaptive", "contested")}
+
+
+def test_the_judgments_drawer_records_policy_and_status(judging):
+    study, question, values = judging
+    stories = seed_stories(study, values, question=question)
+    _state(study, **{str(stories[0].context_id): {"status": "insufficient", "duels": []}})
+    participant = start(study)
+    assert draws.draw_judgments(participant)
+    rows = set(
+        JudgmentAssignment.objects.filter(participant=participant).values_list(
+            "policy", "context_status"
+        )
+    )
+    assert rows <= {("adaptive", "insufficient"), ("uniform", "insufficient")} and rows
+
+
+def test_the_adaptive_draw_never_shows_the_participants_own_value(judging):
+    study, question, values = judging
+    stories = seed_stories(study, values, question=question)  # 0-1, 1-2, 2-3
+    participant = start(study)
+    _with_own_card(participant, values[1])
+    # The scoring says the top two are the participant's own value and another.
+    duels = [
+        [str(values[1].pk), str(values[2].pk), 0.9],
+        [str(values[2].pk), str(values[3].pk), 0.1],
+    ]
+    _state(study, **{str(stories[0].context_id): {"status": "contested", "duels": duels}})
+    study.uniform_share = 0.0
+    study.save()
+    drawn = draws.draw_stories(participant, count=10)
+    involved = {v for d in drawn for v in (d.hypothesis.from_value_id, d.hypothesis.to_value_id)}
+    assert drawn and values[1].pk not in involved
