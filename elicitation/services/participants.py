@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from elicitation import journey, selectors
+from elicitation import journey, ratelimit, selectors
 from elicitation.models import Participant, ResumeAttempt, Study
 
 Step = Participant.Step
@@ -95,6 +95,8 @@ def participant_start(
     recruiter_pid: str = "",
     recruiter_study_id: str = "",
     recruiter_session_id: str = "",
+    address: str = "",
+    is_test: bool = False,
 ) -> Participant:
     """Create the participant who just agreed, or return the one this session already is.
 
@@ -102,6 +104,8 @@ def participant_start(
     stays balanced, and a double click on "I agree" never makes a second participant.
     A recruiter id that another browser started with raises AlreadyStarted: that
     participant is continued only with their resume code (``participant_resume``).
+    A newcomer over the study's sign-up limits (per address, or no budget left to
+    reserve their LLM allowance) raises ratelimit.SignupRefused: no row is created.
     """
     Study.objects.select_for_update().filter(pk=study.pk).first()
     recruiter_pid = recruiter_pid.strip()[:RECRUITER_ID_MAX]
@@ -119,6 +123,7 @@ def participant_start(
     question = selectors.least_filled_question(study)
     if question is None:
         raise JourneyError("This study has no questions yet. Please come back later.")
+    hashed = ratelimit.admit(study=study, address=address, is_test=is_test)
     participant = Participant.objects.create(
         study=study,
         session_key=session_key,
@@ -128,6 +133,8 @@ def participant_start(
         question=question,
         consented_at=timezone.now(),
         step=Step.QUESTION,  # replaced by enter below
+        address_hash=hashed,
+        is_test=is_test,
     )
     enter(participant, journey.first_step(study))
     return participant
