@@ -131,7 +131,8 @@ SESSION_COOKIE_SAMESITE = "Lax"
 # --- Production security (`manage.py check --deploy` passes with DEBUG off) ----------
 # Behind a proxy that ends TLS (nginx, a load balancer), Django learns that the request
 # was HTTPS from X-Forwarded-Proto; only set BEHIND_PROXY if the proxy always sets it.
-if env_bool("BEHIND_PROXY", False):
+BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
+if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the container's health check speaks plain HTTP
@@ -270,6 +271,10 @@ LLM_API_BASE = env_str("LLM_API_BASE", "")  # an OpenAI-compatible server for ev
 # The offline provider writes instantly; a short pause between its tokens makes the
 # demo's interview stream read like a real model's (0 in most tests).
 OFFLINE_STREAM_DELAY_MS = env_int("OFFLINE_STREAM_DELAY_MS", 25, minimum=0)
+# LLM requests (messages, card drafts, revisions) each participant may make in an hour,
+# reserved for them out of the study's hourly budget while they are in the LLM steps
+# (elicitation.ratelimit): a study admits a newcomer only if it can reserve this much.
+LLM_ALLOWANCE_PER_PARTICIPANT = env_int("LLM_ALLOWANCE_PER_PARTICIPANT", 30, minimum=1)
 
 # --- Participant limits -------------------------------------------------------------
 MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 2000, minimum=100)

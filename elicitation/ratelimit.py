@@ -1,22 +1,55 @@
-"""Limits on what a participant can make the LLM do, so nobody runs up the bill.
+"""Limits on what the public can make the LLM do, so nobody runs up the bill and a flood
+of scripted sessions cannot starve the participants already taking part.
 
-Two windows, both set per study: ``messages_per_minute`` for one participant and
-``messages_per_hour_study`` for everyone in the study together. They count LLMRequest
-rows in the database rather than a per-process cache, so they hold across every web
-worker. A request over either limit is refused before any LLM call is made.
+Per study, all counted in the database (LLMRequest and Participant rows, not a
+per-process cache), so they hold across every web worker:
+
+- **Sign-ups per address**: at most ``signups_per_address_hour`` new participants from
+  one network address in an hour (test participants are exempt). Only a keyed hash of
+  the address is stored (``address_hash``), never the address.
+- **Per participant**: ``messages_per_minute``, and an hourly allowance of
+  ``LLM_ALLOWANCE_PER_PARTICIPANT`` requests (never more than the study's whole budget).
+- **Per study**: ``messages_per_hour_study`` requests in any hour, for everyone.
+
+**The reservation rule.** A participant in the steps that call the LLM (about you up to
+their card: not finished, screened out or abandoned; the counted rule decides who is
+abandoned) *holds* a reservation: whatever of their hourly allowance they have not used
+is kept for them. A newcomer is admitted only if the study's hourly budget can cover
+what was used in the last hour, every holder's unused allowance, and the newcomer's
+own. So however many sessions a flood opens, those already inside can always use their
+allowance; the flood is turned away at the door (429, Retry-After) instead. The
+reservation ends when the participant submits their card (the later steps call no
+LLM), finishes, is screened out or is abandoned.
+
+**Failed calls are given back.** A timeout, rate limit or error from the model deletes
+the request that counted it, so a failure costs the participant nothing of their
+allowance (``release``, ``release_reply``).
+
+A request over any limit is refused before any LLM call is made.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
-from elicitation.models import LLMRequest, Participant
+from elicitation import selectors
+from elicitation.models import LLMRequest, Message, Participant, Study
 
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
+
+Step = Participant.Step
+# The steps whose participants may still call the LLM: they hold a reservation.
+HOLDING_STEPS = (Step.ABOUT, Step.QUESTION, Step.INTERVIEW, Step.CARD)
+# A study turned away for lack of budget: try again once some of the hour has passed.
+FULL_RETRY_AFTER = 300
 
 
 class RateLimited(Exception):
@@ -28,15 +61,119 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
+class SignupRefused(RateLimited):
+    """Refused at the door: no participant is created. ``message`` is shown as it is."""
+
+
 def _retry_after(oldest, window: timedelta, now) -> int:
     return max(1, int((oldest + window - now).total_seconds()) + 1)
+
+
+# ---------------------------------------------------------------------------------------
+# Addresses
+# ---------------------------------------------------------------------------------------
+
+
+def client_address(request) -> str:
+    """The address the request came from: REMOTE_ADDR, or behind a proxy (BEHIND_PROXY)
+    the last address in X-Forwarded-For, the one our proxy saw and appended (the
+    addresses before it are whatever the client chose to send)."""
+    if getattr(settings, "BEHIND_PROXY", False):
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            return hops[-1][:45]
+    return (request.META.get("REMOTE_ADDR", "") or "")[:45]
+
+
+def address_hash(address: str) -> str:
+    """A keyed hash of a network address: equal addresses match, and a database dump
+    alone gives no address back (the key is the site's SECRET_KEY)."""
+    if not address:
+        return ""
+    key = f"mge.address:{settings.SECRET_KEY}".encode()
+    return hmac.new(key, address.strip().lower().encode(), hashlib.sha256).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------
+# The allowance and its reservation
+# ---------------------------------------------------------------------------------------
+
+
+def allowance(study: Study) -> int:
+    """LLM requests one participant may make in an hour (reserved while they hold)."""
+    per_participant = settings.LLM_ALLOWANCE_PER_PARTICIPANT
+    if study.messages_per_hour_study:
+        return min(per_participant, study.messages_per_hour_study)
+    return per_participant
+
+
+def holders(study: Study):
+    """Participants who hold a reservation: counted (abandoned ones are not; test ones
+    are, their calls are real) and still in a step that calls the LLM."""
+    return selectors.counted_participants(study, include_test=True).filter(
+        step__in=HOLDING_STEPS, completed_at__isnull=True, screened_out_at__isnull=True
+    )
+
+
+def committed(study: Study, *, now=None) -> int:
+    """Requests of the study's hourly budget used or promised: every request in the last
+    hour, plus each holder's unused allowance."""
+    now = now or timezone.now()
+    share = allowance(study)
+    recent = LLMRequest.objects.filter(study=study, created_at__gte=now - HOUR)
+    holding = holders(study)
+    used_by_holder = (
+        recent.filter(participant__in=holding)
+        .values("participant")
+        .annotate(n=Count("id"))
+        .values_list("n", flat=True)
+    )
+    unused = holding.count() * share - sum(min(n, share) for n in used_by_holder)
+    return recent.count() + unused
+
+
+def admit(*, study: Study, address: str = "", is_test: bool = False) -> str:
+    """Check that ``study`` may admit a new participant from ``address``; return the
+    address's hash to store on them. Raises SignupRefused. Call with the study row
+    locked (participant_start does), so that admissions are counted one at a time."""
+    hashed = address_hash(address)
+    if is_test:
+        return hashed  # the researcher's own test runs are never turned away
+    now = timezone.now()
+    if hashed and study.signups_per_address_hour:
+        recent = Participant.objects.filter(
+            study=study, address_hash=hashed, is_test=False, created_at__gte=now - HOUR
+        )
+        if recent.count() >= study.signups_per_address_hour:
+            oldest = recent.order_by("created_at").values_list("created_at", flat=True).first()
+            raise SignupRefused(
+                "Too many people have started this study from your network in the last "
+                "hour. Please try again later.",
+                retry_after=_retry_after(oldest, HOUR, now),
+            )
+    if study.messages_per_hour_study and (
+        committed(study, now=now) + allowance(study) > study.messages_per_hour_study
+    ):
+        raise SignupRefused(
+            "This study is full for the moment: everyone taking part right now has "
+            "the interviewer's time. Please try again in a few minutes.",
+            retry_after=FULL_RETRY_AFTER,
+        )
+    return hashed
+
+
+# ---------------------------------------------------------------------------------------
+# Requests
+# ---------------------------------------------------------------------------------------
 
 
 def check(*, participant: Participant) -> None:
     """Raise RateLimited if ``participant`` may not start another LLM request now."""
     study = participant.study
     now = timezone.now()
-    mine = LLMRequest.objects.filter(participant=participant, created_at__gte=now - MINUTE)
+    hour = LLMRequest.objects.filter(participant=participant, created_at__gte=now - HOUR)
+    mine = hour.filter(created_at__gte=now - MINUTE)
     if study.messages_per_minute and mine.count() >= study.messages_per_minute:
         oldest = mine.order_by("created_at").values_list("created_at", flat=True).first()
         raise RateLimited(
@@ -44,13 +181,24 @@ def check(*, participant: Participant) -> None:
             "Please wait a moment and try again.",
             retry_after=_retry_after(oldest, MINUTE, now),
         )
+    if hour.count() >= allowance(study):
+        oldest = hour.order_by("created_at").values_list("created_at", flat=True).first()
+        raise RateLimited(
+            "You have sent the interviewer a lot of messages in the last hour. Your "
+            "conversation is saved: please take a break and try again later.",
+            retry_after=_retry_after(oldest, HOUR, now),
+        )
     everyone = LLMRequest.objects.filter(study_id=participant.study_id, created_at__gte=now - HOUR)
-    if study.messages_per_hour_study and everyone.count() >= study.messages_per_hour_study:
+    budget = study.messages_per_hour_study
+    # A holder spends from their own reservation; anyone else (a participant past their
+    # card, one marked abandoned who came back) only from what no holder is promised.
+    holding = holders(study).filter(pk=participant.pk).exists()
+    if budget and (everyone.count() >= budget or (not holding and committed(study) >= budget)):
         oldest = everyone.order_by("created_at").values_list("created_at", flat=True).first()
         raise RateLimited(
             "The interviewer is very busy right now. Your conversation is saved: "
             "please try again in a few minutes.",
-            retry_after=_retry_after(oldest, HOUR, now),
+            retry_after=_retry_after(oldest or now, HOUR, now),
         )
 
 
@@ -66,3 +214,27 @@ def consume(*, participant: Participant, kind: str) -> LLMRequest:
         return LLMRequest.objects.create(
             study_id=participant.study_id, participant=participant, kind=kind
         )
+
+
+def release(request: LLMRequest | None) -> None:
+    """Give back a request whose model call failed (timeout, rate limit, error): it
+    no longer counts against the participant's allowance or the study's budget."""
+    if request is not None and request.pk:
+        LLMRequest.objects.filter(pk=request.pk).delete()
+
+
+def release_reply(reply_id: int) -> None:
+    """Give back the request of an interview reply that failed: the participant's latest
+    message or retry request. A participant has one reply owed at a time (message_send
+    refuses a new message while one is being written), so the latest is this one's."""
+    participant_id = (
+        Message.objects.filter(pk=reply_id).values_list("interview__participant_id", flat=True)
+    ).first()
+    if participant_id is None:
+        return
+    latest = (
+        LLMRequest.objects.filter(participant_id=participant_id, kind__in=("message", "retry"))
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    release(latest)

@@ -10,14 +10,15 @@ nothing from the modules behind them. What lives where:
 - ``errors``: ``LLMError`` and the messages a participant may see;
 - ``prompts``: the prompt files and their versions; ``schemas``: the JSON Schemas;
 - ``embeddings``: card vectors, local or through a model, and their similarity;
-- ``offline``: the deterministic provider, one module per stage.
+- ``offline``: the deterministic provider, one module per stage;
+- ``lazy``: litellm itself, imported on the first call (start-up stays fast).
 """
 
 # ruff: noqa: E402 - litellm must be imported after the environment variable below is set.
 import os
 
-# Set before any module of this package imports litellm: otherwise litellm fetches its
-# model cost map from the network at import time, and a study must run with no network.
+# Set before litellm is imported (on first use, by llm.lazy): otherwise litellm fetches
+# its model cost map from the network at import time, and a study must run with no network.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from elicitation.llm.embeddings import LOCAL_EMBEDDING_NAME, embed, embedding_model_name

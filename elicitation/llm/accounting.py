@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import litellm
-
+from elicitation.llm.lazy import litellm
 from elicitation.llm.prompts import Prompt
 
 logger = logging.getLogger(__name__)

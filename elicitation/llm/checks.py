@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import litellm
 from django.conf import settings
 
 from elicitation.llm.errors import describe
+from elicitation.llm.lazy import litellm
 from elicitation.llm.retry import call_options
 from elicitation.llm.stages import is_offline_model
 

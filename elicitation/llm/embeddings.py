@@ -22,12 +22,12 @@ from collections.abc import Hashable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
-import litellm
 import numpy as np
 from django.conf import settings
 
 from elicitation.llm.accounting import CallRecord, log, response_cost, usage_of
 from elicitation.llm.errors import LLMError, describe
+from elicitation.llm.lazy import litellm
 from elicitation.llm.retry import RETRY, call_options
 
 DIMENSIONS = 256

@@ -32,20 +32,13 @@ import json
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-import litellm
-
 from elicitation.llm.accounting import CallRecord, alog, log
 from elicitation.llm.errors import LLMError, LLMOutputInvalid, describe, friendly
-from elicitation.llm.offline import provider
+from elicitation.llm.lazy import litellm
 from elicitation.llm.prompts import Prompt
 from elicitation.llm.retry import RETRY, call_options
 from elicitation.llm.schemas import InvalidOutput, parse
 from elicitation.llm.stages import BY_NAME, OFFLINE, is_offline_model, model_for
-
-# litellm prints a "Give Feedback / Get Help" banner on every exception; our own log
-# and LLMCall rows carry what matters.
-litellm.suppress_debug_info = True
-provider.register()
 
 T = TypeVar("T")
 

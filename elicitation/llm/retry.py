@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
-import litellm
 from django.conf import settings
 
 from elicitation.llm.accounting import CallRecord
 from elicitation.llm.errors import LLMError, describe, friendly
+from elicitation.llm.lazy import litellm
 
 # Patched by tests so that backoff does not really wait.
 _sleep = time.sleep
@@ -37,13 +37,16 @@ class RetryPolicy:
     comes out as ``LLMError``.
     """
 
-    transient: tuple[type[Exception], ...] = (
-        litellm.RateLimitError,
-        litellm.Timeout,
-        litellm.APIConnectionError,
-        litellm.ServiceUnavailableError,
-        litellm.InternalServerError,
-    )
+    @property
+    def transient(self) -> tuple[type[Exception], ...]:
+        # Looked up at call time: litellm is imported on first use (llm.lazy).
+        return (
+            litellm.RateLimitError,
+            litellm.Timeout,
+            litellm.APIConnectionError,
+            litellm.ServiceUnavailableError,
+            litellm.InternalServerError,
+        )
 
     def retryable(self, exc: BaseException) -> bool:
         return isinstance(exc, self.transient)

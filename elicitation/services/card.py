@@ -37,14 +37,18 @@ def card_draft(*, participant: Participant) -> ValuesCard:
         if draft is not None and last_said is not None and draft.updated_at >= last_said:
             _to_card_step(participant, interview)
             return draft
-        ratelimit.consume(participant=participant, kind="articulate")
+        request = ratelimit.consume(participant=participant, kind="articulate")
         history = selectors.chat_history(interview)
-    data = llm.structured(
-        stage="articulate",
-        prompt=llm.load_prompt("elicitation/articulate"),
-        payload={"question": participant.question.text, "transcript": history},
-        study=participant.study,
-    )
+    try:
+        data = llm.structured(
+            stage="articulate",
+            prompt=llm.load_prompt("elicitation/articulate"),
+            payload={"question": participant.question.text, "transcript": history},
+            study=participant.study,
+        )
+    except llm.LLMError:
+        ratelimit.release(request)  # a failed call costs the participant nothing
+        raise
     fields = cards.fit(data)
     with transaction.atomic():
         participant = participants.lock(participant, Step.INTERVIEW, Step.CARD)
@@ -166,21 +170,25 @@ def card_revise(
     )
     with transaction.atomic():
         participants.lock(participant, Step.CARD)
-        ratelimit.consume(participant=participant, kind="revise")
-    data = llm.structured(
-        stage="revise",
-        prompt=llm.load_prompt("elicitation/revise"),
-        payload={
-            "question": participant.question.text,
-            "card": {
-                "title": card.title,
-                "description": card.description,
-                "policies": card.policies,
+        counted = ratelimit.consume(participant=participant, kind="revise")
+    try:
+        data = llm.structured(
+            stage="revise",
+            prompt=llm.load_prompt("elicitation/revise"),
+            payload={
+                "question": participant.question.text,
+                "card": {
+                    "title": card.title,
+                    "description": card.description,
+                    "policies": card.policies,
+                },
+                "request": request,
             },
-            "request": request,
-        },
-        study=participant.study,
-    )
+            study=participant.study,
+        )
+    except llm.LLMError:
+        ratelimit.release(counted)  # a failed call costs the participant nothing
+        raise
     fields = cards.fit(data)
     with transaction.atomic():
         participants.lock(participant, Step.CARD)

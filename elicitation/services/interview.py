@@ -220,6 +220,7 @@ def reply_generate(*, participant: Participant, reply: Message) -> Message:
         text = llm.chat(messages=history, **_interview_call(participant))
     except llm.LLMError:
         Message.objects.filter(pk=reply.pk).update(status=Message.Status.FAILED)
+        ratelimit.release_reply(reply.pk)  # a failed call costs the participant nothing
         raise
     Message.objects.filter(pk=reply.pk).update(content=text, status=Message.Status.COMPLETE)
     reply.refresh_from_db()

@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from elicitation import journey, selectors
+from elicitation import journey, ratelimit, selectors
 from elicitation.models import Participant, ResumeAttempt, Study
 from elicitation.services import lifecycle
 
@@ -96,6 +96,7 @@ def participant_start(
     recruiter_pid: str = "",
     recruiter_study_id: str = "",
     recruiter_session_id: str = "",
+    address: str = "",
     is_test: bool = False,
 ) -> Participant:
     """Create the participant who just agreed, or return the one this session already is.
@@ -106,6 +107,8 @@ def participant_start(
     participant is continued only with their resume code (``participant_resume``).
     ``is_test``: came by the study's test link (or is staff walking a pilot): kept, never
     counted, and not weighed in the question balance.
+    A newcomer over the study's sign-up limits (per address, or no budget left to
+    reserve their LLM allowance) raises ratelimit.SignupRefused: no row is created.
     """
     Study.objects.select_for_update().filter(pk=study.pk).first()
     recruiter_pid = recruiter_pid.strip()[:RECRUITER_ID_MAX]
@@ -123,6 +126,7 @@ def participant_start(
     question = selectors.least_filled_question(study)
     if question is None:
         raise JourneyError("This study has no questions yet. Please come back later.")
+    hashed = ratelimit.admit(study=study, address=address, is_test=is_test)
     participant = Participant.objects.create(
         study=study,
         session_key=session_key,
@@ -134,6 +138,7 @@ def participant_start(
         last_seen_at=timezone.now(),
         consented_at=timezone.now(),
         step=Step.QUESTION,  # replaced by enter below
+        address_hash=hashed,
     )
     enter(participant, journey.first_step(study))
     return participant

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from asgiref.sync import sync_to_async
 from django.db import connection
 
-from elicitation import llm
+from elicitation import llm, ratelimit
 from elicitation.models import Message
 
 logger = logging.getLogger(__name__)
@@ -98,12 +98,20 @@ async def _write(reply_id: int, writing: _Writing, history: list[dict], call: di
         # hear the end only once it is saved, so that "try again" finds it so.
         content = "".join(writing.parts)
         await asyncio.shield(sync_to_async(_save)(reply_id, content=content, status=status))
+        if status == Message.Status.FAILED:
+            # A failed call costs the participant nothing of their allowance.
+            await asyncio.shield(sync_to_async(_release)(reply_id))
         if _writing.get(reply_id) is writing:
             del _writing[reply_id]
         if status == Message.Status.COMPLETE:
             writing.publish(("done", None))
         else:
             writing.publish(("failed", error or _cut_off(reply_id, status)))
+
+
+def _release(reply_id: int) -> None:
+    ratelimit.release_reply(reply_id)
+    release_connection()
 
 
 def _live(reply_id: int) -> _Writing | None:

@@ -11,7 +11,7 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
-from elicitation import journey, selectors
+from elicitation import journey, ratelimit, selectors
 from elicitation.models import Participant, Study, WorkerHeartbeat
 from elicitation.services import consent as consent_service
 from elicitation.services import participants
@@ -193,8 +193,18 @@ def consent(request, slug):
                     study=study,
                     session_key=common.session_key(request),
                     is_test=common.is_tester(request, study),
+                    address=common.client_address(request),
                     **pending,
                 )
+            except ratelimit.SignupRefused as refused:
+                # Turned away at the door (a flood from one address, or no budget left
+                # to reserve a newcomer's allowance): no participant row, a clear page.
+                context["error"] = refused.message
+                response = common.page(
+                    request, "elicitation/consent.html", context, step=journey.CONSENT, status=429
+                )
+                response["Retry-After"] = str(refused.retry_after)
+                return response
             except participants.AlreadyStarted:
                 # Another browser agreed first with this id: its code, or nothing.
                 return common.go(request, reverse("elicitation:resume", args=[study.slug]))

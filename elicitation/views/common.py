@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from elicitation import journey, selectors
+from elicitation import journey, ratelimit, selectors
 from elicitation.models import Participant, Study, StudyMember
 from elicitation.services import lifecycle, participants
 
@@ -122,7 +122,7 @@ def pending(request, study: Study) -> dict:
 
 
 def client_address(request) -> str:
-    return request.META.get("REMOTE_ADDR", "") or ""
+    return ratelimit.client_address(request)
 
 
 def go(request, url: str, *, external: bool = False):

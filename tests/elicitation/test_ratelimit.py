@@ -1,12 +1,19 @@
 """Rate limits per participant and per study, counted in the database."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
+from asgiref.sync import async_to_sync
+from django.utils import timezone
 
-from elicitation import ratelimit
-from elicitation.models import LLMRequest
+from elicitation import llm, ratelimit, selectors
+from elicitation.models import LLMRequest, Message, Participant
+from elicitation.services import card, interview, participants, writing
 from tests import factories
+from tests.helpers import advance_to, fresh, make_study, start, talk
+
+Step = Participant.Step
 
 pytestmark = pytest.mark.django_db
 
@@ -82,3 +89,203 @@ def test_zero_means_no_limit(participant):
     for _ in range(10):
         ratelimit.consume(participant=participant, kind="message")
     assert LLMRequest.objects.filter(participant=participant).count() == 10
+
+
+# ---------------------------------------------------------------------------------------
+# Addresses and sign-ups
+# ---------------------------------------------------------------------------------------
+
+
+def test_an_address_is_kept_only_as_a_keyed_hash(settings):
+    hashed = ratelimit.address_hash("203.0.113.9")
+    assert hashed == ratelimit.address_hash("203.0.113.9") and len(hashed) == 64
+    assert "203.0.113.9" not in hashed and hashed != ratelimit.address_hash("203.0.113.10")
+    settings.SECRET_KEY = "another key"
+    assert ratelimit.address_hash("203.0.113.9") != hashed
+    assert ratelimit.address_hash("") == ""
+
+
+def test_the_forwarded_address_counts_only_behind_a_proxy(rf, settings):
+    request = rf.get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="1.1.1.1, 203.0.113.9")
+    settings.BEHIND_PROXY = False
+    assert ratelimit.client_address(request) == "10.0.0.2"
+    settings.BEHIND_PROXY = True
+    # The last hop is the one our proxy appended; the first is whatever the client sent.
+    assert ratelimit.client_address(request) == "203.0.113.9"
+    assert ratelimit.client_address(rf.get("/", REMOTE_ADDR="10.0.0.2")) == "10.0.0.2"
+
+
+def _start(study, n, address="203.0.113.9", **options):
+    return [
+        participants.participant_start(
+            study=study, session_key=uuid.uuid4().hex, address=address, **options
+        )
+        for _ in range(n)
+    ]
+
+
+def test_sign_ups_per_address_are_limited_and_the_refused_get_no_row():
+    study = make_study(signups_per_address_hour=3)
+    started = _start(study, 3)
+    assert {p.address_hash for p in started} == {ratelimit.address_hash("203.0.113.9")}
+    with pytest.raises(ratelimit.SignupRefused) as refused:
+        _start(study, 1)
+    assert "from your network" in refused.value.message
+    assert 3500 < refused.value.retry_after <= 3601
+    assert Participant.objects.filter(study=study).count() == 3
+    assert len(_start(study, 1, address="198.51.100.7")) == 1  # another address is not held
+
+
+def test_test_participants_are_exempt_and_not_counted_against_an_address():
+    study = make_study(signups_per_address_hour=1)
+    tests = _start(study, 3, is_test=True)
+    assert all(p.is_test for p in tests)
+    assert len(_start(study, 1)) == 1
+
+
+def test_the_address_window_is_an_hour_and_zero_means_no_limit():
+    study = make_study(signups_per_address_hour=1)
+    _start(study, 1)
+    Participant.objects.update(created_at=timezone.now() - timedelta(minutes=61))
+    assert len(_start(study, 1)) == 1
+    study.signups_per_address_hour = 0
+    study.save()
+    assert len(_start(study, 5)) == 5
+
+
+# ---------------------------------------------------------------------------------------
+# The allowance reserved for each admitted participant
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_budget(settings):
+    """A study whose hourly budget holds two participants' allowance of 5."""
+    settings.LLM_ALLOWANCE_PER_PARTICIPANT = 5
+    return make_study(signups_per_address_hour=0, messages_per_hour_study=10)
+
+
+def test_newcomers_are_admitted_only_while_their_allowance_can_be_reserved(small_budget):
+    first, second = _start(small_budget, 2)
+    assert ratelimit.committed(small_budget) == 10
+    with pytest.raises(ratelimit.SignupRefused) as refused:
+        _start(small_budget, 1)
+    assert "full for the moment" in refused.value.message and refused.value.retry_after > 0
+    # Those inside can still use all of their allowance.
+    for participant in (first, second):
+        for _ in range(5):
+            ratelimit.consume(participant=participant, kind="message")
+    assert LLMRequest.objects.count() == 10
+
+
+def test_a_participant_may_not_go_past_their_hourly_allowance(small_budget):
+    (participant,) = _start(small_budget, 1)
+    for _ in range(5):
+        ratelimit.consume(participant=participant, kind="message")
+    with pytest.raises(ratelimit.RateLimited) as limited:
+        ratelimit.consume(participant=participant, kind="message")
+    assert "in the last hour" in limited.value.message
+    assert limited.value.retry_after > 60
+
+
+@pytest.mark.parametrize("how", ["done", "abandoned", "screened_out", "past_the_card"])
+def test_a_reservation_ends_when_the_participant_is_done_or_abandoned(small_budget, how):
+    first, second = _start(small_budget, 2)
+    changes = {
+        "done": {"step": Step.DONE, "completed_at": timezone.now()},
+        "abandoned": {"abandoned_at": timezone.now()},
+        "screened_out": {"screened_out_at": timezone.now()},
+        "past_the_card": {"step": Step.JUDGMENTS},
+    }[how]
+    Participant.objects.filter(pk=first.pk).update(**changes)
+    assert ratelimit.committed(small_budget) == 5
+    assert len(_start(small_budget, 1)) == 1
+    with pytest.raises(ratelimit.SignupRefused):
+        _start(small_budget, 1)
+
+
+def test_used_requests_count_for_the_hour_after_the_reservation_ends(small_budget):
+    first, second = _start(small_budget, 2)
+    ratelimit.consume(participant=first, kind="message")
+    Participant.objects.filter(pk=first.pk).update(step=Step.DONE, completed_at=timezone.now())
+    assert ratelimit.committed(small_budget) == 1 + 5
+    with pytest.raises(ratelimit.SignupRefused):
+        _start(small_budget, 1)
+    LLMRequest.objects.update(created_at=timezone.now() - timedelta(minutes=61))
+    assert len(_start(small_budget, 1)) == 1
+
+
+def test_someone_without_a_reservation_spends_only_what_no_holder_is_promised(small_budget):
+    holder, gone, other = _start(small_budget, 3, is_test=True)
+    Participant.objects.filter(pk__in=[gone.pk, other.pk]).update(abandoned_at=timezone.now())
+    for _ in range(3):
+        ratelimit.consume(participant=gone, kind="message")
+    for _ in range(2):
+        ratelimit.consume(participant=other, kind="message")
+    with pytest.raises(ratelimit.RateLimited) as limited:
+        ratelimit.consume(participant=other, kind="message")  # would eat into the holder's
+    assert "very busy" in limited.value.message
+    for _ in range(5):
+        ratelimit.consume(participant=holder, kind="message")
+
+
+# ---------------------------------------------------------------------------------------
+# Failed calls are given back
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def interviewing(fast_llm):
+    return advance_to(start(make_study()), Step.INTERVIEW)
+
+
+def test_a_failed_card_draft_does_not_count(interviewing, monkeypatch):
+    talk(interviewing)
+    before = LLMRequest.objects.count()
+    monkeypatch.setenv("LLM_OFFLINE_FAULT", "articulate:timeout")
+    with pytest.raises(llm.LLMError):
+        card.card_draft(participant=fresh(interviewing))
+    assert LLMRequest.objects.count() == before
+    monkeypatch.delenv("LLM_OFFLINE_FAULT")
+    card.card_draft(participant=fresh(interviewing))
+    assert LLMRequest.objects.filter(kind="articulate").count() == 1
+
+
+def test_a_failed_revision_does_not_count(interviewing, monkeypatch):
+    participant = advance_to(interviewing, Step.CARD)
+    draft = selectors.draft_card(participant)
+    before = LLMRequest.objects.count()
+    monkeypatch.setenv("LLM_OFFLINE_FAULT", "revise:ratelimit")
+    with pytest.raises(llm.LLMError):
+        card.card_revise(
+            participant=fresh(participant),
+            request="shorter",
+            title=draft.title,
+            description=draft.description,
+            policies=draft.policies,
+        )
+    assert LLMRequest.objects.count() == before
+
+
+def test_a_failed_reply_does_not_count(interviewing, monkeypatch):
+    monkeypatch.setenv("LLM_OFFLINE_FAULT", "interview:servererror")
+    exchange = interview.message_send(participant=interviewing, content="Hello")
+    assert LLMRequest.objects.filter(participant=interviewing).count() == 1
+    with pytest.raises(llm.LLMError):
+        interview.reply_generate(participant=fresh(interviewing), reply=exchange.reply)
+    assert LLMRequest.objects.filter(participant=interviewing).count() == 0
+
+
+def test_a_failed_streamed_reply_does_not_count(interviewing, monkeypatch):
+    monkeypatch.setenv("LLM_OFFLINE_FAULT", "interview:timeout")
+    exchange = interview.message_send(participant=interviewing, content="Hello")
+
+    async def read():
+        async for _ in interview.reply_stream(participant=interviewing, reply=exchange.reply):
+            pass
+
+    with pytest.raises(llm.LLMError):
+        async_to_sync(read)()
+    async_to_sync(writing.finished)(exchange.reply.pk)
+    assert Message.objects.get(pk=exchange.reply.pk).status == Message.Status.FAILED
+    assert LLMRequest.objects.filter(participant=interviewing).count() == 0

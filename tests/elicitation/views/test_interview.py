@@ -185,11 +185,13 @@ def test_the_study_wide_limit_stops_everyone(client):
     study = make_study(messages_per_hour_study=1)
     to_interview(client, study)
     say(client, study, ANSWERS[0])
+    assert say(client, study, ANSWERS[1]).status_code == 429
+    # A newcomer is turned away at the door: the budget has nothing left to reserve.
     other = Client()
-    to_interview(other, study)
-    response = say(other, study, "Hello")
-    assert response.status_code == 429
-    assert b"very busy" in response.content
+    other.get(url(study))
+    response = other.post(url(study, "consent"), {"action": "agree"})
+    assert response.status_code == 429 and int(response["Retry-After"]) > 0
+    assert b"full for the moment" in response.content
 
 
 def test_an_llm_error_shows_a_friendly_retry_and_keeps_the_transcript(client, monkeypatch):
