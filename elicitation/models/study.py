@@ -34,6 +34,9 @@ def _literal_heads(patterns) -> set[str]:
     """The literal first segments of ``patterns``' routes ("s" of "s/<slug:slug>/")."""
     heads = set()
     for pattern in patterns:
+        if str(pattern.pattern) == "" and hasattr(pattern, "url_patterns"):
+            heads |= _literal_heads(pattern.url_patterns)  # an include at the same level
+            continue
         head = str(pattern.pattern).lstrip("^").split("/")[0]
         if head and "<" not in head and not any(c in head for c in "()[]?*+\\$"):
             heads.add(head)
