@@ -9,6 +9,7 @@ from django.db import transaction
 
 from elicitation import llm
 from elicitation.models import Question, Study, StudyMember
+from elicitation.queue import enqueue_on_commit
 from moralgraph.models import AuditEntry
 from moralgraph.services.merges import audit
 
@@ -29,6 +30,7 @@ def create_study(*, actor, fields: dict, questions: list[dict]) -> Study:
     study.save()
     _save_questions(study, questions)
     StudyMember.objects.create(study=study, user=actor, role=Role.OWNER)
+    _extract_contexts(study)
     audit(
         study_id=study.pk,
         actor=actor,
@@ -52,6 +54,7 @@ def update_settings(*, study: Study, actor, fields: dict, questions: list[dict])
         study.save(update_fields=[*changed, "updated_at"])
     if _save_questions(study, questions):
         changed.append("questions")
+        _extract_contexts(study)
     if changed:
         audit(
             study_id=study.pk,
@@ -62,6 +65,12 @@ def update_settings(*, study: Study, actor, fields: dict, questions: list[dict])
             details={"fields": changed},
         )
     return changed
+
+
+def _extract_contexts(study: Study) -> None:
+    # Contexts of new or edited questions are extracted now, not at the next sweep (as
+    # the admin does on save).
+    enqueue_on_commit("moralgraph.tasks.reconcile_study", study.pk)
 
 
 def _save_questions(study: Study, questions: list[dict]) -> bool:

@@ -117,6 +117,19 @@ def test_a_viewer_reads_the_pages(client, study, django_user_model):
             assert client.get(url).status_code == 200, url
     page = client.get("/research/s1/").content.decode()
     assert "/research/s1/settings/" not in page  # only owners see the settings link
+    assert "/research/s1/rescore/" not in page  # nor buttons they may not press
+    exports = client.get("/research/s1/exports/").content.decode()
+    assert "needs the analyst role" in exports and "Start export" not in exports
+
+
+def test_an_analyst_sees_the_actions_but_not_the_settings(client, study, django_user_model):
+    user = _user(django_user_model, "analyst")
+    StudyMember.objects.create(study=study, user=user, role=Role.ANALYST)
+    client.force_login(user)
+    page = client.get("/research/s1/").content.decode()
+    assert "/research/s1/rescore/" in page and "/research/s1/reconcile/" in page
+    assert "/research/s1/settings/" not in page
+    assert "Start export" in client.get("/research/s1/exports/").content.decode()
 
 
 def test_a_member_sees_only_their_studies(client, study, django_user_model):

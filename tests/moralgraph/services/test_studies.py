@@ -30,6 +30,27 @@ def test_create_study_starts_in_draft_with_its_creator_as_owner(owner):
     assert AuditEntry.objects.get(study=study).actor_name == "owner"
 
 
+def test_new_or_edited_questions_queue_their_contexts(
+    owner, queued, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        study = studies.create_study(
+            actor=owner,
+            fields={"title": "T", "slug": "t"},
+            questions=[{"key": "a", "title": "A", "text": "Text?"}],
+        )
+    assert queued == [("moralgraph.tasks.reconcile_study", (study.pk,), None)]
+    rows = [{"id": study.questions.get().pk, "key": "a", "title": "A", "text": "Text?"}]
+    with django_capture_on_commit_callbacks(execute=True):
+        studies.update_settings(study=study, actor=owner, fields={"title": "U"}, questions=rows)
+    assert len(queued) == 1  # the questions did not change
+    with django_capture_on_commit_callbacks(execute=True):
+        studies.update_settings(
+            study=study, actor=owner, fields={}, questions=[{**rows[0], "text": "Other?"}]
+        )
+    assert len(queued) == 2
+
+
 def test_update_settings_names_only_what_changed(owner):
     study = factories.StudyFactory(title="Old", selection_count=6)
     question = factories.QuestionFactory(study=study, key="q")
