@@ -351,3 +351,22 @@ def test_an_earlier_snapshot_says_which_is_the_latest(staff, graph_study):
     page = staff.get(f"/research/graph/review/?snapshot={first.pk}").content.decode()
     assert "An earlier snapshot" in page and f'href="?snapshot={latest.pk}"' in page
     assert "An earlier snapshot" not in staff.get("/research/graph/review/").content.decode()
+
+
+def test_the_review_lists_values_fifty_a_page_with_page_links(staff, graph_study):
+    study, question, *_ = graph_study
+    for n in range(52):  # 3 values already: 55 in all
+        card_value(study, question, f"Value number {n:02d}")
+    snapshot = scoring.score_study(study=study)
+    response = staff.get(f"/research/graph/review/?snapshot={snapshot.pk}")
+    page = response.content.decode()
+    values = response.context["values"]
+    assert len(values) == 50 and values.paginator.count == 55
+    assert '<span class="count">55</span>' in page
+    # The page links keep the snapshot, and land on the list.
+    assert f'href="?snapshot={snapshot.pk}&amp;page=2#values"' in page
+    second = staff.get(f"/research/graph/review/?snapshot={snapshot.pk}&page=2")
+    assert len(second.context["values"]) == 5
+    assert second.context["snapshot"].pk == snapshot.pk
+    # A stale page number gives the last page, not an error.
+    assert staff.get("/research/graph/review/?page=99").context["values"].number == 2
