@@ -180,7 +180,11 @@ STORAGES = {
 MEDIA_ROOT = VAR_DIR / "media"
 EXPORT_ROOT = VAR_DIR / "exports"
 
-LOGIN_URL = "admin:login"
+# Researchers sign in on Django's own login page (not the admin's, which admits only
+# staff): research pages check per-study roles, the admin its own permissions.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "research:studies"
+LOGOUT_REDIRECT_URL = "login"
 
 # --- Celery -------------------------------------------------------------------------
 # The default broker is a folder on disk: it works across processes on one machine

@@ -55,6 +55,37 @@ CONTEXTS_SCHEMA: dict[str, Any] = {
         }
     },
 }
+# Candidate questions for a new study (the researcher picks; nothing is saved by itself).
+SUGGEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["questions"],
+    "properties": {
+        "questions": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 6,
+            "items": {
+                "type": "object",
+                "required": ["key", "title", "text", "seed_message", "contexts"],
+                "properties": {
+                    "key": {
+                        "type": "string",
+                        "pattern": r"^[a-z0-9]+(?:-[a-z0-9]+)*$",
+                        "maxLength": 80,
+                    },
+                    "title": {**_TEXT, "maxLength": 200},
+                    "text": {**_TEXT, "maxLength": 1000},
+                    "seed_message": {"type": "string", "maxLength": 1000},
+                    "contexts": {
+                        "type": "array",
+                        "maxItems": 4,
+                        "items": {"type": "string", "pattern": r"^When\s+\S", "maxLength": 200},
+                    },
+                },
+            },
+        }
+    },
+}
 _MAPPING: dict[str, Any] = {
     "type": "array",
     "items": {

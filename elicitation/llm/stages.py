@@ -31,6 +31,7 @@ from elicitation.llm.offline import (
     interview,
     response,
     revise,
+    suggest,
 )
 
 OFFLINE = "offline"
@@ -40,6 +41,8 @@ OFFLINE = "offline"
 JOURNEY = "journey"
 RECONCILE = "reconcile"
 EXPORT = "export"
+# ... or while a researcher sets a study up.
+SETUP = "setup"
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,15 @@ STAGES: tuple[Stage, ...] = (
         prompt="moralgraph/response",
         schema=schemas.RESPONSE_SCHEMA,
         offline=response.reply,
+    ),
+    Stage(
+        "suggest",
+        label="Question suggestions",
+        phase=SETUP,
+        model_setting="LLM_MODEL",
+        prompt="elicitation/suggest",
+        schema=schemas.SUGGEST_SCHEMA,
+        offline=suggest.reply,
     ),
 )
 

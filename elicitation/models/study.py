@@ -24,6 +24,53 @@ def _pilot_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+# Words research URLs use (or will) besides the ones read from the URLconf below.
+_ALWAYS_RESERVED = frozenset(
+    {"new", "api", "admin", "static", "media", "accounts", "login", "logout", "members", "settings"}
+)
+
+
+def _literal_heads(patterns) -> set[str]:
+    """The literal first segments of ``patterns``' routes ("s" of "s/<slug:slug>/")."""
+    heads = set()
+    for pattern in patterns:
+        if str(pattern.pattern) == "" and hasattr(pattern, "url_patterns"):
+            heads |= _literal_heads(pattern.url_patterns)  # an include at the same level
+            continue
+        head = str(pattern.pattern).lstrip("^").split("/")[0]
+        if head and "<" not in head and not any(c in head for c in "()[]?*+\\$"):
+            heads.add(head)
+    return heads
+
+
+def reserved_slugs() -> frozenset[str]:
+    """Words a study slug may not be: every literal first path segment of the site root
+    and of /research/ (and of a study's pages there), so /research/<slug>/ never shadows
+    a research page. Read from the URLconf, so a new page reserves its word itself."""
+    from django.urls import get_resolver
+
+    root = get_resolver()
+    words = set(_ALWAYS_RESERVED) | _literal_heads(root.url_patterns)
+    for pattern in root.url_patterns:
+        if str(pattern.pattern) == "research/" and hasattr(pattern, "url_patterns"):
+            words |= _literal_heads(pattern.url_patterns)
+            for sub in pattern.url_patterns:
+                route = str(sub.pattern)
+                if route.startswith("<slug:slug>/"):
+                    rest = route.removeprefix("<slug:slug>/").split("/")[0]
+                    if rest and "<" not in rest:
+                        words.add(rest)
+    return frozenset(words)
+
+
+def validate_study_slug(value: str) -> None:
+    if value.lower() in reserved_slugs():
+        raise ValidationError(
+            f"“{value}” is a word the research pages use in their addresses; choose another slug.",
+            code="reserved",
+        )
+
+
 class Moderation(models.TextChoices):
     """Why a researcher hid a card or a value (it stays stored, out of the graph)."""
 
@@ -175,6 +222,13 @@ class Study(models.Model):
             DemographicItem.create_defaults(self)
 
     def clean(self) -> None:
+        # Checked here rather than as a field validator (which would need a migration):
+        # the admin's and the setup page's forms both run it.
+        if self.slug:
+            try:
+                validate_study_slug(self.slug)
+            except ValidationError as error:
+                raise ValidationError({"slug": error.messages}) from None
         answers = self.group_answers
         if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
             raise ValidationError({"group_answers": 'A list of answers, e.g. ["democrat"].'})

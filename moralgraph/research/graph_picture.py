@@ -4,20 +4,20 @@ vendored in static/vendor/cytoscape/), with filters and a side panel.
 One URL, like the other research pages: the full page for a normal request, the side
 panel alone for htmx (``?value=ID`` or ``?edge=CONTEXT:FROM:TO``). The same links work
 without JavaScript: they render the page with that panel open. The text review at
-``research:graph`` stays the place to read everything in order.
+``research:review`` (linked from here) stays the place to read everything in order.
 """
 
 from __future__ import annotations
 
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from elicitation.models import Study
 from moralgraph.models import GraphSnapshot
 from moralgraph.research import picture, review
+from moralgraph.research.access import Role, study_role
 
 
 def _snapshot(study: Study, snapshot_id: str | None) -> GraphSnapshot | None:
@@ -30,11 +30,10 @@ def _snapshot(study: Study, snapshot_id: str | None) -> GraphSnapshot | None:
     return GraphSnapshot.latest_for(study)
 
 
-@staff_member_required
+@study_role(Role.VIEWER)
 @vary_on_headers("HX-Request")
 @require_GET
-def graph_picture(request, slug):
-    study = get_object_or_404(Study, slug=slug)
+def graph_picture(request, study):
     snapshot = _snapshot(study, request.GET.get("snapshot"))
     value_id, edge_key = request.GET.get("value", ""), request.GET.get("edge", "")
     detail = kind = None
@@ -46,7 +45,7 @@ def graph_picture(request, slug):
         raise Http404("no such value or edge in this snapshot")
     context = {
         "study": study,
-        "section": "picture",
+        "section": "graph",
         "snapshot": snapshot,
         "detail": detail,
         "kind": kind,

@@ -1,8 +1,9 @@
 """The quality page of a study's dedup: the closest pairs of distinct values (missed
 merges?) and the loosest merges (wrong merges?), both cards side by side, with a merge
 or a split for each, the participants' own "same / different" checks beside each merge,
-and the audit log of what researchers changed by hand. Staff only, like every research
-page; every form works without JavaScript, and with htmx the lists swap in place.
+and the audit log of what researchers changed by hand. Viewers read it, analysts merge
+and split (research/access.py); every form works without JavaScript, and with htmx the
+lists swap in place.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
@@ -24,6 +24,7 @@ from elicitation.models import Study, ValuesCard
 from moralgraph import selectors
 from moralgraph.locks import StudyBusy
 from moralgraph.models import AuditEntry, MergeCheck, Value, ValueMerge
+from moralgraph.research.access import Role, study_role
 from moralgraph.services import merges
 from moralgraph.services.clusters import unit
 
@@ -183,11 +184,10 @@ def _context(study: Study) -> dict:
     }
 
 
-@staff_member_required
+@study_role(Role.VIEWER)
 @vary_on_headers("HX-Request")
 @require_GET
-def quality(request, slug):
-    study = get_object_or_404(Study, slug=slug)
+def quality(request, study):
     template = "research/quality.html#lists" if request.htmx else "research/quality.html"
     return render(request, template, _context(study))
 
@@ -203,10 +203,9 @@ def _reason(request, default: str) -> str:
     return request.POST.get("reason", "").strip()[:2000] or default
 
 
-@staff_member_required
+@study_role(Role.ANALYST)
 @require_POST
-def quality_merge(request, slug):
-    study = get_object_or_404(Study, slug=slug)
+def quality_merge(request, study):
     ids = [request.POST.get(name, "") for name in ("source", "target")]
     found = Value.objects.filter(study=study).in_bulk([int(i) for i in ids if i.isdigit()])
     if len(found) != 2 or not all(i.isdigit() for i in ids):
@@ -233,10 +232,9 @@ def quality_merge(request, slug):
     return _done(request, study)
 
 
-@staff_member_required
+@study_role(Role.ANALYST)
 @require_POST
-def quality_split(request, slug, merge_id):
-    study = get_object_or_404(Study, slug=slug)
+def quality_split(request, study, merge_id):
     merge = get_object_or_404(ValueMerge, pk=merge_id, study=study)
     try:
         moved = merges.split_merge(

@@ -1,6 +1,7 @@
-"""The study's report page, staff only: printable, with the legitimacy shares and their
-intervals, the winners per question and context with their status, bridging, and the
-cross-group agreement. The data is moralgraph.research.report's, as the command's is.
+"""The study's report page, for any member of the study (viewer and up): printable,
+with the legitimacy shares and their intervals, the winners per question and context
+with their status, bridging, and the cross-group agreement. The data is
+moralgraph.research.report's, as the command's is.
 
 Charts are inline SVG with attributes (the Content-Security-Policy forbids inline
 styles), so that they print without any script.
@@ -10,11 +11,11 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from django.contrib.admin.views.decorators import staff_member_required
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from elicitation.models import SURVEY_ITEMS, Study
+from elicitation.models import SURVEY_ITEMS
+from moralgraph.research.access import Role, study_role
 from moralgraph.research.report import NO_ANSWERS, report
 
 STATUS_PILL = {"confident": "pill-ok", "contested": "pill-warn", "insufficient": "pill-muted"}
@@ -65,10 +66,9 @@ def _questions(contexts: list[dict]) -> list[dict]:
     ]
 
 
-@staff_member_required
+@study_role(Role.VIEWER)
 @require_GET
-def report_page(request, slug):
-    study = get_object_or_404(Study, slug=slug)
+def report_page(request, study):
     data = report(study)
     agreement = data["cross_group_agreement"]
     context = {

@@ -1,11 +1,13 @@
-"""The researchers' pages, staff only: the studies, a study's live dashboard, the graph
-review (with "split" for a merge), and the exports.
+"""The researchers' pages: the studies, a study's live dashboard, the graph review (with
+"split" for a merge), and the exports. Each checks the user's role on the study
+(research/access.py): viewers read and download, analysts also act on the graph and
+start export jobs.
 
 Exports: start an export job, watch its progress, download the file. Formats that need
 no LLM can also be downloaded at once, built in the request (no worker needed); the
 LLM-written ones (and the bundle) go through a background job.
 
-Setting a study up stays in the Django admin; these pages link to it.
+Setting a study up is on its settings page (setup_views).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -29,6 +33,7 @@ from elicitation.queue import enqueue_on_commit
 from moralgraph.locks import StudyBusy
 from moralgraph.models import ExportJob, GraphSnapshot, ValueMerge
 from moralgraph.research import legitimacy, review, selectors
+from moralgraph.research.access import Role, has_role, studies_for, study_role
 from moralgraph.services import merges, reconcile
 from moralgraph.services.exports import FORMATS, ExportError, build_export
 from moralgraph.services.exports.jobs import start_export
@@ -50,13 +55,14 @@ def _jobs(study: Study):
     return list(ExportJob.objects.filter(study=study).order_by("-created_at", "-pk")[:RECENT_JOBS])
 
 
-@staff_member_required
+@study_role(Role.VIEWER)
 @vary_on_headers("HX-Request")
 @require_http_methods(["GET", "POST"])
-def exports(request, slug):
-    study = get_object_or_404(Study, slug=slug)
+def exports(request, study):
     error = ""
     if request.method == "POST":
+        if not has_role(request.user, study, Role.ANALYST):
+            raise PermissionDenied("Starting an export needs the analyst role on the study.")
         try:
             start_export(
                 study=study,
@@ -81,10 +87,10 @@ def exports(request, slug):
     return render(request, template, context, status=400 if error else 200)
 
 
-@staff_member_required
+@study_role(Role.VIEWER)
 @require_GET
-def download_job(request, slug, job_id):
-    job = get_object_or_404(ExportJob, pk=job_id, study__slug=slug, status=ExportJob.Status.DONE)
+def download_job(request, study, job_id):
+    job = get_object_or_404(ExportJob, pk=job_id, study=study, status=ExportJob.Status.DONE)
     path = Path(job.path)
     root = Path(settings.EXPORT_ROOT).resolve()
     if not path.resolve().is_relative_to(root) or not path.is_file():
@@ -97,10 +103,9 @@ def download_job(request, slug, job_id):
     )
 
 
-@staff_member_required
+@study_role(Role.VIEWER)
 @require_GET
-def download_now(request, slug, fmt):
-    study = get_object_or_404(Study, slug=slug)
+def download_now(request, study, fmt):
     spec = FORMATS.get(fmt)
     if spec is None or spec.needs_responses:
         raise Http404("this format is built by a background job")
@@ -143,14 +148,24 @@ def _follow_up_link(request, study: Study) -> str:
     )
 
 
-@staff_member_required
+@login_required
 @require_GET
 def studies(request):
+    """The studies the user has a role on; nobody else's, staff or not."""
     rows = [
-        {"summary": summary, "link": _participant_link(request, summary.study)}
-        for summary in selectors.study_summaries()
+        {
+            "summary": summary,
+            "link": _participant_link(request, summary.study),
+            "owner": has_role(request.user, summary.study, Role.OWNER),
+        }
+        for summary in selectors.study_summaries(studies_for(request.user))
     ]
-    return render(request, "research/studies.html", {"rows": rows, "section": "studies"})
+    context = {
+        "rows": rows,
+        "section": "studies",
+        "can_create": request.user.has_perm("elicitation.add_study"),
+    }
+    return render(request, "research/studies.html", context)
 
 
 def _dashboard_context(request, study: Study) -> dict:
@@ -177,21 +192,19 @@ def _dashboard_context(request, study: Study) -> dict:
     }
 
 
-@staff_member_required
+@study_role(Role.VIEWER)
 @vary_on_headers("HX-Request")
 @require_GET
-def dashboard(request, slug):
-    study = get_object_or_404(Study, slug=slug)
+def dashboard(request, study):
     template = "research/dashboard.html#live" if request.htmx else "research/dashboard.html"
     return render(request, template, _dashboard_context(request, study))
 
 
-@staff_member_required
+@study_role(Role.ANALYST)
 @require_POST
-def reconcile_now(request, slug):
+def reconcile_now(request, study):
     """Enqueue a reconciliation pass (it places pending cards, reads new interviews for
     contexts, writes missing stories); a pass already running does this work instead."""
-    study = get_object_or_404(Study, slug=slug)
     enqueue_on_commit("moralgraph.tasks.reconcile_study", study.pk)
     messages.success(
         request,
@@ -200,12 +213,11 @@ def reconcile_now(request, slug):
     return redirect("research:dashboard", slug=study.slug)
 
 
-@staff_member_required
+@study_role(Role.ANALYST)
 @require_POST
-def rescore_now(request, slug):
+def rescore_now(request, study):
     """Enqueue scoring. The task scores only when the graph changed since the last score
     (the same judgments give the same snapshot), at most once per debounce period."""
-    study = get_object_or_404(Study, slug=slug)
     enqueue_on_commit("moralgraph.tasks.score_study", study.pk)
     if review.backlog(study).score_due:
         messages.success(
@@ -222,20 +234,29 @@ def rescore_now(request, slug):
     return redirect("research:dashboard", slug=study.slug)
 
 
-@staff_member_required
+@study_role(Role.ANALYST)
 @require_POST
-def retry_failed(request, slug):
-    study = get_object_or_404(Study, slug=slug)
+def retry_failed(request, study):
     count = reconcile.retry_failed_cards(ValuesCard.objects.filter(study=study))
     messages.success(request, f"{count} failed card(s) queued again.")
     return redirect("research:dashboard", slug=study.slug)
 
 
-@staff_member_required
+REVIEW_ROWS = 50
+
+
+def _page(request, rows: list, param: str):
+    """One page of ``rows`` (REVIEW_ROWS a page) by the ``param`` query parameter; a
+    number out of range gives the last page, as a stale link should."""
+    return Paginator(rows, REVIEW_ROWS).get_page(request.GET.get(param))
+
+
+@study_role(Role.VIEWER)
 @vary_on_headers("HX-Request")
 @require_GET
-def graph(request, slug):
-    study = get_object_or_404(Study, slug=slug)
+def review_page(request, study):
+    """The graph review as text, linked from the picture: every context's ranking and
+    kept edges, then the values with their cards and the merges, a page at a time."""
     mode = request.GET.get("mode", "")
     if mode not in GraphSnapshot.Mode.values:
         mode = GraphSnapshot.Mode.DEFAULT
@@ -244,7 +265,7 @@ def graph(request, slug):
         raise Http404("no such snapshot")
     context = {
         "study": study,
-        "section": "graph",
+        "section": "review",
         "snapshot": snapshot,
         "snapshots": review.snapshots(study),
         "mode": snapshot.mode if snapshot else mode,
@@ -254,16 +275,18 @@ def graph(request, slug):
         "backlog": review.backlog(study),
     }
     if request.htmx:
-        return render(request, "research/graph.html#review", context)
-    context.update(values=review.values_with_cards(study), merges=review.merges(study))
-    return render(request, "research/graph.html", context)
+        return render(request, "research/review.html#review", context)
+    values = _page(request, review.values_with_cards(study), "page")
+    merge_rows = _page(request, review.merges(study), "merges_page")
+    context.update(values=values, merges=merge_rows)
+    return render(request, "research/review.html", context)
 
 
-@staff_member_required
+@study_role(Role.ANALYST)
 @require_POST
-def split(request, slug, merge_id):
+def split(request, study, merge_id):
     """Undo a merge; the service schedules the rescoring that follows."""
-    merge = get_object_or_404(ValueMerge, pk=merge_id, study__slug=slug)
+    merge = get_object_or_404(ValueMerge, pk=merge_id, study=study)
     try:
         moved = merges.split_merge(merge=merge, actor=request.user, reason="On the graph review.")
     except StudyBusy:
@@ -279,4 +302,4 @@ def split(request, slug, merge_id):
             )
         else:
             messages.info(request, "That merge was already undone.")
-    return redirect(reverse("research:graph", args=[slug]) + "#merges")
+    return redirect(reverse("research:review", args=[study.slug]) + "#merges")

@@ -34,3 +34,18 @@ def interval(bounds) -> str:
         return "—"
     low, high = bounds
     return f"{100 * low:.0f}–{100 * high:.0f}%"
+
+
+@register.simple_tag(takes_context=True)
+def query_with(context, name: str, value) -> str:
+    """The request's query string with ``name`` set to ``value`` (page links keep the
+    snapshot and the other list's page)."""
+    query = context["request"].GET.copy()
+    query[name] = value
+    return query.urlencode()
+
+
+@register.filter
+def page_numbers(page) -> list:
+    """The page numbers to link around ``page``, with "…" where a run is left out."""
+    return list(page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1))

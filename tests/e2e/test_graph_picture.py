@@ -4,7 +4,7 @@ edge opens its details. Screenshots go to test-artifacts/screenshots/picture-*.p
 
 import pytest
 
-from elicitation.models import Question
+from elicitation.models import Question, StudyMember
 from moralgraph.models import Context, UpgradeHypothesis
 from moralgraph.services import scoring
 from tests import factories
@@ -71,16 +71,18 @@ def picture_study(transactional_db):
 
 
 @pytest.fixture
-def researcher(django_user_model):
-    return django_user_model.objects.create_user("researcher", password=PASSWORD, is_staff=True)
+def researcher(django_user_model, picture_study):
+    user = django_user_model.objects.create_user("researcher", password=PASSWORD)
+    StudyMember.objects.create(study=picture_study[0], user=user, role=StudyMember.Role.VIEWER)
+    return user
 
 
 def _login(page, base: str, path: str) -> None:
     page.goto(f"{base}{path}")
-    page.wait_for_url("**/admin/login/**")
+    page.wait_for_url("**/accounts/login/**")
     page.fill("#id_username", "researcher")
     page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
+    page.click("form button[type=submit]")
     page.wait_for_url(f"{base}{path}")
 
 
@@ -103,7 +105,7 @@ def test_the_picture_draws_filters_and_explains(
 ):
     study, snapshot, contexts, values = picture_study
     base = uvicorn_server.url
-    path = f"/research/{study.slug}/graph/picture/"
+    path = f"/research/{study.slug}/graph/"
     page = browser.new_page(viewport=DESKTOP)
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))

@@ -21,6 +21,8 @@ from elicitation.models import (
     Demographics,
     LLMCall,
     Participant,
+    Study,
+    StudyMember,
     SurveyAnswer,
     ValuesCard,
     WiserJudgment,
@@ -187,18 +189,22 @@ def study(transactional_db):
 
 
 @pytest.fixture
-def researcher(django_user_model):
-    return django_user_model.objects.create_user(
+def researcher(django_user_model, study):
+    """An owner of every study here (research pages show a study to its members only)."""
+    user = django_user_model.objects.create_user(
         "researcher", password="a long test password", is_staff=True
     )
+    for each in Study.objects.all():
+        StudyMember.objects.create(study=each, user=user, role=StudyMember.Role.OWNER)
+    return user
 
 
 def _login(page, base: str, path: str) -> None:
     page.goto(f"{base}{path}")
-    page.wait_for_url("**/admin/login/**")
+    page.wait_for_url("**/accounts/login/**")
     page.fill("#id_username", "researcher")
     page.fill("#id_password", "a long test password")
-    page.click("input[type=submit]")
+    page.click("form button[type=submit]")
     page.wait_for_url(f"{base}{path}")
 
 
@@ -248,7 +254,7 @@ def test_research_pages(uvicorn_server, browser, screenshots, study, researcher)
     page.locator(".flash").wait_for()
 
     page.click("nav.tabs >> text=Graph review")
-    page.wait_for_url(f"{base}/research/demo/graph/")
+    page.wait_for_url(f"{base}/research/demo/review/")
     page.locator(".winner").first.wait_for()
     page.locator(".story-details summary").first.click()
     screenshots(page, "research-04-graph")
@@ -263,7 +269,7 @@ def test_research_pages(uvicorn_server, browser, screenshots, study, researcher)
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.locator("#merges button", has_text="Split").click()
-    page.wait_for_url("**/graph/#merges")
+    page.wait_for_url("**/review/#merges")
     page.locator(".flash", has_text="Split: 1 card(s)").wait_for()
     assert ValueMerge.objects.get().undone_at is not None
 
@@ -273,7 +279,7 @@ def test_research_pages(uvicorn_server, browser, screenshots, study, researcher)
     screenshots(page, "research-07-graph-no-compat-snapshot")
 
     # The reference's scoring of an imported study: one pooled graph.
-    page.goto(f"{base}/research/reference/graph/?mode=compat")
+    page.goto(f"{base}/research/reference/review/?mode=compat")
     page.locator("h2", has_text="The pooled graph").wait_for()
     screenshots(page, "research-07b-graph-compat")
 

@@ -113,3 +113,18 @@ def test_a_studys_about_you_items_are_edited_on_its_page(staff_client):
     assert "demographic_items-TOTAL_FORMS" in html and "political_affiliation" in html
     add = staff_client.get(reverse("admin:elicitation_study_add")).content.decode()
     assert "demographic_items-TOTAL_FORMS" not in add  # a new study gets the defaults
+
+
+def test_the_admin_refuses_a_reserved_slug(staff_client):
+    response = staff_client.post(
+        reverse("admin:elicitation_study_add"),
+        {
+            "slug": "members",
+            "title": "T",
+            "questions-TOTAL_FORMS": "0",
+            "questions-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 200
+    assert "a word the research pages use" in response.content.decode()
+    assert not Study.objects.filter(slug="members").exists()

@@ -122,3 +122,26 @@ def test_a_choice_item_needs_its_choices():
     assert item.choice_label("north") == "North" and item.choice_label("x") == "x"
     with pytest.raises(ValidationError):
         DemographicItem(study=study, key="Bad Key", label="x", kind="text").full_clean()
+
+
+@pytest.mark.parametrize(
+    "slug", ["new", "api", "admin", "static", "members", "settings", "graph", "review", "s"]
+)
+def test_a_word_the_research_urls_use_is_no_study_slug(slug):
+    study = factories.StudyFactory.build(slug=slug, title="T")
+    with pytest.raises(ValidationError) as raised:
+        study.full_clean()
+    assert "a word the research pages use" in raised.value.message_dict["slug"][0]
+
+
+def test_the_reserved_words_come_from_the_urlconf_and_others_are_fine():
+    from elicitation.models.study import reserved_slugs, validate_study_slug
+
+    words = reserved_slugs()
+    # Every literal first segment of the site root and of /research/, and a study's pages.
+    assert {"admin", "research", "accounts", "healthz", "s", "new", "quality"} <= words
+    assert {"exports", "members", "settings", "report"} <= words
+    validate_study_slug("grief-study")
+    with pytest.raises(ValidationError):
+        validate_study_slug("NEW")
+    factories.StudyFactory.build(slug="grief-study", title="T").clean()

@@ -1,13 +1,22 @@
-"""Fixtures of the researchers' pages: a staff client, a live study with participants at
-every step, and a judged graph of three values."""
+"""Fixtures of the researchers' pages: a researcher's client (owner of the test's
+studies), a live study with participants at every step, and a judged graph of three
+values."""
 
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db.models.signals import post_save
 from django.utils import timezone
 
-from elicitation.models import ConsentDecline, LLMCall, Participant, SurveyAnswer
+from elicitation.models import (
+    ConsentDecline,
+    LLMCall,
+    Participant,
+    Study,
+    StudyMember,
+    SurveyAnswer,
+)
 from moralgraph.models import Context, UpgradeHypothesis
 from tests import factories
 from tests.moralgraph.support import card_value, judge
@@ -16,10 +25,29 @@ Step = Participant.Step
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
+def own_every_study(user, role=StudyMember.Role.OWNER):
+    """Give ``user`` ``role`` on every study, those made before and those made later in
+    the test (fixtures and tests create studies in any order)."""
+
+    def join(sender, instance, created, **kwargs):
+        if created:
+            StudyMember.objects.get_or_create(study=instance, user=user, defaults={"role": role})
+
+    for study in Study.objects.all():
+        StudyMember.objects.get_or_create(study=study, user=user, defaults={"role": role})
+    uid = f"own-every-study-{user.pk}"
+    post_save.connect(join, sender=Study, weak=False, dispatch_uid=uid)
+    return lambda: post_save.disconnect(sender=Study, dispatch_uid=uid)
+
+
 @pytest.fixture
 def staff(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("researcher", is_staff=True))
-    return client
+    """A researcher (staff, as before roles) who owns every study of the test."""
+    user = django_user_model.objects.create_user("researcher", is_staff=True)
+    stop = own_every_study(user)
+    client.force_login(user)
+    yield client
+    stop()
 
 
 @pytest.fixture

@@ -1,5 +1,4 @@
-"""The researchers' exports page (wired here with a test URLconf until config/urls.py
-includes moralgraph.urls)."""
+"""The researchers' exports page."""
 
 import hashlib
 import io
@@ -7,21 +6,13 @@ import json
 import zipfile
 
 import pytest
-from django.contrib import admin
-from django.urls import include, path
 
 from moralgraph.models import ExportJob
 from moralgraph.services.exports import jobs
 from moralgraph.services.importers import import_reference
 from tests.moralgraph.support import REFERENCE
 
-urlpatterns = [
-    path("admin/", admin.site.urls),
-    path("research/", include("moralgraph.research.urls")),
-    path("", include("elicitation.urls")),
-]
-
-pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
@@ -29,19 +20,12 @@ def study():
     return import_reference(REFERENCE, study_slug="ref").study
 
 
-@pytest.fixture
-def staff(client, django_user_model):
-    user = django_user_model.objects.create_user("researcher", is_staff=True)
-    client.force_login(user)
-    return client
-
-
-def test_it_is_for_staff_only(client, study, django_user_model):
+def test_it_is_for_members_only(client, study, django_user_model):
     response = client.get("/research/ref/exports/")
-    assert response.status_code == 302 and "/admin/login/" in response["Location"]
-    client.force_login(django_user_model.objects.create_user("participant"))
-    assert client.get("/research/ref/exports/").status_code == 302
-    assert client.get("/research/ref/exports/now/csv/").status_code == 302
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    client.force_login(django_user_model.objects.create_user("stranger", is_staff=True))
+    assert client.get("/research/ref/exports/").status_code == 404
+    assert client.get("/research/ref/exports/now/csv/").status_code == 404
 
 
 def test_it_lists_the_formats(staff, study):

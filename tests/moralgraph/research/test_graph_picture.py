@@ -16,7 +16,7 @@ from tests.moralgraph.support import card_value, judge
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HX-Request": "true"}
-URL = "/research/graph/graph/picture/"
+URL = "/research/graph/graph/"
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
@@ -33,13 +33,17 @@ def _embedded(response) -> dict:
 
 def test_it_sends_anonymous_visitors_to_the_login(client, graph_study):
     response = client.get(URL)
-    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
 
 
-def test_it_refuses_non_staff(client, graph_study, django_user_model):
-    client.force_login(django_user_model.objects.create_user("someone"))
-    response = client.get(URL)
-    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+def test_it_shows_non_members_nothing(client, graph_study, django_user_model):
+    client.force_login(django_user_model.objects.create_user("someone", is_staff=True))
+    assert client.get(URL).status_code == 404
+
+
+def test_its_first_address_redirects_to_it(staff, graph_study):
+    response = staff.get("/research/graph/graph/picture/?value=3")
+    assert response.status_code == 302 and response["Location"] == URL + "?value=3"
 
 
 def test_it_rejects_post(staff, graph_study):
@@ -124,11 +128,11 @@ def test_titles_are_escaped_in_the_embedded_json(staff, graph_study):
 def test_the_two_graph_pages_link_to_each_other(staff, graph_study):
     study, *_ = graph_study
     snapshot = scoring.score_study(study=study)
-    review = staff.get("/research/graph/graph/").content.decode()
+    review = staff.get("/research/graph/review/").content.decode()
     assert f'href="{URL}"' in review
     picture = staff.get(URL).content.decode()
-    assert f'href="/research/graph/graph/?snapshot={snapshot.pk}"' in picture
-    assert 'href="/research/graph/graph/"' in picture  # the tab
+    assert f'href="/research/graph/review/?snapshot={snapshot.pk}"' in picture
+    assert 'href="/research/graph/review/"' in picture  # the tab
     assert "vendor/cytoscape/cytoscape.min.js" in picture
 
 

@@ -39,11 +39,11 @@ def deduped():
     return study, cards
 
 
-def test_it_is_for_staff_only(client, deduped, django_user_model):
+def test_it_is_for_members_only(client, deduped, django_user_model):
     assert client.get("/research/dq/quality/").status_code == 302
-    client.force_login(django_user_model.objects.create_user("someone"))
-    assert client.get("/research/dq/quality/").status_code == 302
-    assert client.post("/research/dq/quality/merge/").status_code == 302
+    client.force_login(django_user_model.objects.create_user("someone", is_staff=True))
+    assert client.get("/research/dq/quality/").status_code == 404
+    assert client.post("/research/dq/quality/merge/").status_code == 404
     assert not AuditEntry.objects.exists()
 
 

@@ -110,12 +110,12 @@ def test_n_zero_says_no_answers_yet_and_quotes_no_paper(staff):
     assert "No scored contexts yet" in html
 
 
-def test_anonymous_and_participants_are_sent_to_the_login(client, django_user_model):
+def test_anonymous_visitors_are_sent_to_the_login_and_non_members_see_nothing(
+    client, django_user_model
+):
     factories.StudyFactory(slug="private")
     response = client.get("/research/private/report/")
     assert response.status_code == 302
     assert "login" in response["Location"]
-    client.force_login(django_user_model.objects.create_user("someone"))
-    response = client.get("/research/private/report/")
-    assert response.status_code == 302
-    assert "login" in response["Location"]
+    client.force_login(django_user_model.objects.create_user("someone", is_staff=True))
+    assert client.get("/research/private/report/").status_code == 404

@@ -56,5 +56,5 @@ def test_an_edge_told_only_the_other_way_shows_that_story_marked(staff, graph_st
     edge = next(e for e in ctx.edges if e.from_value == new)
     assert edge.to_value == b
     assert (edge.story.text, edge.story.reverse) == ("From B to New.", True)
-    page = staff.get("/research/graph/graph/").content.decode()
+    page = staff.get("/research/graph/review/").content.decode()
     assert "Strongest story, told the other way round" in page

@@ -25,10 +25,10 @@ XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
 # ---------------------------------------------------------------------------------------
-# Staff only
+# Members only (every URL of the research pages: tests/moralgraph/research/test_access.py)
 # ---------------------------------------------------------------------------------------
 
-PAGES = ["/research/", "/research/live/", "/research/live/graph/"]
+PAGES = ["/research/", "/research/live/", "/research/live/review/"]
 ACTIONS = [
     "/research/live/reconcile/",
     "/research/live/rescore/",
@@ -41,16 +41,15 @@ ACTIONS = [
 def test_it_sends_anonymous_visitors_to_the_login(client, study, url):
     response = client.post(url) if url in ACTIONS else client.get(url)
     assert response.status_code == 302
-    assert response["Location"].startswith("/admin/login/")
+    assert response["Location"].startswith("/accounts/login/")
 
 
-@pytest.mark.parametrize("url", PAGES + ACTIONS)
-def test_it_refuses_participants_and_other_non_staff(client, study, url, django_user_model):
+@pytest.mark.parametrize("url", PAGES[1:] + ACTIONS)
+def test_it_shows_participants_and_other_non_members_nothing(client, study, url, django_user_model):
     client.force_login(django_user_model.objects.create_user("someone"))
     response = client.post(url) if url in ACTIONS else client.get(url)
-    # Logged in but not staff: sent to the admin login like anyone else, never shown a page.
-    assert response.status_code == 302
-    assert response["Location"].startswith("/admin/login/")
+    # Logged in but no role on the study: as if it did not exist.
+    assert response.status_code == 404
 
 
 @pytest.mark.parametrize("url", ACTIONS)
@@ -69,8 +68,8 @@ def test_the_studies_list_counts_and_links(staff, study):
     factories.StudyFactory(slug="other", title="Another study")
     page = staff.get("/research/").content.decode()
     assert "Live study" in page and "Another study" in page
-    assert "/research/live/" in page and "/admin/elicitation/study/add/" in page
-    assert f"/admin/elicitation/study/{study.pk}/change/" in page
+    assert "/research/live/" in page and "/research/live/settings/" in page
+    assert "/research/new/" not in page  # creating a study is an admin permission
     assert (
         "http://testserver/s/live/?PROLIFIC_PID={{%PROLIFIC_PID%}}&amp;STUDY_ID={{%STUDY_ID%}}"
         "&amp;SESSION_ID={{%SESSION_ID%}}" in page
@@ -83,7 +82,7 @@ def test_the_studies_list_counts_and_links(staff, study):
 
 def test_the_studies_list_without_studies(staff):
     page = staff.get("/research/").content.decode()
-    assert "No studies yet" in page and "/admin/elicitation/study/add/" in page
+    assert "No studies yet" in page and "owner adds you" in page
 
 
 # ---------------------------------------------------------------------------------------
@@ -194,7 +193,7 @@ def test_an_unknown_study_is_404(staff):
 
 
 def test_the_graph_page_without_a_snapshot(staff, graph_study):
-    response = staff.get("/research/graph/graph/")
+    response = staff.get("/research/graph/review/")
     assert response.status_code == 200
     page = response.content.decode()
     assert "No snapshot yet" in page and "/research/graph/rescore/" in page
@@ -204,7 +203,7 @@ def test_the_graph_page_without_a_snapshot(staff, graph_study):
 def test_the_graph_page_shows_winners_ranks_and_edges(staff, graph_study):
     study, question, context, (a, b, c) = graph_study
     snapshot = scoring.score_study(study=study)
-    response = staff.get("/research/graph/graph/")
+    response = staff.get("/research/graph/review/")
     assert response.status_code == 200
     review = response.context["review"]
     assert review.snapshot == snapshot
@@ -232,19 +231,19 @@ def test_the_graph_partial_for_a_picked_snapshot(staff, graph_study):
     study, *_ = graph_study
     first = scoring.score_study(study=study)
     compat = scoring.score_study(study=study, mode="compat")
-    response = staff.get(f"/research/graph/graph/?snapshot={first.pk}", headers=HTMX)
+    response = staff.get(f"/research/graph/review/?snapshot={first.pk}", headers=HTMX)
     text = response.content.decode()
     assert text.lstrip().startswith('<div id="review"') and "<html" not in text
     assert f"Snapshot #{first.pk}" in text
-    page = staff.get("/research/graph/graph/?mode=compat").content.decode()
+    page = staff.get("/research/graph/review/?mode=compat").content.decode()
     assert f"Snapshot #{compat.pk}" in page and "The pooled graph" in page
-    assert staff.get("/research/graph/graph/?snapshot=99999").status_code == 404
+    assert staff.get("/research/graph/review/?snapshot=99999").status_code == 404
 
 
 def test_every_participant_text_renders_escaped(staff, graph_study):
     study, *_ = graph_study
     scoring.score_study(study=study)
-    page = staff.get("/research/graph/graph/").content.decode()
+    page = staff.get("/research/graph/review/").content.decode()
     assert XSS not in page
     assert (
         "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"
@@ -269,8 +268,8 @@ def _merged(study, question):
 def test_the_graph_page_lists_values_with_their_cards_and_merges(staff, graph_study):
     study, question, *_ = graph_study
     merge, a, b, card_b = _merged(study, question)
-    page = staff.get("/research/graph/graph/").content.decode()
-    values = staff.get("/research/graph/graph/").context["values"]
+    page = staff.get("/research/graph/review/").content.decode()
+    values = staff.get("/research/graph/review/").context["values"]
     careful = next(v for v in values if v.value == a)
     assert [c.title for c in careful.cards] == ["Careful Listening", "Attentive Hearing"]
     assert f"/research/graph/merges/{merge.pk}/split/" in page
@@ -289,7 +288,7 @@ def test_split_calls_the_service_and_undoes_the_merge(
     with django_capture_on_commit_callbacks(execute=True):
         response = staff.post(f"/research/graph/merges/{merge.pk}/split/")
     assert response.status_code == 302
-    assert response["Location"] == "/research/graph/graph/#merges"
+    assert response["Location"] == "/research/graph/review/#merges"
     assert calls == [
         {"merge": merge, "actor": response.wsgi_request.user, "reason": "On the graph review."}
     ]
@@ -301,11 +300,11 @@ def test_split_calls_the_service_and_undoes_the_merge(
     assert queued == [
         ("moralgraph.tasks.score_study", (study.pk,), 30)
     ]  # rescoring follows, as the service defines
-    page = staff.get("/research/graph/graph/").content.decode()
+    page = staff.get("/research/graph/review/").content.decode()
     assert "Split: 1 card(s) back in their own value" in page
     # Splitting again changes nothing.
     staff.post(f"/research/graph/merges/{merge.pk}/split/")
-    assert "already undone" in staff.get("/research/graph/graph/").content.decode()
+    assert "already undone" in staff.get("/research/graph/review/").content.decode()
 
 
 def test_split_of_another_studys_merge_is_404(staff, graph_study):
@@ -324,7 +323,7 @@ def test_split_while_the_study_is_busy_says_so(staff, graph_study, monkeypatch):
 
     monkeypatch.setattr(merges, "split_merge", busy)
     staff.post(f"/research/graph/merges/{merge.pk}/split/")
-    assert "being reconciled right now" in staff.get("/research/graph/graph/").content.decode()
+    assert "being reconciled right now" in staff.get("/research/graph/review/").content.decode()
     merge.refresh_from_db()
     assert merge.undone_at is None
 
@@ -349,6 +348,25 @@ def test_an_earlier_snapshot_says_which_is_the_latest(staff, graph_study):
     )
     latest = scoring.score_study(study=study)
     assert latest != first
-    page = staff.get(f"/research/graph/graph/?snapshot={first.pk}").content.decode()
+    page = staff.get(f"/research/graph/review/?snapshot={first.pk}").content.decode()
     assert "An earlier snapshot" in page and f'href="?snapshot={latest.pk}"' in page
-    assert "An earlier snapshot" not in staff.get("/research/graph/graph/").content.decode()
+    assert "An earlier snapshot" not in staff.get("/research/graph/review/").content.decode()
+
+
+def test_the_review_lists_values_fifty_a_page_with_page_links(staff, graph_study):
+    study, question, *_ = graph_study
+    for n in range(52):  # 3 values already: 55 in all
+        card_value(study, question, f"Value number {n:02d}")
+    snapshot = scoring.score_study(study=study)
+    response = staff.get(f"/research/graph/review/?snapshot={snapshot.pk}")
+    page = response.content.decode()
+    values = response.context["values"]
+    assert len(values) == 50 and values.paginator.count == 55
+    assert '<span class="count">55</span>' in page
+    # The page links keep the snapshot, and land on the list.
+    assert f'href="?snapshot={snapshot.pk}&amp;page=2#values"' in page
+    second = staff.get(f"/research/graph/review/?snapshot={snapshot.pk}&page=2")
+    assert len(second.context["values"]) == 5
+    assert second.context["snapshot"].pk == snapshot.pk
+    # A stale page number gives the last page, not an error.
+    assert staff.get("/research/graph/review/?page=99").context["values"].number == 2
