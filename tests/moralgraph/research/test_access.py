@@ -34,6 +34,7 @@ STUDY_URLS = [
     ("post", "/research/s1/settings/suggest/", Role.OWNER),
     ("get", "/research/s1/members/", Role.OWNER),
     ("post", "/research/s1/members/", Role.OWNER),
+    ("post", "/research/s1/status/", Role.OWNER),
 ]
 IDS = [f"{method} {url}" for method, url, _ in STUDY_URLS]
 
