@@ -1,9 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from moralgraph.api.api import api
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("research/", include("moralgraph.research.urls")),
+    path("api/", api.urls),
     path("", include("elicitation.urls")),
 ]
 

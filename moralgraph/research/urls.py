@@ -1,11 +1,13 @@
 from django.urls import include, path
 
-from moralgraph.research import graph_picture, quality, report_views, views
+from moralgraph.research import graph_picture, quality, report_views, tokens, views
 
 app_name = "research"
 
 urlpatterns = [
     path("", views.studies, name="studies"),
+    path("tokens/", tokens.tokens_page, name="tokens"),
+    path("tokens/<int:token_id>/revoke/", tokens.revoke, name="revoke_token"),
     path("<slug:slug>/", views.dashboard, name="dashboard"),
     path("<slug:slug>/reconcile/", views.reconcile_now, name="reconcile_now"),
     path("<slug:slug>/rescore/", views.rescore_now, name="rescore_now"),
