@@ -11,6 +11,7 @@ from ninja import Path as PathParam
 from ninja import Router
 from ninja.errors import HttpError
 from ninja.pagination import paginate
+from ninja.responses import Status
 
 from moralgraph.api.auth import study_for
 from moralgraph.api.errors import ERRORS
@@ -77,7 +78,7 @@ def create_export(request, slug: str, payload: ExportIn):
         job = start_export(study=study, fmt=payload.format, mode=payload.mode, as_of=as_of)
     except ExportError as problem:
         raise HttpError(400, str(problem)) from None
-    return 202, _job(job)
+    return Status(202, _job(job))
 
 
 @router.get("/studies/{slug}/exports", response={200: list[ExportJobOut], **ERRORS})
