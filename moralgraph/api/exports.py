@@ -16,7 +16,7 @@ from ninja.responses import Status
 from moralgraph.api.auth import study_for
 from moralgraph.api.errors import ERRORS
 from moralgraph.api.pagination import Paginated
-from moralgraph.api.schemas import Error, ExportIn, ExportJobOut
+from moralgraph.api.schemas import Error, ExportIn, ExportJobOut, Slug
 from moralgraph.models import ExportJob
 from moralgraph.research.access import Role
 from moralgraph.services.exports import FORMATS, ExportError
@@ -26,14 +26,15 @@ router = Router(tags=["exports"])
 
 JobId = PathParam(..., ge=1, le=2**63 - 1)
 
-# The download's body is the file, in its format's media type.
+# The download's body is the file, in its format's media type (JSON ones are JSON).
+BINARY = {"type": "string", "format": "binary"}
 FILE_RESPONSE = {
     "responses": {
         200: {
             "description": "The export's file",
             "content": {
-                media_type.split(";")[0]: {"schema": {"type": "string", "format": "binary"}}
-                for media_type in sorted({f.media_type for f in FORMATS.values()})
+                media_type: {"schema": {} if media_type == "application/json" else BINARY}
+                for media_type in sorted({f.media_type.split(";")[0] for f in FORMATS.values()})
             },
         }
     }
@@ -69,7 +70,7 @@ def _get_job(request, slug: str, job_id: int) -> ExportJob:
 
 
 @router.post("/studies/{slug}/exports", response={202: ExportJobOut, 400: Error, **ERRORS})
-def create_export(request, slug: str, payload: ExportIn):
+def create_export(request, payload: ExportIn, slug: str = Slug):
     """Start an export job (needs the analyst role). Poll it until ``status`` is done,
     then fetch ``download_url``. Formats: the research exports page's list."""
     study = study_for(request, slug, Role.ANALYST)
@@ -83,14 +84,14 @@ def create_export(request, slug: str, payload: ExportIn):
 
 @router.get("/studies/{slug}/exports", response={200: list[ExportJobOut], **ERRORS})
 @paginate(Paginated)
-def list_exports(request, slug: str):
+def list_exports(request, slug: str = Slug):
     """The study's export jobs, newest first."""
     jobs = ExportJob.objects.filter(study=study_for(request, slug)).select_related("study")
     return [_job(job) for job in jobs.order_by("-created_at", "-pk")]
 
 
 @router.get("/studies/{slug}/exports/{job_id}", response={200: ExportJobOut, **ERRORS})
-def get_export(request, slug: str, job_id: int = JobId):
+def get_export(request, slug: str = Slug, job_id: int = JobId):
     """One export job: its status and progress."""
     return _job(_get_job(request, slug, job_id))
 
@@ -100,7 +101,7 @@ def get_export(request, slug: str, job_id: int = JobId):
     response={200: None, 409: Error, **ERRORS},
     openapi_extra=FILE_RESPONSE,
 )
-def download_export(request, slug: str, job_id: int = JobId):
+def download_export(request, slug: str = Slug, job_id: int = JobId):
     """The finished job's file (409 while it is pending or running, or if it failed)."""
     job = _get_job(request, slug, job_id)
     if job.status != ExportJob.Status.DONE:

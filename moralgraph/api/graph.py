@@ -8,7 +8,7 @@ from ninja.pagination import paginate
 from moralgraph.api.auth import study_for
 from moralgraph.api.errors import ERRORS
 from moralgraph.api.pagination import Paginated
-from moralgraph.api.schemas import EdgeOut, Mode, ReportOut, SnapshotDetail, SnapshotOut
+from moralgraph.api.schemas import EdgeOut, Mode, ReportOut, Slug, SnapshotDetail, SnapshotOut
 from moralgraph.graph.payload import Edge
 from moralgraph.models import GraphSnapshot
 from moralgraph.research.report import report
@@ -39,7 +39,7 @@ def _edge(context_id: str, edge: Edge) -> dict:
 @paginate(Paginated)
 def list_edges(
     request,
-    slug: str,
+    slug: str = Slug,
     mode: Mode = "default",
     kept: bool | None = None,
     context_id: str | None = Query(None, max_length=64),
@@ -60,7 +60,7 @@ def list_edges(
 
 @router.get("/studies/{slug}/snapshots", response={200: list[SnapshotOut], **ERRORS})
 @paginate(Paginated)
-def list_snapshots(request, slug: str, mode: Mode | None = None):
+def list_snapshots(request, slug: str = Slug, mode: Mode | None = None):
     """The study's scoring runs, newest first."""
     snapshots = GraphSnapshot.objects.filter(study=study_for(request, slug))
     if mode:
@@ -69,7 +69,7 @@ def list_snapshots(request, slug: str, mode: Mode | None = None):
 
 
 @router.get("/studies/{slug}/snapshots/latest", response={200: SnapshotDetail, **ERRORS})
-def latest_snapshot(request, slug: str, mode: Mode = "default"):
+def latest_snapshot(request, slug: str = Slug, mode: Mode = "default"):
     """The snapshot every page and export reads (GraphSnapshot.latest_for), with each
     context's status, leader and ranking; 404 before the first scoring."""
     snapshot = GraphSnapshot.latest_for(study_for(request, slug), mode)
@@ -103,7 +103,7 @@ def latest_snapshot(request, slug: str, mode: Mode = "default"):
 
 
 @router.get("/studies/{slug}/report", response={200: ReportOut, **ERRORS})
-def get_report(request, slug: str):
+def get_report(request, slug: str = Slug):
     """The study's report: legitimacy with 95 % intervals, each context's leader with its
     status and bridging, cross-group agreement. The same JSON as
     ``manage.py report --format json``."""

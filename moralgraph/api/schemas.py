@@ -5,10 +5,16 @@ written from them. Ids of graph objects are strings where the snapshot writes th
 from datetime import date, datetime
 from typing import Literal
 
-from ninja import Field, Schema
+from ninja import Field, Path, Schema
 from pydantic import ConfigDict
 
+from moralgraph.services.exports import FORMATS
+
 Mode = Literal["default", "compat"]
+FormatName = Literal[tuple(FORMATS)]  # graph-json, reference-json, graphml, ...
+# A study's slug in a path: what a SlugField holds.
+SLUG_PATTERN = r"^[-a-zA-Z0-9_]+$"
+Slug = Path(..., pattern=SLUG_PATTERN, max_length=50)
 
 
 class Error(Schema):
@@ -209,7 +215,7 @@ class ReportOut(_Open):
 
 
 class ExportIn(Schema):
-    format: str = Field(description="graph-json, reference-json, graphml, gexf, csv, ...")
+    format: FormatName = Field(description="One of the research exports page's formats")
     mode: Mode | None = Field(None, description="Scoring; the format's own when left out")
     as_of: date | None = Field(None, description="Only judgments made before this day (UTC)")
 

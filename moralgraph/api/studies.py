@@ -12,6 +12,7 @@ from moralgraph.api.schemas import (
     ContextOut,
     Counts,
     QuestionOut,
+    Slug,
     SnapshotOut,
     StudyDetail,
     StudyOut,
@@ -58,7 +59,7 @@ def list_studies(request):
 
 
 @router.get("/studies/{slug}", response={200: StudyDetail, **ERRORS})
-def get_study(request, slug: str):
+def get_study(request, slug: str = Slug):
     study = study_for(request, slug)
     snapshot = GraphSnapshot.latest_for(study)
     return {
@@ -79,13 +80,13 @@ def get_study(request, slug: str):
 
 @router.get("/studies/{slug}/questions", response={200: list[QuestionOut], **ERRORS})
 @paginate(Paginated)
-def list_questions(request, slug: str):
+def list_questions(request, slug: str = Slug):
     return study_for(request, slug).questions.order_by("position", "pk")
 
 
 @router.get("/studies/{slug}/contexts", response={200: list[ContextOut], **ERRORS})
 @paginate(Paginated)
-def list_contexts(request, slug: str):
+def list_contexts(request, slug: str = Slug):
     """Every context, duplicates included (``duplicate_of`` names the one they repeat)."""
     contexts = (
         Context.objects.filter(study=study_for(request, slug))
@@ -111,6 +112,6 @@ def _question_order(question):
 
 @router.get("/studies/{slug}/values", response={200: list[ValueOut], **ERRORS})
 @paginate(Paginated)
-def list_values(request, slug: str):
+def list_values(request, slug: str = Slug):
     """The graph's values: merged-away and hidden ones are left out."""
     return graph_values(study_for(request, slug)).order_by("pk")
