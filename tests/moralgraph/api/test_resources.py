@@ -128,3 +128,14 @@ def test_the_report_is_the_report_command_json(api, study):
     body = api.get("/api/studies/graph/report").json()
     assert body == json.loads(out.getvalue())
     assert body["contexts"][0]["winner"] is not None
+
+
+def test_a_control_character_in_a_parameter_gets_a_json_400(api, study):
+    response = api.get("/api/studies/graph/edges?context_id=a%00b")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert "control character" in response.json()["detail"]
+
+
+def test_a_slug_that_no_study_could_have_is_refused(api, study):
+    assert api.get("/api/studies/no%20such/values").status_code == 422
