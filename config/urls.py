@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from moralgraph.api.api import api
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path(
@@ -11,6 +13,7 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("research/", include("moralgraph.research.urls")),
+    path("api/", api.urls),
     path("", include("elicitation.urls")),
 ]
 

@@ -16,6 +16,7 @@ import re
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, ValidationError
+from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils.deprecation import MiddlewareMixin
 
@@ -28,6 +29,8 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,40}")
 
 # Namespaces whose views check every POST field themselves, through forms.
 FORM_CHECKED_NAMESPACES = frozenset({"elicitation"})
+# The read API (moralgraph.api, mounted in config/urls.py under this namespace).
+API_NAMESPACE = "api"
 
 CONTROL_MESSAGE = (
     "Your text had invisible control characters in it (often from a copy and paste). "
@@ -103,6 +106,9 @@ class InputGuardMiddleware(MiddlewareMixin):
                 f"What you sent has an invisible control character in it{named}, which we "
                 "cannot store. Please go back, check what you wrote and send it again."
             )
+        if match is not None and match.namespace == API_NAMESPACE:
+            # The read API answers in JSON, as its schema says.
+            return JsonResponse({"detail": explanation}, status=400)
         return refused(
             request,
             heading="Something in this request cannot be accepted",

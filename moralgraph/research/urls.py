@@ -7,6 +7,7 @@ from moralgraph.research import (
     quality,
     report_views,
     setup_views,
+    tokens,
     views,
 )
 
@@ -16,6 +17,8 @@ urlpatterns = [
     path("", views.studies, name="studies"),
     path("new/", setup_views.new_study, name="new_study"),
     path("new/suggest/", setup_views.suggest_new, name="suggest_new"),
+    path("tokens/", tokens.tokens_page, name="tokens"),
+    path("tokens/<int:token_id>/revoke/", tokens.revoke, name="revoke_token"),
     path("<slug:slug>/", views.dashboard, name="dashboard"),
     path("<slug:slug>/status/", lifecycle_views.change_status, name="change_status"),
     path("<slug:slug>/settings/", setup_views.settings_page, name="settings"),
