@@ -136,3 +136,17 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(models.ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """A superuser can see and revoke anyone's token; the secret itself is never stored."""
+
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "user__username", "prefix"]
+    readonly_fields = ["user", "name", "prefix", "created_at", "last_used_at"]
+    fields = ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+
+    def has_add_permission(self, request):
+        return False  # tokens are made on the researcher's tokens page, shown once

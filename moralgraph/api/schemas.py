@@ -201,6 +201,28 @@ class ReportAgreement(_Open):
     share: float | None
 
 
+class ReportElicitationContext(_Open):
+    context_id: str
+    context: str
+    status: str | None
+    settled: bool
+    confident_scorings: int
+    judgments: int
+    needed_judgments: int | None
+    needed_participants: int | None
+
+
+class ReportElicitation(_Open):
+    """Adaptive elicitation per question: settled or not, and what each context needs."""
+
+    question_key: str
+    question_title: str
+    settled: bool
+    participants: int | None
+    judgments_per_participant: int | None
+    contexts: list[ReportElicitationContext]
+
+
 class ReportOut(_Open):
     study: str
     title: str
@@ -209,6 +231,7 @@ class ReportOut(_Open):
     contexts: list[ReportContext]
     cross_group_agreement: ReportAgreement
     unlabelled_share: float | None
+    elicitation: list[ReportElicitation]
 
 
 # --- Export jobs ------------------------------------------------------------------------------

@@ -73,3 +73,19 @@ def test_the_audit_log_is_listed_and_read_only_in_the_admin(admin_client):
     assert delete.status_code == 403
     entry.refresh_from_db()
     assert entry.reason == ""
+
+
+def test_a_superuser_revokes_a_token_in_the_admin(admin_client, django_user_model):
+    from moralgraph.services import tokens
+
+    owner = django_user_model.objects.create_user("researcher", password="a long password")
+    token, secret = tokens.create_token(user=owner, name="laptop")
+    assert tokens.authenticate(secret) is not None
+
+    response = admin_client.post(
+        reverse("admin:moralgraph_apitoken_change", args=[token.pk]),
+        {"revoked_at_0": "2026-01-01", "revoked_at_1": "00:00:00"},
+    )
+
+    assert response.status_code == 302, response.content.decode()[:500]
+    assert tokens.authenticate(secret) is None
