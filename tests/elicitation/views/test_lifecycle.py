@@ -61,8 +61,10 @@ def test_the_test_link_admits_to_a_pilot_as_a_test_participant(client):
     assert client.post(url(study, "consent"), {"action": "agree"}).status_code == 302
     participant = participant_of(client, study)
     assert participant.is_test
-    # Onward through the journey like anyone else.
-    assert client.get(url(study, "about")).status_code == 200
+    # Onward through the journey like anyone else, told that it is a test run.
+    html = client.get(url(study, "about")).content.decode()
+    assert 'id="test-run-note"' in html
+    assert 'id="test-run-note"' not in Client().get(url(study, "about")).content.decode()
 
 
 def test_the_test_link_still_works_once_live_and_marks_the_participant(client):
