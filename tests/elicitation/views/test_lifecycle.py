@@ -5,6 +5,7 @@ from unittest import mock
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from elicitation.models import JudgmentAssignment, Message, Participant, Study, StudyMember
 from elicitation.services import lifecycle
@@ -214,3 +215,12 @@ def test_each_journey_request_records_the_participant_as_seen(client):
     assert client.get(url(study, "about")).status_code == 200
     participant = fresh(participant)
     assert participant.last_seen_at is not None and participant.abandoned_at is None
+
+
+def test_a_quota_met_since_the_last_completion_closes_the_study_at_the_next_arrival(client):
+    study = make_study()
+    factories.ParticipantFactory(study=study, step=Step.DONE, completed_at=timezone.now())
+    Study.objects.filter(pk=study.pk).update(max_completed=1)
+    client.get(url(study))
+    assert client.post(url(study, "consent"), {"action": "agree"}).status_code == 410
+    assert Study.objects.get(pk=study.pk).status == Status.CLOSING
