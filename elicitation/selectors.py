@@ -137,8 +137,9 @@ def study_groups(study: Study) -> list[tuple[str, str]]:
 def least_filled_question(study: Study) -> Question | None:
     """The question with the fewest counted participants so far, first by position on a
     tie, so that questions stay balanced however many people drop out early (test and
-    abandoned participants leave the balance: see counted_participants)."""
-    counted = counted_participants(study).values("pk")
+    abandoned participants leave the balance: see counted_participants; so do the screened
+    out, who never reach a question)."""
+    counted = counted_participants(study).filter(screened_out_at__isnull=True).values("pk")
     return (
         Question.objects.filter(study=study)
         .annotate(assigned=Count("participants", filter=Q(participants__in=counted)))

@@ -73,6 +73,8 @@ def completed(study: Study):
 def group_quotas(study: Study) -> dict[str, int]:
     """The study's quotas on its groups: {group answer: completed participants}; a quota
     on an answer that is not one of the study's groups, or not a whole number, is none."""
+    if not study.group_quotas:
+        return {}  # the common case, asked after every completion: no query
     groups = {answer for answer, _ in selectors.study_groups(study)}
     quotas = {}
     for answer, quota in (study.group_quotas or {}).items():

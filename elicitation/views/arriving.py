@@ -14,7 +14,7 @@ from django.views.decorators.vary import vary_on_headers
 from elicitation import journey, ratelimit, selectors
 from elicitation.models import Participant, Study, WorkerHeartbeat
 from elicitation.services import consent as consent_service
-from elicitation.services import participants
+from elicitation.services import lifecycle, participants
 from elicitation.views import common
 
 Step = Participant.Step
@@ -187,6 +187,10 @@ def consent(request, slug):
             name = "elicitation/declined.html" + ("#step" if request.htmx else "")
             return render(request, name, context)
         if request.POST.get("action") == "agree":
+            # A quota met since the last completion (lowered in the settings, say) closes
+            # the study now rather than at the next sweep.
+            if lifecycle.check_quotas(study):
+                return common.closed(request, study)
             pending = common.pending(request, study)
             try:
                 participant = participants.participant_start(

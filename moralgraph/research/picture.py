@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Q
 
 from elicitation.models import Question, Study, ValuesCard
+from elicitation.selectors import counted_cards, counted_judgments
 from moralgraph import selectors
 from moralgraph.graph import payload
 from moralgraph.models import CardMapping, Context, GraphSnapshot, UpgradeHypothesis, Value
@@ -53,6 +54,7 @@ def _bridging(edge: payload.Edge) -> str:
 def _card_counts(study: Study, value_ids) -> dict[str, int]:
     rows = (
         CardMapping.objects.filter(value__study=study, value_id__in=value_ids, undone_at=None)
+        .filter(card__in=counted_cards(study).values("pk"))
         .order_by()
         .values("value_id")
         .annotate(n=Count("pk"))
@@ -208,11 +210,13 @@ def _members(roots: dict[int, int], value_id: int) -> set[int]:
     return {value_id, *(v for v, root in roots.items() if root == value_id)}
 
 
-def _with_votes(stories):
+def _with_votes(study: Study, stories):
+    # Counted judgments only, as the scores are: a test participant's vote shows nowhere.
+    counted = Q(judgments__in=counted_judgments(study).values("pk"))
     return stories.annotate(
-        upgrades=Count("judgments", filter=Q(judgments__verdict="upgrade")),
-        not_upgrades=Count("judgments", filter=Q(judgments__verdict="no_upgrade")),
-        not_sure=Count("judgments", filter=Q(judgments__verdict="not_sure")),
+        upgrades=Count("judgments", filter=counted & Q(judgments__verdict="upgrade")),
+        not_upgrades=Count("judgments", filter=counted & Q(judgments__verdict="no_upgrade")),
+        not_sure=Count("judgments", filter=counted & Q(judgments__verdict="not_sure")),
     ).select_related("from_value", "to_value", "context")
 
 
@@ -276,9 +280,10 @@ def value_detail(study: Study, snapshot: GraphSnapshot, value_id) -> ValueDetail
     standings.sort(key=lambda s: (s.rank is None, s.rank or 0, s.text))
     members = _members(selectors.value_roots(study), value.pk)
     stories = _with_votes(
+        study,
         UpgradeHypothesis.objects.filter(study=study).filter(
             Q(from_value_id__in=members) | Q(to_value_id__in=members)
-        )
+        ),
     ).order_by("-upgrades", "pk")
     return ValueDetail(
         value=value,
@@ -339,12 +344,13 @@ def edge_detail(study: Study, snapshot: GraphSnapshot, key: str) -> EdgeDetail |
     roots = selectors.value_roots(study)
     less, more = _members(roots, int(from_id)), _members(roots, int(to_id))
     stories = _with_votes(
+        study,
         UpgradeHypothesis.objects.filter(study=study)
         .filter(
             Q(from_value_id__in=less, to_value_id__in=more)
             | Q(from_value_id__in=more, to_value_id__in=less)
         )
-        .filter(Q(context_id=int(context_id)) | Q(context__duplicate_of_id=int(context_id)))
+        .filter(Q(context_id=int(context_id)) | Q(context__duplicate_of_id=int(context_id))),
     ).order_by("-upgrades", "pk")
     shown = EdgeStories(study).for_edge(context_id, from_id, to_id)
     rows = []

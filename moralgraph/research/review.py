@@ -18,6 +18,7 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from elicitation.models import Question, Study, ValuesCard, WorkerHeartbeat
+from elicitation.selectors import counted_cards
 from moralgraph import selectors
 from moralgraph.graph import payload
 from moralgraph.models import CardMapping, Context, GraphSnapshot, Value, ValueMerge
@@ -196,6 +197,7 @@ def _values_by_id(study: Study, ids) -> dict[str, Value]:
 def _card_counts(study: Study) -> dict[str, int]:
     rows = (
         CardMapping.objects.filter(value__study=study, undone_at=None)
+        .filter(card__in=counted_cards(study).values("pk"))
         .order_by()
         .values("value_id")
         .annotate(n=Count("pk"))

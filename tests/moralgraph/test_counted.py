@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from elicitation.models import Participant, SurveyAnswer, ValuesCard, WiserJudgment
 from moralgraph.models import CardMapping, UpgradeHypothesis, Value
-from moralgraph.research import report, selectors
+from moralgraph.research import picture, report, selectors
 from moralgraph.services import scoring
 from moralgraph.services.exports import FORMATS, build_export
 from moralgraph.services.importers import import_reference
@@ -26,6 +26,12 @@ def _everything(study):
         "funnel": selectors.funnel(study).agreed,
         "balance": [(q.participants, q.cards) for q in selectors.question_balance(study)],
         "report": report.report(study),
+        "picture": picture.picture_data(study, snapshot),
+        "votes": [
+            (row.story.pk, row.upgrades, row.not_upgrades, row.not_sure)
+            for value_id in (v["id"] for v in snapshot.results["values"])
+            for row in picture.value_detail(study, snapshot, value_id).stories
+        ],
         "exports": {
             fmt: build_export(study=study, fmt=fmt, generate=True).sha256 for fmt in FORMATS
         },
@@ -74,6 +80,7 @@ def test_a_test_participant_moves_no_figure_and_the_toggle_shows_them():
     # Once to write the training responses (their LLM calls are in the provenance).
     _everything(study)
     before = _everything(study)
+    assert sum(upgrades for _, upgrades, _, _ in before["votes"]) > 0
     _test_participant_takes_part(study)
     after = _everything(study)
     assert after == before

@@ -241,3 +241,12 @@ def test_new_participants_go_to_the_question_fewest_counted_participants_have():
     # The test participant leaves the balance: the first question is still the emptiest.
     assert start(study, session_key="a").question == first_q
     assert start(study, session_key="b").question == second_q
+
+
+def test_a_screened_out_participant_leaves_the_question_balance():
+    study = _group_study(democrat=0)
+    first_q = study.questions.get()
+    study.questions.create(key="second", title="Second", text="?", position=1)
+    screened = _in_group(study, "a", "democrat")
+    assert screened.question == first_q and screened.screened_out_at is not None
+    assert start(study, session_key="b").question == first_q

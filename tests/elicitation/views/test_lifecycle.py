@@ -5,6 +5,7 @@ from unittest import mock
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from elicitation.models import JudgmentAssignment, Message, Participant, Study, StudyMember
 from elicitation.services import lifecycle
@@ -61,8 +62,10 @@ def test_the_test_link_admits_to_a_pilot_as_a_test_participant(client):
     assert client.post(url(study, "consent"), {"action": "agree"}).status_code == 302
     participant = participant_of(client, study)
     assert participant.is_test
-    # Onward through the journey like anyone else.
-    assert client.get(url(study, "about")).status_code == 200
+    # Onward through the journey like anyone else, told that it is a test run.
+    html = client.get(url(study, "about")).content.decode()
+    assert 'id="test-run-note"' in html
+    assert 'id="test-run-note"' not in Client().get(url(study, "about")).content.decode()
 
 
 def test_the_test_link_still_works_once_live_and_marks_the_participant(client):
@@ -212,3 +215,12 @@ def test_each_journey_request_records_the_participant_as_seen(client):
     assert client.get(url(study, "about")).status_code == 200
     participant = fresh(participant)
     assert participant.last_seen_at is not None and participant.abandoned_at is None
+
+
+def test_a_quota_met_since_the_last_completion_closes_the_study_at_the_next_arrival(client):
+    study = make_study()
+    factories.ParticipantFactory(study=study, step=Step.DONE, completed_at=timezone.now())
+    Study.objects.filter(pk=study.pk).update(max_completed=1)
+    client.get(url(study))
+    assert client.post(url(study, "consent"), {"action": "agree"}).status_code == 410
+    assert Study.objects.get(pk=study.pk).status == Status.CLOSING
