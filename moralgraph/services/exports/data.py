@@ -69,11 +69,25 @@ class ExportData:
         return {v["id"] for v in self.results.get("values", [])}
 
     @cached_property
+    def hidden_value_ids(self) -> set[int]:
+        """Values moderation keeps out (moralgraph.selectors.moderated_value_ids)."""
+        return selectors.moderated_value_ids(self.study)
+
+    def is_hidden(self, value_id) -> bool:
+        """Is this value, or the value it was merged into, out of the graph by moderation?"""
+        value_id = int(value_id)
+        hidden = self.hidden_value_ids
+        return value_id in hidden or self.roots.get(value_id, value_id) in hidden
+
+    @cached_property
     def values(self) -> dict[str, Value]:
-        """The study's active values made before as_of, and every value the snapshot scored."""
+        """The study's active values made before as_of, and every value the snapshot scored;
+        never one that moderation hid."""
         scored = self.scored_value_ids
         values = {}
         for value in Value.objects.filter(study=self.study).order_by("pk").iterator():
+            if self.is_hidden(value.pk):
+                continue
             made = self.as_of is None or value.created_at < self.as_of
             if (value.is_active and made) or str(value.pk) in scored:
                 values[str(value.pk)] = value
@@ -122,7 +136,9 @@ class ExportData:
     def card_counts(self) -> dict[str, int]:
         """Submitted cards that count toward each value now (through merges)."""
         rows = (
-            CardMapping.objects.filter(value__study=self.study, undone_at=None)
+            CardMapping.objects.filter(
+                value__study=self.study, undone_at=None, card__hidden_at=None
+            )
             .filter(self.before("card__created_at"))
             .values("value_id")
             .annotate(n=Count("card_id", distinct=True))

@@ -116,7 +116,9 @@ class _Tables:
         )
         roots = self.data.roots
         rows = (
-            ValuesCard.objects.filter(study=self.study, status=ValuesCard.Status.SUBMITTED)
+            ValuesCard.objects.filter(
+                study=self.study, status=ValuesCard.Status.SUBMITTED, hidden_at=None
+            )
             .filter(self.data.before())
             .order_by("pk")
             .values_list(
@@ -147,6 +149,8 @@ class _Tables:
                 at,
             ) in rows.iterator(chunk_size=CHUNK):
                 value = mapped.get(pk)
+                if value is not None and self.data.is_hidden(value):
+                    continue  # the card of a hidden value: out with its value
                 yield [
                     pk,
                     ext,
@@ -207,7 +211,11 @@ class _Tables:
                 "model",
                 "prompt_version",
             ],
-            (list(row) for row in rows.iterator(chunk_size=CHUNK)),
+            (
+                list(row)
+                for row in rows.iterator(chunk_size=CHUNK)
+                if not (self.data.is_hidden(row[1]) or self.data.is_hidden(row[2]))
+            ),
         )
 
     def judgments(self) -> bytes:
@@ -233,6 +241,8 @@ class _Tables:
             for pk, participant, hyp, a, b, context, verdict, reason, private, at in rows.iterator(
                 chunk_size=CHUNK
             ):
+                if self.data.is_hidden(a) or self.data.is_hidden(b):
+                    continue  # a story with a hidden value: out with it
                 yield [
                     pk,
                     self.pid(participant),
@@ -278,6 +288,7 @@ class _Tables:
             (
                 [row[0], self.pid(row[1]), *row[2:-1], iso(row[-1])]
                 for row in rows.iterator(chunk_size=CHUNK)
+                if not self.data.is_hidden(row[3])
             ),
         )
 
