@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from moralgraph.research import graph_picture, quality, report_views, views
+from moralgraph.research import graph_picture, moderation, quality, report_views, views
 
 app_name = "research"
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("<slug:slug>/graph/picture/", graph_picture.graph_picture, name="graph_picture"),
     path("<slug:slug>/merges/<int:merge_id>/split/", views.split, name="split"),
     path("<slug:slug>/quality/", include(quality.urlpatterns)),
+    path("<slug:slug>/moderation/", include(moderation.urlpatterns)),
     path("<slug:slug>/report/", report_views.report_page, name="report"),
     path("<slug:slug>/exports/", views.exports, name="exports"),
     path("<slug:slug>/exports/<int:job_id>/download/", views.download_job, name="download_job"),

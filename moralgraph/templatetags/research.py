@@ -34,3 +34,11 @@ def interval(bounds) -> str:
         return "—"
     low, high = bounds
     return f"{100 * low:.0f}–{100 * high:.0f}%"
+
+
+@register.filter
+def moderation_reason(code: str) -> str:
+    """A moderation reason's words ("Joke or nonsense"), the code itself if unknown."""
+    from elicitation.models import Moderation
+
+    return dict(Moderation.choices).get(code, code)
