@@ -28,12 +28,15 @@ from elicitation.models import (
 # judgments through these three, so that test participants (pilot link, simulation) and
 # moderated cards leave every figure the same way. An abandoned participant (idle past
 # the study's inactive_minutes before finishing) leaves the participant counts and the
-# question balance, but what they did submit still counts. Imported rows without a
+# question balance, but what they did submit still counts. A screened-out participant
+# (declined consent with a recruiter id) never took part. Imported rows without a
 # participant count. `include_test` is the researcher's "show test participants" toggle.
 
 
 def counted_participants(study: Study, *, include_test: bool = False):
-    qs = Participant.objects.filter(study=study, abandoned_at__isnull=True)
+    qs = Participant.objects.filter(
+        study=study, abandoned_at__isnull=True, screened_out_at__isnull=True
+    )
     return qs if include_test else qs.filter(is_test=False)
 
 

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from moralgraph.research import graph_picture, moderation, quality, report_views, views
+from moralgraph.research import approval, graph_picture, moderation, quality, report_views, views
 
 app_name = "research"
 
@@ -18,5 +18,6 @@ urlpatterns = [
     path("<slug:slug>/report/", report_views.report_page, name="report"),
     path("<slug:slug>/exports/", views.exports, name="exports"),
     path("<slug:slug>/exports/<int:job_id>/download/", views.download_job, name="download_job"),
+    path("<slug:slug>/exports/approval.csv", approval.download_approval, name="approval"),
     path("<slug:slug>/exports/now/<str:fmt>/", views.download_now, name="download_now"),
 ]

@@ -30,7 +30,7 @@ from moralgraph.locks import StudyBusy
 from moralgraph.models import ExportJob, GraphSnapshot, ValueMerge
 from moralgraph.research import legitimacy, review, selectors
 from moralgraph.services import merges, reconcile
-from moralgraph.services.exports import FORMATS, ExportError, build_export
+from moralgraph.services.exports import FORMATS, ExportError, approval, build_export
 from moralgraph.services.exports.jobs import start_export
 
 RECENT_JOBS = 20
@@ -76,6 +76,8 @@ def exports(request, slug):
         "jobs": jobs,
         "busy": any(j.status in (ExportJob.Status.PENDING, ExportJob.Status.RUNNING) for j in jobs),
         "error": error,
+        "approval_short_words": approval.SHORT_INTERVIEW_WORDS,
+        "approval_pasted_chars": approval.PASTED_CHARS,
     }
     template = "research/exports.html#jobs" if request.htmx else "research/exports.html"
     return render(request, template, context, status=400 if error else 200)

@@ -181,6 +181,9 @@ def datasheet(
         "figures only. A winner or edge that is not bridged is carried by some groups only.",
         "- Compat scoring pools contexts, counts 'not sure' against an edge and keeps the "
         "reference's entropy quirk; it exists to reproduce published graphs.",
+        "- No file here carries a recruiter id (participants appear by a random id only); "
+        "the recruiter's approval list, downloaded apart from the exports page, is the only "
+        "export with recruiter ids.",
         "- Interview transcripts are not included. Reasons a participant marked private are "
         "left out; survey comments are included as typed.",
         "- In the CSV tables, a text cell starting with =, +, -, @, a tab or a carriage "
