@@ -170,3 +170,16 @@ def test_hiding_queues_a_rescore(graph, researcher, queued, django_capture_on_co
     with django_capture_on_commit_callbacks(execute=True):
         moderation.hide_value(value=c, reason="joke", actor=researcher)
     assert [name for name, *_ in queued] == ["moralgraph.tasks.score_study"]
+
+
+def test_a_new_card_never_joins_a_hidden_value(researcher):
+    from tests.moralgraph.support import AUTONOMY, AUTONOMY_AGAIN, place_all, submit, value_of
+
+    study = StudyFactory()
+    first = submit(study, AUTONOMY)
+    place_all(study)
+    hidden = Value.objects.get(pk=value_of(first))
+    moderation.hide_value(value=hidden, reason="duplicate_participant", actor=researcher)
+    again = submit(study, AUTONOMY_AGAIN)  # the offline judge calls these the same
+    place_all(study)
+    assert value_of(again) != hidden.pk
