@@ -104,6 +104,8 @@ class MessageForm(ParticipantForm):
     # Not required at the form level: interview.validate_message words the errors.
     content = TextField(required=False, strip=False, widget=forms.Textarea)
     client_token = TextField(required=False, max_length=64, widget=forms.HiddenInput)
+    # Characters pasted, as the composer's script counted them; a bad count is none.
+    pasted = TextField(required=False, max_length=12, widget=forms.HiddenInput)
 
     def __init__(self, *args, study: Study, **kwargs):
         super().__init__(*args, **kwargs)
@@ -119,6 +121,10 @@ class MessageForm(ParticipantForm):
 
     def clean_content(self):
         return interview.validate_message(study=self.study, content=self.cleaned_data["content"])
+
+    def clean_pasted(self) -> int:
+        text = self.cleaned_data.get("pasted") or ""
+        return max(0, int(text)) if text.isdigit() else 0
 
     def echo_limit(self, name: str, field: forms.Field) -> int | None:
         if name == "content":

@@ -28,7 +28,8 @@ from elicitation.models import (
 # judgments through these three, so that test participants (pilot link, simulation) and
 # moderated cards leave every figure the same way. An abandoned participant (idle past
 # the study's inactive_minutes before finishing) leaves the participant counts and the
-# question balance, but what they did submit still counts. Imported rows without a
+# question balance, but what they did submit still counts. A screened-out participant
+# (declined consent with a recruiter id) never took part. Imported rows without a
 # participant count. `include_test` is the researcher's "show test participants" toggle.
 # `study=None` reads every study (the list of studies counts them all at once).
 
@@ -42,7 +43,7 @@ def counted_participants(
 ):
     """Participants who count; ``include_abandoned`` for figures about dropping out (the
     funnel), where those who left are the point."""
-    qs = _of_study(Participant.objects.all(), "study", study)
+    qs = _of_study(Participant.objects.filter(screened_out_at__isnull=True), "study", study)
     if not include_abandoned:
         qs = qs.filter(abandoned_at__isnull=True)
     return qs if include_test else qs.filter(is_test=False)

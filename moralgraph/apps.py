@@ -16,6 +16,7 @@ class MoralGraphConfig(AppConfig):
         journey.register_step_drawer(journey.Step.SELECTION, draws.draw_selection)
         journey.register_step_drawer(journey.Step.JUDGMENTS, draws.draw_judgments)
         signals.card_submitted.connect(_queue_card, dispatch_uid="moralgraph.process_card")
+        signals.card_submitted.connect(_screen_card, dispatch_uid="moralgraph.screen_card")
         signals.judgment_recorded.connect(
             _queue_judgment, dispatch_uid="moralgraph.judgment_recorded"
         )
@@ -39,6 +40,16 @@ def _queue_card(sender, *, card_id: int, **kwargs) -> None:
     from elicitation.queue import enqueue_on_commit
 
     enqueue_on_commit("moralgraph.tasks.process_card", card_id)
+
+
+def _screen_card(sender, *, card_id: int, **kwargs) -> None:
+    """The LLM pre-screen (moralgraph.services.screening), unless LLM_SCREEN_CARDS is off."""
+    from django.conf import settings
+
+    from elicitation.queue import enqueue_on_commit
+
+    if getattr(settings, "LLM_SCREEN_CARDS", True):
+        enqueue_on_commit("moralgraph.tasks.screen_card", card_id)
 
 
 def _queue_judgment(sender, *, study_id: int, **kwargs) -> None:

@@ -259,3 +259,23 @@ class EdgeStories:
         if found is not None:
             return EdgeStory(text=found[1], upgrades=found[0], reverse=True)
         return None
+
+
+def moderated_value_ids(study: Study) -> set[int]:
+    """Values that moderation keeps out of the graph: hidden by a researcher, or left with
+    no card that is not hidden (a value with no cards at all, say an imported one, stays).
+
+    Draws, stories, scoring and exports all leave these out; ids of merged-away values
+    count as their root (callers resolve through ``value_roots``).
+    """
+    hidden = set(
+        Value.objects.filter(study=study, hidden_at__isnull=False).values_list("pk", flat=True)
+    )
+    mapped = CardMapping.objects.filter(value=OuterRef("pk"), undone_at=None)
+    orphaned = (
+        Value.objects.filter(study=study)
+        .filter(Exists(mapped.filter(card__hidden_at__isnull=False)))
+        .exclude(Exists(mapped.filter(card__hidden_at=None)))
+        .values_list("pk", flat=True)
+    )
+    return hidden | set(orphaned)

@@ -20,7 +20,7 @@ from elicitation.llm import LLMError
 from elicitation.models import Study
 from elicitation.queue import enqueue
 from moralgraph.locks import StudyBusy
-from moralgraph.services import reconcile, scoring, sweep
+from moralgraph.services import reconcile, scoring, screening, sweep
 from moralgraph.services.exports import jobs
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,19 @@ def process_card(card_id: int) -> None:
         # should last: look again later with a fresh message. The pass usually places
         # the card meanwhile, and then the next look finds it done and stops.
         enqueue("moralgraph.tasks.process_card", card_id, countdown=BUSY_RETRY_SECONDS)
+
+
+@shared_task(autoretry_for=(TransientError,), **RETRY)
+def screen_card(card_id: int) -> str | None:
+    """A card was submitted: the pre-screen may flag it for the moderation page. A
+    permanent LLM error leaves it unflagged (the flag only helps; a researcher still sees
+    every card)."""
+    try:
+        with _transient_llm_errors():
+            return screening.screen_card(card_id=card_id)
+    except LLMError as error:
+        logger.warning("pre-screen of card %s failed: %s", card_id, error)
+        return None
 
 
 @shared_task(autoretry_for=(TransientError,), **RETRY)

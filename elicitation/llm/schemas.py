@@ -118,6 +118,12 @@ HYPOTHESIS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "anyOf": [HYPOTHESIS_ONE_SCHEMA, HYPOTHESIS_BATCH_SCHEMA],
 }
+# The pre-screen of a submitted card: likely junk (and why), for a researcher to review.
+SCREEN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["junk", "reason"],
+    "properties": {"junk": {"type": "boolean"}, "reason": {"type": "string", "maxLength": 300}},
+}
 RESPONSE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["response"],

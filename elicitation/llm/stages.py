@@ -31,6 +31,7 @@ from elicitation.llm.offline import (
     interview,
     response,
     revise,
+    screen,
     suggest,
 )
 
@@ -139,6 +140,17 @@ STAGES: tuple[Stage, ...] = (
         prompt="moralgraph/hypothesis",
         schema=schemas.HYPOTHESIS_SCHEMA,
         offline=hypothesis.reply,
+    ),
+    # Never hides anything: a flag for the moderation page, where a researcher decides.
+    Stage(
+        "screen",
+        label="Card pre-screen",
+        phase=RECONCILE,
+        model_setting="LLM_DEDUP_MODEL",
+        study_field="dedup_model",
+        prompt="moralgraph/screen",
+        schema=schemas.SCREEN_SCHEMA,
+        offline=screen.reply,
     ),
     Stage(
         "response",

@@ -55,6 +55,9 @@ class Message(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.COMPLETE)
     # A key the page sends with each message, so a double submit stores it once.
     client_token = models.CharField(max_length=64, blank=True)
+    # Characters the participant pasted into the box for this message, as the composer's
+    # script counted them (0 without JavaScript): the approval list flags pasted answers.
+    pasted_chars = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

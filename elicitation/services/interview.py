@@ -85,7 +85,9 @@ def validate_message(*, study: Study, content: str) -> str:
     return text
 
 
-def message_send(*, participant: Participant, content: str, client_token: str = "") -> Exchange:
+def message_send(
+    *, participant: Participant, content: str, client_token: str = "", pasted: int = 0
+) -> Exchange:
     """Store the participant's message and an owed reply, after the rate limits.
 
     The same ``client_token`` twice (a double click, a resent form, a second Ctrl+Enter
@@ -122,6 +124,7 @@ def message_send(*, participant: Participant, content: str, client_token: str = 
             role=Message.Role.USER,
             content=text,
             client_token=client_token,
+            pasted_chars=max(0, min(int(pasted or 0), len(text))),
         )
         reply = Message.objects.create(
             interview=interview,

@@ -265,11 +265,20 @@ def enter(participant: Participant, step: str) -> None:
     if finished:
         participant.completed_at = timezone.now()
         fields.append("completed_at")
+    if step == Step.DONE and not participant.completion_code:
+        # The participant's own code: the recruiter's approval list matches it to them.
+        participant.completion_code = new_completion_code()
+        fields.append("completion_code")
     participant.step = step
     participant.save(update_fields=fields)
     if finished:
         # Quotas may now be reached, or a closing study have its last one done.
         lifecycle.after_completion(participant.study)
+
+
+def new_completion_code() -> str:
+    """A completion code of one participant: 10 capitals and digits, easy to read out."""
+    return secrets.token_hex(5).upper()
 
 
 def advance(participant: Participant) -> None:

@@ -64,6 +64,8 @@ def entry(request, slug):
         return redirect("elicitation:switch", slug=study.slug)
     if current is None and pid:
         known = selectors.participant_by_recruiter_pid(study, pid)
+        if known is not None and known.screened_out_at is not None:
+            return _screened_out(request, study, kept_id=True)  # declined: stays declined
         if known is not None:
             return _continue_known(request, study, known)
     if current is not None:
@@ -83,6 +85,15 @@ def test_link(request, slug, token):
         raise Http404("No such study")
     request.session[common.TEST_KEY.format(study.pk)] = True
     return redirect("elicitation:entry", slug=study.slug)
+
+
+def _screened_out(request, study, *, kept_id: bool):
+    """Back to the recruiter with the screen-out code, or a thank-you page."""
+    url = journey.recruiter_url(study, study.no_consent_code)
+    if url:
+        return common.go(request, url, external=True)
+    name = "elicitation/declined.html" + ("#step" if request.htmx else "")
+    return render(request, name, {"study": study, "kept_id": kept_id})
 
 
 def _continue_known(request, study, known: Participant):
@@ -178,14 +189,12 @@ def consent(request, slug):
     context = {"study": study}
     if request.method == "POST":
         if request.POST.get("action") == "decline":
-            consent_service.consent_decline(study=study)
-            # Nothing about the person is kept: not even the recruiter ids they came with.
+            # Nothing about the person is kept but their recruiter id, if they came with
+            # one: the recruiter settles their return with the screen-out code.
+            pending = common.pending(request, study)
+            consent_service.consent_decline(study=study, **pending)
             request.session.pop(common.PENDING_KEY.format(study.pk), None)
-            url = journey.recruiter_url(study, study.no_consent_code)
-            if url:
-                return common.go(request, url, external=True)
-            name = "elicitation/declined.html" + ("#step" if request.htmx else "")
-            return render(request, name, context)
+            return _screened_out(request, study, kept_id=bool(pending.get("recruiter_pid")))
         if request.POST.get("action") == "agree":
             # A quota met since the last completion (lowered in the settings, say) closes
             # the study now rather than at the next sweep.

@@ -96,6 +96,7 @@ def interview(request, study, participant):
                 participant=participant,
                 content=form.cleaned_data["content"],
                 client_token=form.cleaned_data["client_token"],
+                pasted=form.cleaned_data.get("pasted") or 0,
             )
         except RateLimited as limited:
             response = _composer_error(request, study, participant, form, limited.message, 429)

@@ -50,8 +50,12 @@ def done(request, study, participant):
         "participant": participant,
         "card": selectors.submitted_card(participant),
         "position": positions.value_position(participant),
-        "completion_code": study.completion_code,
-        "redirect_url": journey.recruiter_url(study, study.completion_code),
+        # The participant's own code (one finished before codes were per participant: the
+        # study's).
+        "completion_code": participant.completion_code or study.completion_code,
+        "redirect_url": journey.recruiter_url(
+            study, participant.completion_code or study.completion_code
+        ),
         "redirect_seconds": 10,
     }
     return common.page(request, "elicitation/done.html", context, step=Step.DONE)

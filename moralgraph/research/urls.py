@@ -2,8 +2,10 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from moralgraph.research import (
+    approval,
     graph_picture,
     lifecycle_views,
+    moderation,
     quality,
     report_views,
     setup_views,
@@ -37,8 +39,10 @@ urlpatterns = [
     path("<slug:slug>/review/", views.review_page, name="review"),
     path("<slug:slug>/merges/<int:merge_id>/split/", views.split, name="split"),
     path("<slug:slug>/quality/", include(quality.urlpatterns)),
+    path("<slug:slug>/moderation/", include(moderation.urlpatterns)),
     path("<slug:slug>/report/", report_views.report_page, name="report"),
     path("<slug:slug>/exports/", views.exports, name="exports"),
     path("<slug:slug>/exports/<int:job_id>/download/", views.download_job, name="download_job"),
+    path("<slug:slug>/exports/approval.csv", approval.download_approval, name="approval"),
     path("<slug:slug>/exports/now/<str:fmt>/", views.download_now, name="download_now"),
 ]

@@ -35,7 +35,7 @@ from moralgraph.models import ExportJob, GraphSnapshot, ValueMerge
 from moralgraph.research import legitimacy, review, selectors
 from moralgraph.research.access import Role, has_role, studies_for, study_role
 from moralgraph.services import merges, reconcile
-from moralgraph.services.exports import FORMATS, ExportError, build_export
+from moralgraph.services.exports import FORMATS, ExportError, approval, build_export
 from moralgraph.services.exports.jobs import start_export
 
 RECENT_JOBS = 20
@@ -82,6 +82,8 @@ def exports(request, study):
         "jobs": jobs,
         "busy": any(j.status in (ExportJob.Status.PENDING, ExportJob.Status.RUNNING) for j in jobs),
         "error": error,
+        "approval_short_words": approval.SHORT_INTERVIEW_WORDS,
+        "approval_pasted_chars": approval.PASTED_CHARS,
     }
     template = "research/exports.html#jobs" if request.htmx else "research/exports.html"
     return render(request, template, context, status=400 if error else 200)

@@ -50,6 +50,8 @@ class ClusterIndex:
                 undone_at=None,
                 value__study=study,
                 value__is_active=True,
+                # A new card never joins a value a researcher hid (moderation).
+                value__hidden_at=None,
                 card__embedding_model=llm.embedding_model_name(),
             )
             .exclude(card__embedding=None)
@@ -61,6 +63,7 @@ class ClusterIndex:
         bare = [
             row
             for row in selectors.active_values(study)
+            .filter(hidden_at=None)
             .exclude(embedding=None)
             .values_list("id", "id", "embedding", *wording)
             .iterator()

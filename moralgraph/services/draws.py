@@ -153,7 +153,11 @@ def draw_values(participant: Participant, *, count: int) -> list[Drawn]:
         return []
     rng = random.Random(participant.pk)  # the same participant always gets the same mix
     candidates = list(
-        question_values(question, exclude=own_value_ids(participant)).annotate(
+        question_values(
+            question,
+            exclude=own_value_ids(participant)
+            | graph_selectors.moderated_value_ids(participant.study),
+        ).annotate(
             seen=Count("impressions", filter=Q(impressions__question=question), distinct=True),
             picked=Count("selections", filter=Q(selections__question=question), distinct=True),
         )
@@ -234,6 +238,7 @@ def draw_stories(participant: Participant, *, count: int) -> list[DrawnStory]:
         context_id=OuterRef("context_id"), question_id=participant.question_id
     )
     own = own_value_ids(participant)
+    hidden = graph_selectors.moderated_value_ids(participant.study)
     roots = graph_selectors.value_roots(participant.study)
     hypotheses = list(
         UpgradeHypothesis.objects.filter(
@@ -244,6 +249,8 @@ def draw_stories(participant: Participant, *, count: int) -> list[DrawnStory]:
         )
         .exclude(from_value_id__in=own)
         .exclude(to_value_id__in=own)
+        .exclude(from_value_id__in=hidden)
+        .exclude(to_value_id__in=hidden)
         .annotate(shown=Count("assignments", distinct=True), on_question=Exists(on_question))
         .select_related("from_value", "to_value", "context")
     )

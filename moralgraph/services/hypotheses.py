@@ -242,7 +242,8 @@ def plan_stories(study: Study, stats: HypothesisStats) -> list[_Pair]:
     """Every candidate pair still missing a story, most informative first."""
     roots = selectors.value_roots(study)
     by_question = selectors.value_ids_by_question(study)
-    values = {v.pk: v for v in selectors.active_values(study)}
+    hidden = selectors.moderated_value_ids(study)  # no new stories with a hidden value
+    values = {v.pk: v for v in selectors.active_values(study) if v.pk not in hidden}
     failed = _failed_before(study)
     ranks = _ranks(study)
     judged = set(

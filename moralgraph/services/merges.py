@@ -213,7 +213,10 @@ def refresh_value(value: Value) -> None:
     """
     cards = list(
         ValuesCard.objects.filter(
-            mappings__value=value, mappings__undone_at=None, embedded_at__isnull=False
+            mappings__value=value,
+            mappings__undone_at=None,
+            embedded_at__isnull=False,
+            hidden_at=None,  # a hidden card never words its value
         ).order_by("id")
     )
     if not cards:

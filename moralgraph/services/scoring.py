@@ -45,13 +45,14 @@ def judgments_for(study: Study, *, as_of: datetime | None = None) -> list[graph.
         "participant_id",
     )
     roots = selectors.value_roots(study)
+    hidden = selectors.moderated_value_ids(study)  # moderation: not a node, no votes
     # The study's groups; an unlabelled participant's judgments count in pooled figures only.
     groups = participant_groups(study)
     judgments = []
     for from_id, to_id, context_id, duplicate_of, verdict, participant_id in rows:
         from_id = roots.get(from_id, from_id)
         to_id = roots.get(to_id, to_id)
-        if from_id == to_id:
+        if from_id == to_id or from_id in hidden or to_id in hidden:
             continue
         judgments.append(
             graph.Judgment(

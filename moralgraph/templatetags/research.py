@@ -49,3 +49,11 @@ def query_with(context, name: str, value) -> str:
 def page_numbers(page) -> list:
     """The page numbers to link around ``page``, with "…" where a run is left out."""
     return list(page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1))
+
+
+@register.filter
+def moderation_reason(code: str) -> str:
+    """A moderation reason's words ("Joke or nonsense"), the code itself if unknown."""
+    from elicitation.models import Moderation
+
+    return dict(Moderation.choices).get(code, code)

@@ -110,6 +110,13 @@
         form.requestSubmit(button || undefined);
       }
     });
+    // Count what is pasted into the box (sent with the message): the recruiter's approval
+    // list flags answers that were pasted rather than typed.
+    input.addEventListener("paste", function (event) {
+      var pasted = form.querySelector("input[name=pasted]");
+      var text = event.clipboardData ? event.clipboardData.getData("text") : "";
+      if (pasted) pasted.value = (parseInt(pasted.value, 10) || 0) + text.length;
+    });
     input.addEventListener("input", function () {
       if (!hint || !max) return;
       var left = max - input.value.length;
@@ -170,6 +177,8 @@
       var form = event.detail.elt;
       if (form.id === "composer" && event.detail.successful && event.detail.xhr.status === 200) {
         form.querySelector("textarea").value = "";
+        var pasted = form.querySelector("input[name=pasted]");
+        if (pasted) pasted.value = "0";
       }
     });
 

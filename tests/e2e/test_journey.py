@@ -50,6 +50,15 @@ def study(transactional_db):
     return study
 
 
+def _finished_code(study) -> str:
+    """The completion code of the study's participant who finished last."""
+    return (
+        Participant.objects.filter(study=study, completed_at__isnull=False)
+        .latest("completed_at")
+        .completion_code
+    )
+
+
 def _step(page, name: str):
     page.wait_for_url(f"**/{name}/", timeout=15_000)
     page.locator("#step h1").wait_for()
@@ -266,11 +275,12 @@ def test_whole_journey(uvicorn_server, browser, screenshots, study):
     page.get_by_role("button", name="Finish").click()
 
     _step(page, "done")
-    assert page.locator("#completion-code").inner_text() == study.completion_code
+    code = page.locator("#completion-code").inner_text()
+    assert code == _finished_code(study)  # the participant's own code
     assert TITLE_XSS in page.locator(".value-card").first.inner_text()
     screenshots(page, "desktop-09-done")
     # The automatic hand-back to the recruiter, code attached.
-    page.wait_for_url(f"**/healthz?source=e2e&cc={study.completion_code}", timeout=20_000)
+    page.wait_for_url(f"**/healthz?source=e2e&cc={code}", timeout=20_000)
     assert _xss_fired(page) is None
     context.close()
 
@@ -343,22 +353,23 @@ def test_whole_journey(uvicorn_server, browser, screenshots, study):
     page.get_by_role("button", name="Finish").click()
 
     _step(page, "done")
-    assert page.locator("#completion-code").inner_text() == study.completion_code
+    assert page.locator("#completion-code").inner_text() == _finished_code(study)
     screenshots(page, "phone-09-done")
     assert _xss_fired(page) is None
     context.close()
 
-    # --- Somebody who declines: thanked, and nothing about them is kept ------------------
+    # --- Somebody who declines: thanked; only their recruiter id is kept, screened out ---
     context = browser.new_context(viewport=PHONE, device_scale_factor=2)
     page = context.new_page()
     page.goto(f"{base}/s/{slug}/?PROLIFIC_PID=e2e-three")
     _step(page, "consent")
     page.get_by_role("button", name="I do not agree").click()
     page.get_by_role("heading", name="Thank you").wait_for()
-    assert "Nothing about you has been stored" in page.locator("#step").inner_text()
+    assert "Only your recruiter id has been stored" in page.locator("#step").inner_text()
     screenshots(page, "phone-10-declined")
     assert ConsentDecline.objects.filter(study=study).count() == 1
-    assert not Participant.objects.filter(recruiter_pid="e2e-three").exists()
+    declined = Participant.objects.get(recruiter_pid="e2e-three")
+    assert declined.screen_out_reason == "declined_consent" and declined.question is None
     context.close()
 
 

@@ -34,6 +34,7 @@ def _uids(signal) -> list[str]:
 def test_ready_twice_connects_each_receiver_once():
     apps.get_app_config("moralgraph").ready()
     assert _uids(signals.card_submitted).count("moralgraph.process_card") == 1
+    assert _uids(signals.card_submitted).count("moralgraph.screen_card") == 1
     assert _uids(signals.judgment_recorded).count("moralgraph.judgment_recorded") == 1
 
 
@@ -45,6 +46,20 @@ def test_a_submitted_card_queues_process_card_on_commit(django_capture_on_commit
     ):
         signals.card_submitted.send(sender=ValuesCard, card_id=41, study_id=7)
         enqueue.assert_not_called()  # nothing before the commit
+    assert enqueue.call_args_list == [
+        mock.call("moralgraph.tasks.process_card", 41, countdown=None),
+        mock.call("moralgraph.tasks.screen_card", 41, countdown=None),  # the pre-screen
+    ]
+
+
+@pytest.mark.django_db
+def test_the_pre_screen_can_be_turned_off(settings, django_capture_on_commit_callbacks):
+    settings.LLM_SCREEN_CARDS = False
+    with (
+        mock.patch("elicitation.queue.enqueue") as enqueue,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        signals.card_submitted.send(sender=ValuesCard, card_id=41, study_id=7)
     enqueue.assert_called_once_with("moralgraph.tasks.process_card", 41, countdown=None)
 
 

@@ -12,8 +12,9 @@ from collections.abc import Mapping
 
 from django.db.models import Max, Min
 
+from elicitation.models import ValuesCard
 from elicitation.selectors import counted_judgments
-from moralgraph.models import TrainingResponse
+from moralgraph.models import TrainingResponse, Value
 from moralgraph.services.exports import constitution, graph_json, network, reference, tables
 from moralgraph.services.exports import training_data as tdata
 from moralgraph.services.exports.data import ExportData, iso, zip_bytes
@@ -134,6 +135,7 @@ def datasheet(
         f"- Kept edges: {sum(e['kept'] for c in contexts for e in c['edges'])} in the default "
         f"scoring, {len(compat.results.get('edges', []))} in the compat scoring",
         f"- Training examples: {sft_rows} SFT, {dpo_rows} DPO",
+        _hidden_line(study),
         "",
         "## Dates",
         "",
@@ -180,6 +182,9 @@ def datasheet(
         "figures only. A winner or edge that is not bridged is carried by some groups only.",
         "- Compat scoring pools contexts, counts 'not sure' against an edge and keeps the "
         "reference's entropy quirk; it exists to reproduce published graphs.",
+        "- No file here carries a recruiter id (participants appear by a random id only); "
+        "the recruiter's approval list, downloaded apart from the exports page, is the only "
+        "export with recruiter ids.",
         "- Interview transcripts are not included. Reasons a participant marked private are "
         "left out; survey comments are included as typed.",
         "- In the CSV tables, a text cell starting with =, +, -, @, a tab or a carriage "
@@ -222,6 +227,26 @@ def datasheet(
         "",
     ]
     return "\n".join(lines).encode()
+
+
+def _hidden_line(study) -> str:
+    """What moderation took out of every file, by reason (the items stay stored)."""
+
+    def by_reason(model) -> tuple[int, str]:
+        rows = Counter(
+            model.objects.filter(study=study, hidden_at__isnull=False).values_list(
+                "hidden_reason", flat=True
+            )
+        )
+        return sum(rows.values()), ", ".join(f"{r} {n}" for r, n in sorted(rows.items()))
+
+    cards, card_reasons = by_reason(ValuesCard)
+    values, value_reasons = by_reason(Value)
+    return (
+        f"- Hidden by moderation: {cards} values cards ({card_reasons or 'none'}); "
+        f"{values} values ({value_reasons or 'none'}); left out of every file, with a value "
+        "whose cards are all hidden"
+    )
 
 
 def _params(params: dict) -> str:

@@ -17,10 +17,20 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 
-from elicitation.models import LLMCall, Question, Study
-from elicitation.selectors import counted_cards
+from elicitation.models import (
+    DemographicItem,
+    Impression,
+    LLMCall,
+    Question,
+    Selection,
+    Study,
+    SurveyAnswer,
+    ValuesCard,
+    WiserJudgment,
+)
+from elicitation.selectors import counted_cards, counted_participants, participant_groups
 from moralgraph import selectors
 from moralgraph.graph.payload import ScoredGraph
 from moralgraph.models import (
@@ -31,6 +41,7 @@ from moralgraph.models import (
     Value,
     ValueMerge,
 )
+from moralgraph.services import scoring
 
 
 class ExportData:
@@ -70,14 +81,28 @@ class ExportData:
         return {v["id"] for v in self.results.get("values", [])}
 
     @cached_property
+    def hidden_value_ids(self) -> set[int]:
+        """Values moderation keeps out (moralgraph.selectors.moderated_value_ids)."""
+        return selectors.moderated_value_ids(self.study)
+
+    def is_hidden(self, value_id) -> bool:
+        """Is this value, or the value it was merged into, out of the graph by moderation?"""
+        value_id = int(value_id)
+        hidden = self.hidden_value_ids
+        return value_id in hidden or self.roots.get(value_id, value_id) in hidden
+
+    @cached_property
     def values(self) -> dict[str, Value]:
-        """The study's active values made before as_of, and every value the snapshot scored.
-        A value whose every card is uncounted (a test participant's, say) is left out
-        unless scored: only counted cards bring a value into an export."""
+        """The study's active values made before as_of, and every value the snapshot scored;
+        never one that moderation hid. A value whose every card is uncounted (a test
+        participant's, say) is left out unless scored: only counted cards bring a value
+        into an export."""
         scored = self.scored_value_ids
         uncounted_only = self._uncounted_only
         values = {}
         for value in Value.objects.filter(study=self.study).order_by("pk").iterator():
+            if self.is_hidden(value.pk):
+                continue
             made = self.as_of is None or value.created_at < self.as_of
             if str(value.pk) in scored or (
                 value.is_active and made and value.pk not in uncounted_only
@@ -174,6 +199,79 @@ class ExportData:
         if not mapping or len(set(mapping.values())) != len(mapping):
             return None
         return mapping
+
+    # --- Participants and their groups --------------------------------------------------
+
+    @cached_property
+    def demographic_items(self) -> list[DemographicItem]:
+        """The "About you" items the study asked, in its order."""
+        return list(DemographicItem.objects.filter(study=self.study).order_by("position", "pk"))
+
+    @cached_property
+    def participants(self) -> list[dict[str, Any]]:
+        """Every participant with a row in the export (made before as_of): their random
+        id, question, answers to the study's items, group, whether they count. Never a
+        recruiter id. Subqueries, not a list of ids: a large study's ids would pass the
+        database's limit on query parameters."""
+        before = self.before()
+
+        def made(model: type) -> Exists:
+            return Exists(model.objects.filter(before, participant=OuterRef("pk")))
+
+        keys = [item.key for item in self.demographic_items]
+        groups = participant_groups(self.study)
+        counted = set(counted_participants(self.study).values_list("pk", flat=True))
+        # Test participants never leave the study; an abandoned one's rows do, marked.
+        rows = (
+            counted_participants(self.study, include_abandoned=True)
+            .filter(
+                made(WiserJudgment)
+                | made(Selection)
+                | made(Impression)
+                | made(ValuesCard)
+                | made(SurveyAnswer)
+            )
+            .order_by("pk")
+            .values_list("pk", "public_id", "question_id", "completed_at", "demographics__answers")
+        )
+        out = []
+        for pk, public_id, question, completed, answers in rows.iterator(chunk_size=5000):
+            answers = answers if isinstance(answers, dict) else {}
+            out.append(
+                {
+                    "pk": pk,
+                    "id": str(public_id),
+                    "question_id": None if question is None else str(question),
+                    "completed": completed is not None,
+                    "answers": {k: answers[k] for k in keys if answers.get(k) not in (None, "")},
+                    "group": groups.get(pk),
+                    "counted": pk in counted,
+                }
+            )
+        return out
+
+    @cached_property
+    def group_votes(self) -> dict[tuple[str, str, str], dict[str, dict[str, int]]]:
+        """Per scored edge (context, from, to as the snapshot orients it), the votes of each
+        of the study's groups: upgrade for to_id, no_upgrade for from_id, not_sure. From the
+        judgments scoring read; unlabelled participants count in no group."""
+        votes: dict[tuple[str, str, str], dict[str, Counter]] = defaultdict(
+            lambda: defaultdict(Counter)
+        )
+        flip = {"upgrade": "no_upgrade", "no_upgrade": "upgrade", "not_sure": "not_sure"}
+        for j in scoring.judgments_for(self.study, as_of=self.as_of):
+            if j.group is None:
+                continue
+            votes[(j.context_id, j.from_id, j.to_id)][j.group][j.verdict] += 1
+            # The same judgment seen from the edge oriented the other way round.
+            votes[(j.context_id, j.to_id, j.from_id)][j.group][flip[j.verdict]] += 1
+        return {
+            key: {
+                group: {v: counts[v] for v in ("upgrade", "no_upgrade", "not_sure")}
+                for group, counts in sorted(by_group.items())
+            }
+            for key, by_group in votes.items()
+        }
 
     # --- Provenance --------------------------------------------------------------------
 

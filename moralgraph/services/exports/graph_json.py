@@ -1,7 +1,9 @@
 """``graph-json``: our own schema for the scored moral graph, versioned.
 
 The JSON Schema is ``moralgraph/schemas/graph-json.v2.json`` (v2 added the pairwise
-model: strengths, statuses, bridging over the study's groups, the DPO rule); a document
+model: strengths, statuses, bridging over the study's groups, the DPO rule; later, as
+optional fields, each participant's "About you" answers by their random id and each
+edge's votes per group); a document
 names its schema and version in ``schema`` and ``schema_version``. A new version gets a new
 schema file, and a change to an existing version may only add optional fields. Written from
 default-mode snapshots: it is per context, with uncertainty and bridging, which compat
@@ -110,6 +112,9 @@ def document(data: ExportData) -> dict:
                 side: _verdicts(edge["by_direction"][side]) for side in ("forward", "reverse")
             }
             row["story"] = data.story(edge["from_id"], edge["to_id"], context_id)
+            row["group_votes"] = data.group_votes.get(
+                (context_id, edge["from_id"], edge["to_id"]), {}
+            )
             edges.append(row)
         winner = scored_context.get("winner")
         contexts.append(
@@ -152,6 +157,14 @@ def document(data: ExportData) -> dict:
             "cross_group_agreement", {"edges": 0, "agree": 0, "share": None}
         ),
         "provenance": data.provenance,
+        "demographic_items": [
+            {"key": i.key, "label": i.label, "kind": i.kind, "choices": list(i.choices)}
+            for i in data.demographic_items
+        ],
+        "participants": [
+            {k: row[k] for k in ("id", "question_id", "answers", "group", "counted")}
+            for row in data.participants
+        ],
     }
 
 

@@ -14,15 +14,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from django.db.models import Exists, OuterRef
-
 from elicitation.models import (
     Impression,
     Participant,
     Selection,
-    SurveyAnswer,
-    ValuesCard,
-    WiserJudgment,
 )
 from elicitation.selectors import (
     counted_cards,
@@ -67,6 +62,7 @@ class _Tables:
             ("impressions.csv", self.draws(Impression, with_reason=True)),
             ("survey_answers.csv", self.survey()),
             ("participants.csv", self.participants()),
+            ("demographic_items.csv", self.demographic_items()),
         ]
         return files + scored_tables.files(self.data)
 
@@ -156,6 +152,8 @@ class _Tables:
                 at,
             ) in rows.iterator(chunk_size=CHUNK):
                 value = mapped.get(pk)
+                if value is not None and self.data.is_hidden(value):
+                    continue  # the card of a hidden value: out with its value
                 yield [
                     pk,
                     ext,
@@ -216,7 +214,11 @@ class _Tables:
                 "model",
                 "prompt_version",
             ],
-            (list(row) for row in rows.iterator(chunk_size=CHUNK)),
+            (
+                list(row)
+                for row in rows.iterator(chunk_size=CHUNK)
+                if not (self.data.is_hidden(row[1]) or self.data.is_hidden(row[2]))
+            ),
         )
 
     def judgments(self) -> bytes:
@@ -242,6 +244,8 @@ class _Tables:
             for pk, participant, hyp, a, b, context, verdict, reason, private, at in rows.iterator(
                 chunk_size=CHUNK
             ):
+                if self.data.is_hidden(a) or self.data.is_hidden(b):
+                    continue  # a story with a hidden value: out with it
                 yield [
                     pk,
                     self.pid(participant),
@@ -287,6 +291,7 @@ class _Tables:
             (
                 [row[0], self.pid(row[1]), *row[2:-1], iso(row[-1])]
                 for row in rows.iterator(chunk_size=CHUNK)
+                if not self.data.is_hidden(row[3])
             ),
         )
 
@@ -305,31 +310,43 @@ class _Tables:
         )
 
     def participants(self) -> bytes:
-        # A participant is in the export if any of their rows is. Subqueries, not a list of
-        # ids: a large study's ids would pass the database's limit on query parameters.
-        before = self.data.before()
-
-        def made(model: type) -> Exists:
-            return Exists(model.objects.filter(before, participant=OuterRef("pk")))
-
-        rows = (
-            self.counted.filter(
-                made(WiserJudgment)
-                | made(Selection)
-                | made(Impression)
-                | made(ValuesCard)
-                | made(SurveyAnswer)
-            )
-            .order_by("pk")
-            .values_list(
-                "pk", "question_id", "demographics__answers__political_affiliation", "completed_at"
-            )
-        )
+        """A participant per row, by their random id: question, political group (as the
+        reference had it), completed, the study's group, whether they count, and their
+        answer to each of the study's "About you" items (``answer_<key>``). Never a
+        recruiter id."""
+        keys = [item.key for item in self.data.demographic_items]
+        rows = self.data.participants
         return csv_bytes(
-            ["participant_id", "question_id", "political_group", "completed"],
+            [
+                "participant_id",
+                "question_id",
+                "political_group",
+                "completed",
+                "group",
+                "counted",
+                *(f"answer_{key}" for key in keys),
+            ],
             (
-                [self.pid(pk), _s(question), politics or "", completed is not None]
-                for pk, question, politics, completed in rows.iterator(chunk_size=CHUNK)
+                [
+                    row["id"],
+                    row["question_id"] or "",
+                    row["answers"].get("political_affiliation", ""),
+                    row["completed"],
+                    row["group"] or "",
+                    row["counted"],
+                    *(row["answers"].get(key, "") for key in keys),
+                ]
+                for row in rows
+            ),
+        )
+
+    def demographic_items(self) -> bytes:
+        """What the ``answer_<key>`` columns of participants.csv asked."""
+        return csv_bytes(
+            ["key", "label", "kind", "choices"],
+            (
+                [i.key, i.label, i.kind, json.dumps(i.choices, ensure_ascii=False)]
+                for i in self.data.demographic_items
             ),
         )
 

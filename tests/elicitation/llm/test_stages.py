@@ -100,11 +100,18 @@ def test_the_table_gives_the_order_and_the_phases():
         "dedup",
         "contexts",
         "hypothesis",
+        "screen",
         "response",
         "suggest",
     )
     assert llm.stage_names(llm.JOURNEY) == ("interview", "articulate", "revise")
-    assert llm.stage_names(llm.RECONCILE) == ("embed", "dedup", "contexts", "hypothesis")
+    assert llm.stage_names(llm.RECONCILE) == (
+        "embed",
+        "dedup",
+        "contexts",
+        "hypothesis",
+        "screen",
+    )
     assert llm.stage_names(llm.EXPORT) == ("response",)
     assert llm.stage_names(llm.SETUP) == ("suggest",)
     assert all(stage.label for stage in llm.STAGES)

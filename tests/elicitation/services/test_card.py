@@ -134,8 +134,11 @@ def test_submitting_enqueues_the_card_work_on_commit_and_moves_on(
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             card = card_service.card_submit(participant=carding, **CARD)
             enqueue.assert_not_called()  # not before the card is committed
-        enqueue.assert_called_once_with("moralgraph.tasks.process_card", card.pk, countdown=None)
-    assert len(callbacks) == 1
+        assert enqueue.call_args_list == [
+            mock.call("moralgraph.tasks.process_card", card.pk, countdown=None),
+            mock.call("moralgraph.tasks.screen_card", card.pk, countdown=None),
+        ]
+    assert len(callbacks) == 2
     card.refresh_from_db()
     assert card.status == ValuesCard.Status.SUBMITTED and card.submitted_at
     # Too few values to select from and no stories yet: both steps are skipped.
@@ -168,9 +171,12 @@ def test_the_submitted_card_reaches_the_broker_as_process_card(
         django_capture_on_commit_callbacks(execute=True),
     ):
         card = card_service.card_submit(participant=carding, **CARD)
-    send_task.assert_called_once()
-    (name,), options = send_task.call_args
-    assert (name, options["args"]) == ("moralgraph.tasks.process_card", (card.pk,))
+    # Placing it in the graph, and the pre-screen for the moderation page.
+    sent = [(call.args[0], call.kwargs["args"]) for call in send_task.call_args_list]
+    assert sent == [
+        ("moralgraph.tasks.process_card", (card.pk,)),
+        ("moralgraph.tasks.screen_card", (card.pk,)),
+    ]
 
 
 def test_submitting_twice_submits_once(carding):

@@ -74,12 +74,30 @@ def test_agreeing_twice_makes_one_participant(client):
 
 def test_declining_stores_only_the_decline_and_thanks(client):
     study = make_study()
-    client.get(url(study) + "?PROLIFIC_PID=P1")
+    client.get(url(study))
     response = client.post(url(study, "consent"), {"action": "decline"})
     assert b"Nothing about you has been stored" in response.content
     assert ConsentDecline.objects.filter(study=study).count() == 1
     assert not Participant.objects.exists()
+
+
+def test_declining_with_a_recruiter_id_keeps_only_it_screened_out(client):
+    study = make_study(no_consent_code="NOC")
+    client.get(url(study) + "?PROLIFIC_PID=P1&STUDY_ID=S&SESSION_ID=X")
+    response = client.post(url(study, "consent"), {"action": "decline"})
+    html = response.content.decode()
+    assert "Only your recruiter id has been stored" in html and "NOC" in html
+    assert ConsentDecline.objects.filter(study=study).count() == 1
+    declined = Participant.objects.get(study=study)
+    assert (declined.recruiter_pid, declined.recruiter_session_id) == ("P1", "X")
+    assert declined.screen_out_reason == "declined_consent" and declined.screened_out_at
+    assert declined.completion_code == "NOC"
+    assert declined.consented_at is None and declined.question is None
     assert f"mge.recruiter.{study.pk}" not in client.session
+    # Coming back with the same id: still declined, never a way in.
+    again = client.get(url(study) + "?PROLIFIC_PID=P1")
+    assert again.status_code == 200 and b"Only your recruiter id" in again.content
+    assert Participant.objects.filter(study=study).count() == 1
 
 
 def test_declining_returns_to_the_recruiter_with_the_no_consent_code(client):

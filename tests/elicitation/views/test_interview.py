@@ -340,3 +340,16 @@ def test_a_message_the_service_refuses_is_a_409_with_its_reason(client):
     assert response.status_code == 409
     assert b"no" in response.content
     assert not Message.objects.filter(role="user").exists()
+
+
+def test_the_composer_records_how_much_was_pasted(client):
+    study = make_study()
+    to_interview(client, study)
+    html = client.get(url(study, "interview")).content.decode()
+    assert 'name="pasted"' in html  # the composer's script counts pastes into it
+    text = "The AI should listen to her first."
+    client.post(url(study, "interview"), {"content": text, "pasted": "500"})
+    client.post(url(study, "interview"), {"content": "And then ask.", "pasted": "nonsense"})
+    mine = Message.objects.filter(role=Message.Role.USER).order_by("seq")
+    # Never more than the message holds; a bad count is no count.
+    assert [m.pasted_chars for m in mine] == [len(text), 0]

@@ -73,15 +73,18 @@ def test_the_survey_then_done_with_code_card_and_redirect(client, graph_study):
     assert (answer.represented, answer.learned, answer.respect) == (4, 5, 2)
     assert answer.study == graph_study and answer.source == SurveyAnswer.Source.JOURNEY
     html = client.get(url(graph_study, "done")).content.decode()
-    assert "C0DE" in html
+    # The participant's own completion code, not the study's.
+    code = fresh(participant).completion_code
+    assert len(code) == 10 and code != "C0DE"
+    assert f'id="completion-code">{code}<' in html and "C0DE" not in html
     assert "Patient Listening" in html
-    assert 'content="10;url=https://example.org/done?cc=C0DE"' in html
+    assert f'content="10;url=https://example.org/done?cc={code}"' in html
     # The refresh sits in <head>, once: the page's script then leaves it to the browser
     # rather than start a second navigation that would abort the first.
     head, body = html.split("</head>", 1)
     assert "http-equiv" in head and "http-equiv" not in body
     partial = client.get(url(graph_study, "done"), headers={"HX-Request": "true"})
-    assert 'data-redirect-url="https://example.org/done?cc=C0DE"' in partial.content.decode()
+    assert f'data-redirect-url="https://example.org/done?cc={code}"' in partial.content.decode()
     assert fresh(participant).completed_at is not None
     # Done is done: every other step leads back here.
     assert client.get(url(graph_study, "survey"))["Location"] == url(graph_study, "done")

@@ -320,6 +320,7 @@ def test_csv_is_a_zip_of_tidy_tables(study):
         "impressions.csv",
         "survey_answers.csv",
         "participants.csv",
+        "demographic_items.csv",
         "edges.csv",
         "ranks.csv",
         "winners.csv",
