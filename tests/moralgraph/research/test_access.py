@@ -35,6 +35,10 @@ STUDY_URLS = [
     ("get", "/research/s1/members/", Role.OWNER),
     ("post", "/research/s1/members/", Role.OWNER),
     ("post", "/research/s1/status/", Role.OWNER),
+    ("get", "/research/s1/moderation/", Role.ANALYST),
+    ("post", "/research/s1/moderation/cards/1/", Role.ANALYST),
+    ("post", "/research/s1/moderation/values/1/", Role.ANALYST),
+    ("get", "/research/s1/exports/approval.csv", Role.ANALYST),
 ]
 IDS = [f"{method} {url}" for method, url, _ in STUDY_URLS]
 
@@ -66,6 +70,8 @@ def test_every_study_url_is_listed():
                     full.removeprefix("<slug:slug>/")
                     .replace("<int:merge_id>", "1")
                     .replace("<int:job_id>", "1")
+                    .replace("<int:card_id>", "1")
+                    .replace("<int:value_id>", "1")
                     .replace("<str:fmt>", "csv")
                 )
     assert routes <= listed, routes - listed
