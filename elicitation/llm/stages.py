@@ -1,14 +1,15 @@
 """The LLM stages of the method, in one table. Everything else reads it.
 
 A stage is one kind of model call: the interview, drafting or revising a card, the
-graph's background work (embedding, dedup, contexts, upgrade stories) and the answers
-that training exports need. Its row says which setting names its default model (and
+graph's background work (embedding, dedup, contexts, upgrade stories), the answers
+that training exports need, and the questions suggested to a researcher setting a study
+up. Its row says which setting names its default model (and
 which study field overrides it), which prompt it sends, the JSON Schema its reply must
 match (none: free text), which offline module answers it without a network, who a
 participant hears from while they wait on it, and its name on the researchers' pages.
 
 The table's order is the order the stages happen in for one participant, then the
-background work: dashboards list stages in this order.
+background work, then the researcher's tools: dashboards list stages in this order.
 
 A new stage is one row here, a prompt file under ``prompts/``, an offline module under
 ``offline/`` and, if its model should be set apart, one setting.

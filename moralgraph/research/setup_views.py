@@ -8,9 +8,11 @@ with the formset's own fields); static/js/study-setup.js adds buttons for the sa
 from __future__ import annotations
 
 import logging
+import time
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -22,6 +24,8 @@ from moralgraph.research.access import Role, study_role
 from moralgraph.services import studies
 
 log = logging.getLogger(__name__)
+# Each click is an LLM call: a soft cap per researcher (per process's cache).
+SUGGESTIONS_PER_HOUR = 30
 
 
 def can_create(user) -> bool:
@@ -90,8 +94,21 @@ def settings_page(request, study):
     return _page(request, form=form, formset=setup.question_formset(study=study), study=study)
 
 
+def _over_limit(user) -> bool:
+    key = f"setup-suggest:{user.pk}:{int(time.time() // 3600)}"
+    cache.add(key, 0, 3600)
+    return cache.incr(key) > SUGGESTIONS_PER_HOUR
+
+
 def _suggestions(request, study: Study | None):
     title = request.POST.get("title", "").strip()[:200]
+    if _over_limit(request.user):
+        return render(
+            request,
+            "research/_suggestions.html",
+            {"error": "That is many suggestions for one hour: write the questions, or try later."},
+            status=429,
+        )
     if not title:
         return render(
             request,

@@ -12,6 +12,7 @@ Setting a study up is on its settings page (setup_views).
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, time
 from pathlib import Path
 
@@ -253,6 +254,24 @@ def _page(request, rows: list, param: str):
     return Paginator(rows, REVIEW_ROWS).get_page(request.GET.get(param))
 
 
+def _paged_review(request, whole: review.GraphReview):
+    """The review with REVIEW_ROWS of its contexts (in question order; a question with
+    none counts as one row, for its "nothing scored yet" note), and that page."""
+    rows = [
+        (index, context)
+        for index, question in enumerate(whole.questions)
+        for context in (question.contexts or [None])
+    ]
+    page = _page(request, rows, "contexts_page")
+    questions: list[review.QuestionReview] = []
+    for index, context in page:
+        if not questions or questions[-1].question is not whole.questions[index].question:
+            questions.append(review.QuestionReview(whole.questions[index].question, []))
+        if context is not None:
+            questions[-1].contexts.append(context)
+    return dataclasses.replace(whole, questions=questions), page
+
+
 @study_role(Role.VIEWER)
 @vary_on_headers("HX-Request")
 @require_GET
@@ -272,10 +291,14 @@ def review_page(request, study):
         "snapshots": review.snapshots(study),
         "mode": snapshot.mode if snapshot else mode,
         "modes": GraphSnapshot.Mode.choices,
-        "review": review.graph_review(study, snapshot) if snapshot else None,
+        "review": None,
         "latest": review.pick_snapshot(study, mode=snapshot.mode) if snapshot else None,
         "backlog": review.backlog(study),
     }
+    if snapshot is not None:
+        context["review"], context["context_pages"] = _paged_review(
+            request, review.graph_review(study, snapshot)
+        )
     if request.htmx:
         return render(request, "research/review.html#review", context)
     values = _page(request, review.values_with_cards(study), "page")

@@ -24,8 +24,9 @@ def creator(django_user_model):
 
 
 def test_a_researcher_creates_a_study_with_two_questions(
-    uvicorn_server, browser, screenshots, creator
+    uvicorn_server, browser, screenshots, creator, django_user_model
 ):
+    django_user_model.objects.create_user("colleague")
     base = uvicorn_server.url
     page = browser.new_page(viewport=DESKTOP)
     errors = []
@@ -93,4 +94,15 @@ def test_a_researcher_creates_a_study_with_two_questions(
     page.click("text=Save settings")
     page.locator(".flash", has_text="Saved: estimated_minutes.").wait_for()
     assert Study.objects.get(pk=study.pk).estimated_minutes == 20
+
+    # The owner adds a colleague as analyst on the members page.
+    page.click(".study-head-actions >> text=Members")
+    page.wait_for_url(f"{base}/research/end-of-life/members/")
+    page.fill("#id_username", "colleague")
+    page.select_option("#id_role", "analyst")
+    page.click("form.setup-form button[type=submit]")
+    page.locator(".flash", has_text="colleague added.").wait_for()
+    screenshots(page, "setup-04-members")
+    member = StudyMember.objects.get(study=study, user__username="colleague")
+    assert member.role == StudyMember.Role.ANALYST
     assert errors == []

@@ -323,6 +323,19 @@ def test_suggest_leaves_out_keys_the_study_has(owned):
     assert 'data-key="grief-decision"' not in page and 'data-key="grief-facts"' in page
 
 
+def test_suggestions_are_capped_per_researcher(creator, monkeypatch):
+    from django.core.cache import cache
+
+    from moralgraph.research import setup_views
+
+    cache.clear()
+    monkeypatch.setattr(setup_views, "SUGGESTIONS_PER_HOUR", 1)
+    data = {"title": "Grief"}
+    assert creator.post("/research/new/suggest/", data).status_code == 200
+    response = creator.post("/research/new/suggest/", data)
+    assert response.status_code == 429 and "many suggestions" in response.content.decode()
+
+
 def test_suggest_without_a_title_says_so(creator):
     page = creator.post("/research/new/suggest/", {"title": " "}).content.decode()
     assert "Give the study a title first" in page

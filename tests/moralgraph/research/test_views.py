@@ -370,3 +370,31 @@ def test_the_review_lists_values_fifty_a_page_with_page_links(staff, graph_study
     assert second.context["snapshot"].pk == snapshot.pk
     # A stale page number gives the last page, not an error.
     assert staff.get("/research/graph/review/?page=99").context["values"].number == 2
+
+
+def test_the_reviews_contexts_come_fifty_a_page_in_question_order(rf, graph_study):
+    from moralgraph.research import review
+    from moralgraph.research.views import _paged_review
+
+    study, question, *_ = graph_study
+    empty = factories.QuestionFactory(study=study, key="later", title="Later question")
+
+    def context(n):
+        return review.ContextReview(str(n), f"When {n}", None, [], [], 0)
+
+    whole = review.GraphReview(
+        snapshot=None,
+        questions=[
+            review.QuestionReview(question, [context(n) for n in range(60)]),
+            review.QuestionReview(empty, []),
+        ],
+        values_ranked=0,
+        kept_edges=0,
+    )
+    first, page = _paged_review(rf.get("/"), whole)
+    assert page.paginator.count == 61 and len(first.questions[0].contexts) == 50
+    second, page = _paged_review(rf.get("/", {"contexts_page": "2"}), whole)
+    # The question goes on across the page break; the one with no context keeps its note.
+    assert [q.question for q in second.questions] == [question, empty]
+    assert [c.context_id for c in second.questions[0].contexts] == [str(n) for n in range(50, 60)]
+    assert second.questions[1].contexts == []

@@ -30,6 +30,7 @@ def test_it_is_deterministic_for_every_stage():
         "hypothesis": {"context": "When the user is in distress", "from": CARD_A, "to": CARD_B},
         "response": {"question": QUESTION, "context": "When x", "value": CARD_A},
         "screen": {"question": QUESTION, "card": CARD_A, "said": "She is scared."},
+        "suggest": {"title": "Views on end-of-life care", "description": "", "existing": []},
     }
     assert set(payloads) | {"interview"} == {stage.name for stage in STAGES if stage.offline}
     assert interview_after(ANSWER_HOW) == interview_after(ANSWER_HOW)
