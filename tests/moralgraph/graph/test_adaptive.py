@@ -87,8 +87,10 @@ def test_without_a_story_for_the_top_two_its_neighbours_stand_in():
     pool = [Candidate("ac", "c", "a", "c"), Candidate("cd", "c", "c", "d")]
     weights = pair_weights(pool, ContextState("c", CONTESTED, duels=(("a", "b", 1.0),)))
     assert weights == [1.0, 0.0]
-    # An unscored context spreads its weight evenly.
+    # An unscored context favours its least-shown pairs.
     assert pair_weights(pool, None) == [0.5, 0.5]
+    fresh = [Candidate("ac", "c", "a", "c", shown=3), Candidate("cd", "c", "c", "d")]
+    assert pair_weights(fresh, None) == [0.2, 0.8]
 
 
 def test_a_context_is_settled_after_its_streak_of_confident_scorings():
