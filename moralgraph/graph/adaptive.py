@@ -168,15 +168,16 @@ def state_of(fit: ContextFit | None, status: str, *, settled: bool = False) -> C
     return ContextState(fit.context_id, status, settled, fit.duels)
 
 
-def next_streak(previous: Mapping[str, Any] | None, status: str, winner: str | None) -> int:
+def next_streak(previous, status: str, winner: str | None) -> int:
     """Scorings in a row at which a context was confident with the same winner.
 
-    ``previous`` is the context's entry at the scoring before ({"streak", "winner"}).
+    ``previous`` is the context's state at the scoring before (payload.AdaptiveState,
+    or anything with ``streak`` and ``winner``), None for none.
     """
     if status != CONFIDENT or winner is None:
         return 0
-    if previous and previous.get("winner") == winner:
-        return int(previous.get("streak", 0)) + 1
+    if previous is not None and previous.winner == winner:
+        return previous.streak + 1
     return 1
 
 
