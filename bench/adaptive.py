@@ -21,6 +21,8 @@ and ``judgments_to_settle_adaptive`` (medians over the contexts that are not nea
 ``ratio`` (adaptive / uniform), ``calibration`` per draw (the share of settled contexts
 whose winner is the true best) and ``false_confident_near_ties`` per draw (the share of
 near-ties that settle). Goals: ratio <= 0.5, calibration >= 0.9, near-ties <= 0.1.
+Beside them, ``needed_estimate``: how the estimate of judgments still needed
+(graph/status.py) compares with the judgments the adaptive draw really took.
 """
 
 from __future__ import annotations
@@ -48,14 +50,17 @@ from moralgraph.graph.pairwise import PairwiseParams  # noqa: E402
 SEEDS = tuple(range(1, 41))
 UNIFORM_SHARE = 0.2  # Study.uniform_share's default
 STABLE_RESCORINGS = 3  # Study.stable_rescorings' default
+ESTIMATE_EVERY = 150
 
 
 def run(seeds, params, settings, draws):
     runs = {name: [] for name in draws}
+    estimates = []  # (estimated, taken) judgments still needed, adaptive draw, clear contexts
     for k, seed in enumerate(seeds):
         near_tie = k % 4 == 0  # a quarter of the seeds
         strengths = true_strengths(np.random.default_rng(seed), settings, near_tie)
         for name, draw in draws.items():
+            looks = []
             runs[name].append(
                 run_context(
                     strengths,
@@ -66,14 +71,22 @@ def run(seeds, params, settings, draws):
                     settings=settings,
                     near_tie=near_tie,
                     draw=draw,
+                    observe=lambda total, status, looks=looks: looks.append((total, status)),
                 )
             )
+            settled = runs[name][-1].settled_at
+            if name == "adaptive" and not near_tie and settled is not None:
+                estimates += [
+                    (status.needed.judgments, settled - total)
+                    for total, status in looks
+                    if total % ESTIMATE_EVERY == 0 and status.status != "confident"
+                ]
         print(
             f"seed {seed}: "
             + ", ".join(f"{n} {r[-1].settled_at} {r[-1].correct}" for n, r in runs.items()),
             flush=True,
         )
-    return {name: summarise(r, settings) for name, r in runs.items()}
+    return {name: summarise(r, settings) for name, r in runs.items()}, estimates
 
 
 def main() -> None:
@@ -81,8 +94,9 @@ def main() -> None:
     settings = SimulationSettings(contexts=len(SEEDS), stable_looks=STABLE_RESCORINGS)
     started = time.perf_counter()
     draws = {"uniform": uniform_draw, "adaptive": simulation_draw(UNIFORM_SHARE, params)}
-    result = run(SEEDS, params, settings, draws)
+    result, estimates = run(SEEDS, params, settings, draws)
     uniform, adaptive = result["uniform"], result["adaptive"]
+    taken = np.log([max(t, 1) / max(e, 1) for e, t in estimates]) if estimates else None
     figures = {
         "seeds": len(SEEDS),
         "values_per_context": [settings.min_values, settings.max_values],
@@ -103,6 +117,16 @@ def main() -> None:
         "false_confident_near_ties": {
             "uniform": uniform.false_confident_near_ties,
             "adaptive": adaptive.false_confident_near_ties,
+        },
+        # status.py's estimate of judgments still needed, checked every 150 judgments of
+        # the clear contexts that settled under the adaptive draw: judgments taken / estimate.
+        "needed_estimate": None
+        if taken is None
+        else {
+            "looks": len(estimates),
+            "median_taken_over_estimated": round(float(np.exp(np.median(taken))), 2),
+            "quartiles": [round(float(q), 2) for q in np.exp(np.percentile(taken, [25, 75]))],
+            "within_factor_2": round(float(np.mean(np.abs(taken) <= np.log(2))), 2),
         },
         "seconds": round(time.perf_counter() - started, 1),
     }

@@ -15,9 +15,10 @@ How a pair is chosen, one pick at a time (no pair twice for one participant):
   with the probability that the pair is a bootstrap replicate's top two (pick a
   replicate, take its best value and its likeliest challenger, the second best in that
   replicate). That is the pair whose votes can most change which value is on top.
-  A context without a fit yet (no decisive vote) spreads its weight evenly; when none of
-  a context's top-two pairs has a story, pairs sharing a value with them stand in (the
-  service asks reconciliation to write the missing story meanwhile). When no context
+  A context without a fit yet (no decisive vote) favours its least-shown pairs (weight
+  1 / (1 + times shown)); when none of a context's top-two pairs has a story, pairs
+  sharing a value with them stand in (the service asks reconciliation to write the
+  missing story meanwhile). When no context
   can take an adaptive pick, the pick is uniform, and is recorded as such.
 
 The stopping rule: a context is **settled** once it has been ``confident``, with the
@@ -74,6 +75,7 @@ class Candidate:
     value_a: str
     value_b: str
     item: Any = field(default=None, compare=False)
+    shown: int = 0  # how often the pair was drawn before, in either direction
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,9 @@ def pair_weights(candidates: Sequence[Candidate], state: ContextState | None) ->
     if not candidates:
         return []
     if state is None or not state.duels:
-        return [1.0 / len(candidates)] * len(candidates)
+        # Nothing known yet: the least-shown pairs first (sparse edges need votes most).
+        weights = [1.0 / (1 + c.shown) for c in candidates]
+        return [w / sum(weights) for w in weights]
     exact: dict[frozenset, float] = {}
     for top, second, share in state.duels:
         key = frozenset((top, second))
@@ -164,15 +168,16 @@ def state_of(fit: ContextFit | None, status: str, *, settled: bool = False) -> C
     return ContextState(fit.context_id, status, settled, fit.duels)
 
 
-def next_streak(previous: Mapping[str, Any] | None, status: str, winner: str | None) -> int:
+def next_streak(previous, status: str, winner: str | None) -> int:
     """Scorings in a row at which a context was confident with the same winner.
 
-    ``previous`` is the context's entry at the scoring before ({"streak", "winner"}).
+    ``previous`` is the context's state at the scoring before (payload.AdaptiveState,
+    or anything with ``streak`` and ``winner``), None for none.
     """
     if status != CONFIDENT or winner is None:
         return 0
-    if previous and previous.get("winner") == winner:
-        return int(previous.get("streak", 0)) + 1
+    if previous is not None and previous.winner == winner:
+        return previous.streak + 1
     return 1
 
 

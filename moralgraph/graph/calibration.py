@@ -63,7 +63,7 @@ import numpy as np
 
 from moralgraph.graph import bootstrap
 from moralgraph.graph.pairwise import ContextFit, PairwiseParams, fit_context
-from moralgraph.graph.status import CONFIDENT, context_status
+from moralgraph.graph.status import CONFIDENT, ContextStatus, context_status
 from moralgraph.graph.votes import votes_from_arrays
 
 
@@ -146,8 +146,12 @@ def run_context(
     settings: SimulationSettings,
     near_tie: bool = False,
     draw: Draw = uniform_draw,
+    observe: Callable[[int, ContextStatus], None] | None = None,
 ) -> ContextRun:
-    """Elicit judgments on one simulated context until it settles or reaches the cap."""
+    """Elicit judgments on one simulated context until it settles or reaches the cap.
+
+    ``observe(judgments, status)`` is called at every look (the bench checks the estimate
+    of judgments still needed with it)."""
     n = len(strengths)
     per = settings.judgments_per_participant
     people = -(-settings.cap // per)
@@ -181,6 +185,8 @@ def run_context(
         )
         fit = fit_context(votes, study_seed=study_seed, params=params, input_hash="simulated")
         status = context_status(fit, params)
+        if observe is not None:
+            observe(total, status)
         winner = status.winner if status.status == CONFIDENT else None
         streak = streak + 1 if winner is not None and winner == last else int(winner is not None)
         last = winner

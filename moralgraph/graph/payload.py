@@ -169,6 +169,42 @@ class Position:
 
 
 @dataclass(frozen=True)
+class AdaptiveState:
+    """What adaptive elicitation keeps of one context at a scoring (default mode only):
+    its status and winner then, how many scorings in a row it has been confident with that
+    winner, whether that settles it, the bootstrap's top-two shares the draw samples
+    from, and the pairs it wants judged (services.adaptive)."""
+
+    context_id: str
+    status: str = ""
+    winner: str | None = None
+    streak: int = 0
+    settled: bool = False
+    judgments: int = 0
+    needed: int | None = None
+    duels: tuple[tuple[str, str, float], ...] = ()
+    wanted: tuple[tuple[str, str], ...] = ()
+
+
+def _adaptive(results: Mapping) -> dict[str, AdaptiveState]:
+    contexts = (results.get("adaptive") or {}).get("contexts") or {}
+    return {
+        str(context_id): AdaptiveState(
+            context_id=str(context_id),
+            status=data.get("status") or "",
+            winner=data.get("winner"),
+            streak=int(data.get("streak") or 0),
+            settled=bool(data.get("settled")),
+            judgments=int(data.get("judgments") or 0),
+            needed=data.get("needed"),
+            duels=tuple((str(a), str(b), float(w)) for a, b, w in data.get("duels") or ()),
+            wanted=tuple((str(a), str(b)) for a, b in data.get("wanted") or ()),
+        )
+        for context_id, data in contexts.items()
+    }
+
+
+@dataclass(frozen=True)
 class ScoredGraph:
     mode: str
     input_hash: str
@@ -177,6 +213,8 @@ class ScoredGraph:
     # default only: {"edges", "agree", "share"} and the share of unlabelled judgments
     cross_group_agreement: Mapping[str, Any] = field(default_factory=dict)
     unlabelled_share: float | None = None
+    # default only: per context id, what adaptive elicitation keeps (empty if older)
+    adaptive: Mapping[str, AdaptiveState] = field(default_factory=dict)
     _by_id: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -191,6 +229,7 @@ class ScoredGraph:
             contexts=contexts,
             cross_group_agreement=results.get("cross_group_agreement") or {},
             unlabelled_share=results.get("unlabelled_share"),
+            adaptive=_adaptive(results),
             _by_id={c.context_id: c for c in contexts},
         )
 

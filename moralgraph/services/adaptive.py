@@ -33,6 +33,7 @@ from elicitation.queue import enqueue_on_commit
 from moralgraph import selectors
 from moralgraph.graph.adaptive import ContextState, is_settled, next_streak
 from moralgraph.graph.pairwise import ContextFit, as_plain, fit_from_plain
+from moralgraph.graph.payload import AdaptiveState
 from moralgraph.graph.status import CONFIDENT, INSUFFICIENT
 from moralgraph.models import AuditEntry, GraphSnapshot, UpgradeHypothesis
 
@@ -69,7 +70,7 @@ def scored_extras(
 
     ``previous`` is the study's latest snapshot before this one (None for the first, or
     for a cut-off run, whose streaks start afresh)."""
-    before = ((previous.results.get("adaptive") or {}) if previous else {}).get("contexts", {})
+    before = previous.payload.adaptive if previous else {}
     contexts = {}
     for scored in result.get("contexts", []):
         context_id = str(scored["context_id"])
@@ -114,31 +115,23 @@ def context_states(study: Study) -> dict[str, ContextState]:
     snapshot = GraphSnapshot.latest_for(study)
     if snapshot is None:
         return {}
-    states = {}
-    for context_id, data in (
-        (snapshot.results.get("adaptive") or {}).get("contexts") or {}
-    ).items():
-        states[context_id] = ContextState(
-            context_id=context_id,
-            status=data.get("status") or INSUFFICIENT,
-            settled=bool(data.get("settled")),
-            duels=tuple((str(a), str(b), float(w)) for a, b, w in data.get("duels", [])),
+    return {
+        context_id: ContextState(
+            context_id, state.status or INSUFFICIENT, state.settled, state.duels
         )
-    return states
+        for context_id, state in snapshot.payload.adaptive.items()
+    }
 
 
 def wanted_pairs(snapshot: GraphSnapshot | None) -> dict[str, list[tuple[str, str]]]:
     """Per context that is not settled nor confident, the pairs it wants judged."""
     if snapshot is None:
         return {}
-    wanted = {}
-    for context_id, data in (
-        (snapshot.results.get("adaptive") or {}).get("contexts") or {}
-    ).items():
-        if data.get("settled") or data.get("status") == CONFIDENT:
-            continue
-        wanted[context_id] = [(a, b) for a, b in data.get("wanted", [])]
-    return wanted
+    return {
+        context_id: list(state.wanted)
+        for context_id, state in snapshot.payload.adaptive.items()
+        if not state.settled and state.status != CONFIDENT
+    }
 
 
 # ---------------------------------------------------------------------------------------
@@ -212,7 +205,7 @@ class ContextProjection:
 def progress(study: Study, snapshot: GraphSnapshot | None = None) -> list[QuestionProgress]:
     """Per question, its canonical contexts with judgments so far and still needed."""
     snapshot = snapshot or GraphSnapshot.latest_for(study)
-    data = ((snapshot.results.get("adaptive") or {}) if snapshot else {}).get("contexts") or {}
+    states = snapshot.payload.adaptive if snapshot else {}
     per = max(study.judgment_count, 1)
     contexts = list(selectors.canonical_contexts(study).prefetch_related("questions"))
     rows = []
@@ -222,17 +215,16 @@ def progress(study: Study, snapshot: GraphSnapshot | None = None) -> list[Questi
             asked = list(context.questions.all())
             if asked and question not in asked:
                 continue  # a context tied to no question applies to every question
-            info = data.get(str(context.pk), {})
-            settled = bool(info.get("settled"))
-            needed = 0 if settled else info.get("needed")
+            state = states.get(str(context.pk)) or AdaptiveState(str(context.pk))
+            needed = 0 if state.settled else state.needed
             own.append(
                 ContextProjection(
                     context_id=context.pk,
                     text=context.text,
-                    status=info.get("status", ""),
-                    settled=settled,
-                    streak=int(info.get("streak", 0)),
-                    judgments=int(info.get("judgments", 0)),
+                    status=state.status,
+                    settled=state.settled,
+                    streak=state.streak,
+                    judgments=state.judgments,
                     needed=needed,
                     participants=None if needed is None else math.ceil(needed / per),
                 )

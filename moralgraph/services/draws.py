@@ -274,7 +274,8 @@ def draw_stories(participant: Participant, *, count: int) -> list[DrawnStory]:
             a, b = (
                 str(roots.get(v, v)) for v in (stories[0].from_value_id, stories[0].to_value_id)
             )
-            candidates.append(adaptive_policy.Candidate(key, context_id, a, b, stories))
+            shown = sum(h.shown for h in group)
+            candidates.append(adaptive_policy.Candidate(key, context_id, a, b, stories, shown))
     picks = adaptive_policy.draw_pairs(
         candidates,
         states,

@@ -6,7 +6,10 @@ edges and ranks (plus winners in the default mode) from the snapshot. Ids are ou
 strings; participants appear only as their random ``public_id``, with their political
 group. Lists (policies) are JSON arrays in one cell; times are ISO-8601 UTC. A reason the
 participant marked private is left empty, never exported. A text cell that a spreadsheet
-would run as a formula starts with an apostrophe (``data.safe_cell``).
+would run as a formula starts with an apostrophe (``data.safe_cell``). A judgment's
+``draw_policy`` and ``context_status`` say how its story was drawn (uniform, adaptive or
+fill; the context's status then), empty for judgments drawn before adaptive elicitation
+or imported.
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+from django.db.models import OuterRef, Subquery
+
 from elicitation.models import (
     Impression,
+    JudgmentAssignment,
     Participant,
     Selection,
 )
@@ -222,9 +228,17 @@ class _Tables:
         )
 
     def judgments(self) -> bytes:
+        # How the story was drawn (adaptive elicitation): the assignment that showed it.
+        shown = JudgmentAssignment.objects.filter(
+            participant_id=OuterRef("participant_id"), hypothesis_id=OuterRef("hypothesis_id")
+        )
         rows = (
             counted_judgments(self.study)
             .filter(self.data.before())
+            .annotate(
+                draw_policy=Subquery(shown.values("policy")[:1]),
+                draw_status=Subquery(shown.values("context_status")[:1]),
+            )
             .order_by("pk")
             .values_list(
                 "pk",
@@ -237,13 +251,14 @@ class _Tables:
                 "reason",
                 "reason_private",
                 "created_at",
+                "draw_policy",
+                "draw_status",
             )
         )
 
         def lines() -> Iterator[list]:
-            for pk, participant, hyp, a, b, context, verdict, reason, private, at in rows.iterator(
-                chunk_size=CHUNK
-            ):
+            for row in rows.iterator(chunk_size=CHUNK):
+                pk, participant, hyp, a, b, context, verdict, reason, private, at = row[:10]
                 if self.data.is_hidden(a) or self.data.is_hidden(b):
                     continue  # a story with a hidden value: out with it
                 yield [
@@ -256,6 +271,8 @@ class _Tables:
                     verdict,
                     "" if private else reason,
                     iso(at),
+                    row[10] or "",
+                    row[11] or "",
                 ]
 
         return csv_bytes(
@@ -269,6 +286,8 @@ class _Tables:
                 "verdict",
                 "reason",
                 "created_at",
+                "draw_policy",
+                "context_status",
             ],
             lines(),
         )

@@ -19,6 +19,7 @@ from moralgraph.graph.adaptive import (
 )
 from moralgraph.graph.calibration import SimulationSettings, run_context, true_strengths
 from moralgraph.graph.pairwise import PairwiseParams, as_plain, fit_context, fit_from_plain
+from moralgraph.graph.payload import AdaptiveState
 from moralgraph.graph.status import CONFIDENT, CONTESTED, INSUFFICIENT, context_status
 from moralgraph.graph.votes import context_votes
 
@@ -87,8 +88,10 @@ def test_without_a_story_for_the_top_two_its_neighbours_stand_in():
     pool = [Candidate("ac", "c", "a", "c"), Candidate("cd", "c", "c", "d")]
     weights = pair_weights(pool, ContextState("c", CONTESTED, duels=(("a", "b", 1.0),)))
     assert weights == [1.0, 0.0]
-    # An unscored context spreads its weight evenly.
+    # An unscored context favours its least-shown pairs.
     assert pair_weights(pool, None) == [0.5, 0.5]
+    fresh = [Candidate("ac", "c", "a", "c", shown=3), Candidate("cd", "c", "c", "d")]
+    assert pair_weights(fresh, None) == [0.2, 0.8]
 
 
 def test_a_context_is_settled_after_its_streak_of_confident_scorings():
@@ -96,7 +99,7 @@ def test_a_context_is_settled_after_its_streak_of_confident_scorings():
     entry = None
     for _ in range(3):
         streak = next_streak(entry, CONFIDENT, "a")
-        entry = {"streak": streak, "winner": "a"}
+        entry = AdaptiveState("c", CONFIDENT, winner="a", streak=streak)
     assert streak == 3 and is_settled(streak, 3) and not is_settled(2, 3)
     # A new winner starts again; a scoring that is not confident resets it.
     assert next_streak(entry, CONFIDENT, "b") == 1

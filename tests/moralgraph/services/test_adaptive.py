@@ -178,3 +178,34 @@ def test_contexts_without_a_question_apply_to_every_question():
     QuestionFactory(study=study, key="one")
     QuestionFactory(study=study, key="two")
     assert [len(q.contexts) for q in adaptive.progress(study)] == [1, 1]
+
+
+def test_the_judgments_table_says_how_each_story_was_drawn(two_contexts):
+    import csv
+    import io
+    import zipfile
+
+    from elicitation.models import JudgmentAssignment
+    from moralgraph.services import draws
+    from moralgraph.services.exports import build_export
+    from tests.helpers import start
+
+    study, first, _ = two_contexts
+    judge(first[0], times=2)
+    scoring.score_study(study=study)
+    participant = start(study)
+    assert draws.draw_judgments(participant)
+    assignment = JudgmentAssignment.objects.filter(participant=participant).first()
+    story = assignment.hypothesis
+    WiserJudgment.objects.create(
+        participant=participant,
+        hypothesis=story,
+        pair_key=WiserJudgment.make_pair_key(story.from_value_id, story.to_value_id),
+        verdict="upgrade",
+    )
+    scoring.score_study(study=study)
+    archive = zipfile.ZipFile(io.BytesIO(build_export(study=study, fmt="csv").content))
+    rows = list(csv.DictReader(io.StringIO(archive.read("judgments.csv").decode())))
+    (mine,) = [r for r in rows if r["hypothesis_id"] == str(story.pk) and r["draw_policy"]]
+    assert mine["draw_policy"] == assignment.policy in ("uniform", "adaptive")
+    assert mine["context_status"] == assignment.context_status

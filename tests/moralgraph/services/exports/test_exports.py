@@ -327,6 +327,8 @@ def test_csv_is_a_zip_of_tidy_tables(study):
     }
     judgments = tables["judgments.csv"]
     assert len(judgments) == 25
+    # Imported judgments were drawn by the reference app: no draw policy of ours.
+    assert {(r["draw_policy"], r["context_status"]) for r in judgments} == {("", "")}
     assert sum(r["verdict"] == "upgrade" for r in judgments) == 17
     public_ids = {str(p.public_id) for p in study.participants.all()}
     assert {r["participant_id"] for r in judgments} <= public_ids
