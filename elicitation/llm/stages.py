@@ -31,6 +31,7 @@ from elicitation.llm.offline import (
     interview,
     response,
     revise,
+    simulate,
 )
 
 OFFLINE = "offline"
@@ -40,6 +41,7 @@ OFFLINE = "offline"
 JOURNEY = "journey"
 RECONCILE = "reconcile"
 EXPORT = "export"
+SIMULATE = "simulate"  # a researcher's dry run (manage.py simulate)
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,16 @@ STAGES: tuple[Stage, ...] = (
         prompt="moralgraph/response",
         schema=schemas.RESPONSE_SCHEMA,
         offline=response.reply,
+    ),
+    # A persona's side of a simulated journey (moralgraph/services/simulation.py).
+    Stage(
+        "simulate",
+        label="Simulated participants",
+        phase=SIMULATE,
+        model_setting="LLM_SIMULATE_MODEL",
+        prompt="moralgraph/simulate",
+        schema=schemas.SIMULATE_SCHEMA,
+        offline=simulate.reply,
     ),
 )
 

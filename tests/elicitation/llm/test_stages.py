@@ -101,10 +101,12 @@ def test_the_table_gives_the_order_and_the_phases():
         "contexts",
         "hypothesis",
         "response",
+        "simulate",
     )
     assert llm.stage_names(llm.JOURNEY) == ("interview", "articulate", "revise")
     assert llm.stage_names(llm.RECONCILE) == ("embed", "dedup", "contexts", "hypothesis")
     assert llm.stage_names(llm.EXPORT) == ("response",)
+    assert llm.stage_names("simulate") == ("simulate",)
     assert all(stage.label for stage in llm.STAGES)
     assert llm.get_stage("hypothesis").label == "Upgrade stories"
 

@@ -29,6 +29,11 @@ def test_it_is_deterministic_for_every_stage():
         "contexts": {"question": QUESTION, "transcript": TRANSCRIPT},
         "hypothesis": {"context": "When the user is in distress", "from": CARD_A, "to": CARD_B},
         "response": {"question": QUESTION, "context": "When x", "value": CARD_A},
+        "simulate": {
+            "task": "interview",
+            "question": QUESTION,
+            "persona": {"name": "A", "style": "verbose", "attends": ["her fear"]},
+        },
     }
     assert set(payloads) | {"interview"} == {stage.name for stage in STAGES if stage.offline}
     assert interview_after(ANSWER_HOW) == interview_after(ANSWER_HOW)
