@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from moralgraph.research import graph_picture, quality, report_views, views
+from moralgraph.research import graph_picture, quality, report_views, simulate, views
 
 app_name = "research"
 
@@ -16,6 +16,7 @@ urlpatterns = [
     path("<slug:slug>/quality/", include(quality.urlpatterns)),
     path("<slug:slug>/report/", report_views.report_page, name="report"),
     path("<slug:slug>/exports/", views.exports, name="exports"),
+    path("<slug:slug>/simulate/", simulate.simulate_page, name="simulate"),
     path("<slug:slug>/exports/<int:job_id>/download/", views.download_job, name="download_job"),
     path("<slug:slug>/exports/now/<str:fmt>/", views.download_now, name="download_now"),
 ]

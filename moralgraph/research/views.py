@@ -162,6 +162,7 @@ def _dashboard_context(request, study: Study) -> dict:
         "balance": selectors.question_balance(study),
         "legitimacy": legitimacy.figures(study),
         "spend": selectors.llm_spend(study),
+        "budget_banner": selectors.budget_banner(study),
         "backlog": review.backlog(study),
         "snapshot": GraphSnapshot.latest_for(study),
         "participant_link": _participant_link(request, study),
