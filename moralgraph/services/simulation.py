@@ -393,11 +393,14 @@ class Walker:
         self._participant()
 
     def _on_entry(self, response):
+        """The study's link (or test link) showed a page of its own, not consent: the
+        study is closed to this participant (not open, or a limit), or it asks first."""
         page = parse_page(response.content.decode())
-        form = self._form(page, "/consent/")
-        if form is None:
+        if self._form(page, "/consent/") is None:
             raise RuntimeError(f"no way in: HTTP {response.status_code}")
         return self._on_consent(response)
+
+    _on_test = _on_entry
 
     def _on_consent(self, response):
         page = parse_page(response.content.decode())

@@ -106,3 +106,30 @@ def test_a_study_without_a_cap_is_never_summed(django_assert_num_queries):
     study = make_study()
     with django_assert_num_queries(0):
         assert budget.model_within_budget("dedup", "offline", study) == "offline"
+
+
+def test_at_the_cap_reconciliation_marks_the_card_failed_with_the_reason():
+    from elicitation.models import ValuesCard
+    from moralgraph.services import reconcile
+    from tests.helpers import seed_values
+
+    study = make_study(budget_cap_usd=Decimal("1.00"))
+    question = study.questions.get()
+    seeded = seed_values(question, 2)[0]
+    card = ValuesCard.objects.create(
+        study=study,
+        question=question,
+        title=seeded.title,
+        description=seeded.description,
+        policies=seeded.policies,
+        status=ValuesCard.Status.SUBMITTED,
+    )
+    _spent(study, "1.00")
+
+    report = reconcile.reconcile_study(study=study)
+
+    card.refresh_from_db()
+    assert card.reconcile_status == ValuesCard.Reconcile.FAILED
+    assert "Budget cap of $1.00 reached: new LLM work stopped" in card.reconcile_error
+    assert report.cards_failed == 1
+    assert LLMCall.objects.filter(study=study, error__contains="Budget cap").exists()

@@ -103,9 +103,12 @@ def test_it_maps_each_old_version_from_the_text_alone():
         assert len(old) == len(new) == 12 and old != new, name
     assert "elicitation/interview" not in migration.VERSIONS  # no schema: no change
     assert len({old for old, _ in migration.VERSIONS.values()}) == len(migration.VERSIONS)
-    assert set(migration.VERSIONS) | {"elicitation/interview"} == {
-        name for stage in llm.STAGES for name in stage.prompts
-    }
+    # Prompts added after the migration never had an old version.
+    later = {"moralgraph/simulate"}
+    assert (
+        set(migration.VERSIONS) | {"elicitation/interview"}
+        == {name for stage in llm.STAGES for name in stage.prompts} - later
+    )
 
 
 def test_a_cached_training_response_is_found_again_after_it(rows):

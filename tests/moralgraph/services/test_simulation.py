@@ -120,3 +120,17 @@ def test_the_task_claims_a_queued_run_once(small_study):
     SimulationRun.objects.filter(pk=run.pk).update(status=SimulationRun.Status.RUNNING)
     assert simulation.simulation_start(run_id=run.pk) is None  # someone else has it
     assert not Participant.objects.filter(study=small_study).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_participants_walk_at_once_in_threads():
+    study = make_study()
+    question = study.questions.get()
+    seed_stories(study, seed_values(question, 3), question=question)
+
+    run = simulation.simulation_create(study=study, participants=3)
+    run = simulation.simulation_run(run=run, concurrency=3, reconcile_after=False)
+
+    assert run.status == SimulationRun.Status.DONE, run.error
+    assert run.figures["completed"] == 3 and run.figures["concurrency"] == 3
+    assert Participant.objects.filter(study=study, is_test=True, step="done").count() == 3
