@@ -440,6 +440,9 @@ class Walker:
         page = parse_page(response.content.decode())
         finish = self._form(page, "/interview/card/")
         said = self.walk.messages
+        if page.polls and said >= self.persona.turns:
+            # The card is being drafted in the background: poll as the page's htmx does.
+            return self._poll(page.polls[0], "interview")
         if finish is not None and said >= self.persona.turns:
             return self._settle(self._post(finish.action, self._values(finish)))
         composer = self._form(page, "/interview/")
@@ -465,6 +468,21 @@ class Walker:
             reply = self._read_stream(exchange.stream_urls[-1])
             self.transcript.append({"role": "interviewer", "content": reply})
         return self._get(composer.action)
+
+    def _poll(self, url: str, step: str):
+        """Wait on a page that polls (htmx ``every``) until it moves on or has no more to
+        wait for, then load where the participant is."""
+        waited = 0.0
+        while waited < MAX_WAIT_SECONDS:
+            time.sleep(0.5)
+            waited += 0.5
+            polled = self.client.get(url, HTTP_HX_REQUEST="true")
+            target = polled.headers.get("HX-Redirect") or polled.headers.get("HX-Location")
+            if target or polled.status_code in (301, 302, 303):
+                return self._settle(polled)
+            if not parse_page(polled.content.decode()).polls:
+                break
+        return self._get(f"/s/{self.study.slug}/{step}/")
 
     def _read_stream(self, url: str) -> str:
         """Read a reply's Server-Sent Events to the end, as the page's EventSource does."""
@@ -499,18 +517,13 @@ class Walker:
     def _on_card(self, response):
         page = parse_page(response.content.decode())
         form = self._form(page, "/card/")
-        waited = 0.0
-        while form is None and page.polls and waited < MAX_WAIT_SECONDS:
-            # The draft is being written elsewhere: poll as the page's htmx would.
-            time.sleep(0.5)
-            waited += 0.5
-            polled = self._get(page.polls[0], HTTP_HX_REQUEST="true")
-            if self._where(polled) != "card" or self._form(
-                parse_page(polled.content.decode()), "/card/"
-            ):
-                response = self._get(f"/s/{self.study.slug}/card/")
-                page = parse_page(response.content.decode())
-                form = self._form(page, "/card/")
+        if form is None and page.polls:
+            # The draft is being written in the background: wait as the page does.
+            response = self._poll(page.polls[0], "card")
+            if self._where(response) != "card":
+                return response
+            page = parse_page(response.content.decode())
+            form = self._form(page, "/card/")
         if form is None:
             # Past the card already (a submitted card shown read-only): go on.
             onward = [f for f in page.forms if f.method == "post"]

@@ -134,3 +134,29 @@ def test_participants_walk_at_once_in_threads():
     assert run.status == SimulationRun.Status.DONE, run.error
     assert run.figures["completed"] == 3 and run.figures["concurrency"] == 3
     assert Participant.objects.filter(study=study, is_test=True, step="done").count() == 3
+
+
+def test_a_page_is_read_as_a_browser_reads_it():
+    page = simulation.parse_page(
+        """<div hx-get="/s/x/card/status/" hx-trigger="every 1s"></div>
+        <div data-stream-url="/s/x/interview/reply/7/?after=0"></div>
+        <form method="post" action="/s/x/survey/">
+          <input type="hidden" name="csrfmiddlewaretoken" value="tok">
+          <input type="radio" name="fair" value="1"><input type="radio" name="fair" value="2">
+          <input type="checkbox" name="private" checked>
+          <select name="age"><option value="">--</option><option value="18-24">a</option></select>
+          <textarea name="note">kept &amp; sent</textarea>
+          <button name="action" value="save">Save</button>
+        </form>"""
+    )
+    assert page.polls == ["/s/x/card/status/"]
+    assert page.stream_urls == ["/s/x/interview/reply/7/?after=0"]
+    form = page.forms[0]
+    assert (form.action, form.method) == ("/s/x/survey/", "post")
+    assert simulation.Walker._values(form) == {
+        "csrfmiddlewaretoken": "tok",
+        "private": "on",
+        "note": "kept & sent",
+    }
+    chosen = simulation.Walker._values(form, lambda field, options: options[-1:])
+    assert chosen["fair"] == "2" and chosen["age"] == "18-24"
