@@ -8,9 +8,10 @@ import pytest
 from elicitation import llm
 from elicitation.llm import accounting, budget
 from elicitation.llm.models import LLMCall
-from elicitation.models import Message
+from elicitation.models import Message, ValuesCard
 from moralgraph.research.selectors import budget_banner
-from tests.helpers import make_study, say, to_interview, url
+from moralgraph.services import reconcile
+from tests.helpers import HTMX, events, make_study, say, seed_values, stream, to_interview, url
 
 pytestmark = pytest.mark.django_db
 
@@ -109,10 +110,6 @@ def test_a_study_without_a_cap_is_never_summed(django_assert_num_queries):
 
 
 def test_at_the_cap_reconciliation_marks_the_card_failed_with_the_reason():
-    from elicitation.models import ValuesCard
-    from moralgraph.services import reconcile
-    from tests.helpers import seed_values
-
     study = make_study(budget_cap_usd=Decimal("1.00"))
     question = study.questions.get()
     seeded = seed_values(question, 2)[0]
@@ -133,3 +130,19 @@ def test_at_the_cap_reconciliation_marks_the_card_failed_with_the_reason():
     assert "Budget cap of $1.00 reached: new LLM work stopped" in card.reconcile_error
     assert report.cards_failed == 1
     assert LLMCall.objects.filter(study=study, error__contains="Budget cap").exists()
+
+
+def test_the_streamed_reply_at_the_cap_comes_from_the_offline_interviewer(client):
+    study = make_study(interview_model="gpt-4o-mini", budget_cap_usd=Decimal("1.00"))
+    to_interview(client, study)
+    _spent(study, "1.50")
+
+    say(client, study, "The AI should listen to her first.", token="t1", **HTMX)
+    reply = Message.objects.get(role="assistant", status=Message.Status.PENDING)
+    _, body = stream(client, url(study, "interview", "reply", reply.pk))
+
+    assert [name for name, _ in events(body)][-1] == "done"
+    reply.refresh_from_db()
+    assert reply.status == Message.Status.COMPLETE and "Thank you. You said" in reply.content
+    newest = LLMCall.objects.filter(study=study, stage="interview").order_by("pk").last()
+    assert newest.model == "offline"
