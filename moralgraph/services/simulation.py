@@ -173,12 +173,12 @@ def _stable_index(n: int, *keys) -> int:
 def _browser(address: str) -> tuple[dict, dict, dict]:
     """What a browser on this deployment would send: an allowed host, the scheme the
     site redirects to, and a same-origin Referer (which CSRF checks over https). As
-    ``Client`` defaults, ``AsyncClient.get`` options and headers."""
+    ``Client`` defaults, the options of every request and the headers."""
     hosts = [h.lstrip(".") for h in settings.ALLOWED_HOSTS if h and h != "*"]
     host = hosts[0] if hosts else "testserver"
     scheme = "https" if getattr(settings, "SECURE_SSL_REDIRECT", False) else "http"
     headers = {"host": host, "referer": f"{scheme}://{host}/"}
-    wsgi = {"REMOTE_ADDR": address, "SERVER_NAME": host, "wsgi.url_scheme": scheme}
+    wsgi = {"REMOTE_ADDR": address, "SERVER_NAME": host}
     return wsgi, {"secure": scheme == "https"}, headers
 
 
@@ -235,7 +235,7 @@ class Walker:
         self.guard = guard
         # Each participant its own address, as distinct people would have.
         self.address = f"198.18.{index // 250 % 250}.{index % 250 + 1}"
-        wsgi, self.asgi, self.headers = _browser(self.address)
+        wsgi, self.options, self.headers = _browser(self.address)
         self.client = Client(enforce_csrf_checks=True, headers=self.headers, **wsgi)
         self.walk = Walk(index=index, persona=persona.key)
         self.transcript: list[dict] = []
@@ -291,10 +291,10 @@ class Walker:
     # -- pages -----------------------------------------------------------------------
 
     def _get(self, url: str, **extra):
-        return self.client.get(url, follow=True, **extra)
+        return self.client.get(url, follow=True, **self.options, **extra)
 
     def _post(self, url: str, data, **extra):
-        return self.client.post(url, data, **extra)
+        return self.client.post(url, data, **self.options, **extra)
 
     def _settle(self, response):
         """Follow a POST's redirect (or an htmx redirect header) to the page it leads to."""
@@ -476,7 +476,7 @@ class Walker:
         while waited < MAX_WAIT_SECONDS:
             time.sleep(0.5)
             waited += 0.5
-            polled = self.client.get(url, HTTP_HX_REQUEST="true")
+            polled = self.client.get(url, HTTP_HX_REQUEST="true", **self.options)
             target = polled.headers.get("HX-Redirect") or polled.headers.get("HX-Location")
             if target or polled.status_code in (301, 302, 303):
                 return self._settle(polled)
@@ -487,12 +487,14 @@ class Walker:
     def _read_stream(self, url: str) -> str:
         """Read a reply's Server-Sent Events to the end, as the page's EventSource does."""
         cookies = self.client.cookies
-        headers, asgi, address = self.headers, self.asgi, self.address
+        headers, options, address = self.headers, self.options, self.address
 
         async def go() -> str:
             stream_client = _AsyncBrowser(headers["host"], address)
             stream_client.cookies = cookies
-            response = await stream_client.get(url, headers={"referer": headers["referer"]}, **asgi)
+            response = await stream_client.get(
+                url, headers={"referer": headers["referer"]}, **options
+            )
             if not response.streaming:
                 return ""
             parts = [
