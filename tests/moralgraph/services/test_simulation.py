@@ -160,3 +160,12 @@ def test_a_page_is_read_as_a_browser_reads_it():
     }
     chosen = simulation.Walker._values(form, lambda field, options: options[-1:])
     assert chosen["fair"] == "2" and chosen["age"] == "18-24"
+
+
+def test_it_walks_a_site_served_over_https_with_its_own_host(small_study, settings):
+    settings.ALLOWED_HOSTS = ["mge.example.org"]
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = True
+    run = simulation.simulation_create(study=small_study, participants=1)
+    run = simulation.simulation_run(run=run, reconcile_after=False)
+    assert run.figures["completed"] == 1, run.error
