@@ -709,7 +709,12 @@ def cost_estimate(
         "total_usd": None if unknown or not stages else round(total, 2),
         "unknown_price": unknown,
         "note": "Per-participant tokens of this run times the planned number; "
-        "reconciliation grows faster than linearly with many cards.",
+        "reconciliation grows faster than linearly with many cards."
+        + (
+            " The offline provider counts words as tokens: real models count about a third more."
+            if any(llm.OFFLINE in figures.get("models", ()) for figures in usage.values())
+            else ""
+        ),
     }
 
 
