@@ -266,6 +266,10 @@ LLM_ARTICULATE_MODEL = env_str("LLM_ARTICULATE_MODEL", LLM_MODEL)  # drafting an
 LLM_DEDUP_MODEL = env_str("LLM_DEDUP_MODEL", LLM_MODEL)  # dedup and contexts
 LLM_HYPOTHESIS_MODEL = env_str("LLM_HYPOTHESIS_MODEL", LLM_MODEL)
 LLM_RESPONSE_MODEL = env_str("LLM_RESPONSE_MODEL", LLM_MODEL)
+# The personas of `manage.py simulate`: offline unless asked, a dry run should cost little.
+LLM_SIMULATE_MODEL = env_str("LLM_SIMULATE_MODEL", "offline")
+# The budget cap reads a study's LLM spend at most this often (seconds) per process.
+LLM_SPEND_REFRESH_SECONDS = env_float("LLM_SPEND_REFRESH_SECONDS", 10.0, minimum=0.0)
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "")  # empty: the local deterministic embedding
 LLM_TIMEOUT = env_float("LLM_TIMEOUT", 60.0, minimum=1.0)
 LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 3, minimum=0)

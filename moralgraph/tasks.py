@@ -20,7 +20,7 @@ from elicitation.llm import LLMError
 from elicitation.models import Study
 from elicitation.queue import enqueue
 from moralgraph.locks import StudyBusy
-from moralgraph.services import reconcile, scoring, screening, sweep
+from moralgraph.services import reconcile, scoring, screening, simulation, sweep
 from moralgraph.services.exports import jobs
 
 logger = logging.getLogger(__name__)
@@ -127,3 +127,11 @@ def sweep_studies() -> dict:
     """Beat: re-enqueue reconciliation left pending for a sweep period, scoring left
     undone, and export jobs whose message was lost or whose worker died."""
     return sweep.sweep()
+
+
+@shared_task
+def run_simulation(run_id: int) -> int | None:
+    """A simulated pilot started from the study's simulate page. Idempotent: the run is
+    claimed from "queued", so a redelivered message finds it taken and does nothing."""
+    run = simulation.simulation_start(run_id=run_id)
+    return run.pk if run is not None else None

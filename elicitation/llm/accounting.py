@@ -90,18 +90,29 @@ def log(record: CallRecord) -> None:
 
     # The log must never turn a good answer into an error, nor hide the real one.
     try:
-        LLMCall.objects.create(**record.fields())
+        row = LLMCall.objects.create(**record.fields())
     except Exception:
         logger.exception("could not log an LLM call (stage %s)", record.stage)
+    else:
+        _count_spend(row)
 
 
 async def alog(record: CallRecord) -> None:
     from elicitation.llm.models import LLMCall
 
     try:
-        await LLMCall.objects.acreate(**record.fields())
+        row = await LLMCall.objects.acreate(**record.fields())
     except Exception:
         logger.exception("could not log an LLM call (stage %s)", record.stage)
+    else:
+        _count_spend(row)
+
+
+def _count_spend(row: Any) -> None:
+    # The budget cap's running total, kept without summing the log on every call.
+    from elicitation.llm import budget
+
+    budget.add(row.study_id, row.cost)
 
 
 def usage_of(response: Any) -> tuple[int, int] | None:
@@ -128,3 +139,18 @@ def tokens_cost(model: str, input_tokens: int, output_tokens: int) -> float:
         return float(prompt_cost + completion_cost)
     except Exception:
         return 0.0
+
+
+def price_per_token(model: str) -> tuple[float, float] | None:
+    """USD per input and per output token of ``model`` in litellm's cost map, or None
+    when the map has no price for it (the offline model, a self-hosted one)."""
+    if not model:
+        return None
+    try:
+        info = litellm.get_model_info(model)
+    except Exception:
+        return None
+    prices = info.get("input_cost_per_token"), info.get("output_cost_per_token")
+    if prices[0] is None and prices[1] is None:
+        return None
+    return float(prices[0] or 0.0), float(prices[1] or 0.0)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 
+from elicitation.llm import budget
 from elicitation.llm.accounting import CallRecord, log, response_cost, usage_of
 from elicitation.llm.errors import LLMError, describe
 from elicitation.llm.lazy import litellm
@@ -201,6 +202,7 @@ def embed(texts: list[str], *, study: Any = None) -> list[list[float]]:
         return [local_embedding(text) for text in texts]
     record = CallRecord(stage="embed", model=model, prompt=None, study=study)
     try:
+        budget.model_within_budget("embed", model, study)  # raises at the study's cap
         response = RETRY.call(
             lambda: litellm.embedding(model=model, input=texts, **call_options()), record
         )

@@ -32,6 +32,9 @@ import json
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
+from asgiref.sync import sync_to_async
+
+from elicitation.llm import budget
 from elicitation.llm.accounting import CallRecord, alog, log
 from elicitation.llm.errors import LLMError, LLMOutputInvalid, describe, friendly
 from elicitation.llm.lazy import litellm
@@ -50,6 +53,24 @@ T = TypeVar("T")
 def _litellm_model(stage: str, model: str) -> str:
     # The offline brain needs the stage; a real model does not care which stage it is.
     return f"{OFFLINE}/{stage}" if model == OFFLINE else model
+
+
+def _model(stage: str, prompt: Prompt | None, study: Any, model: str | None = None) -> str:
+    """The stage's model (``model`` if the caller names one), as the study's budget cap
+    allows (see ``budget``); a refusal is logged as a call of its own, so the
+    researchers' log says why work stopped."""
+    model = model or model_for(stage, study)
+    try:
+        return budget.model_within_budget(stage, model, study)
+    except budget.BudgetExceeded as exc:
+        log(CallRecord(stage=stage, model=model, prompt=prompt, study=study, error=describe(exc)))
+        raise
+
+
+async def _amodel(stage: str, prompt: Prompt | None, study: Any) -> str:
+    if budget.cap_of(study) is None:
+        return model_for(stage, study)  # no cap: nothing to read from the database
+    return await sync_to_async(_model)(stage, prompt, study)
 
 
 # ---------------------------------------------------------------------------
@@ -115,7 +136,7 @@ def stream_chat(
     The LLMCall row is written when the stream ends, fails, or is abandoned by its
     consumer (then with error "interrupted"). Raises LLMError.
     """
-    model = model_for(stage, study)
+    model = _model(stage, prompt, study)
     name = _litellm_model(stage, model)
     record = CallRecord(stage=stage, model=model, prompt=prompt, study=study)
     full = _system_and(system, messages)
@@ -160,7 +181,7 @@ async def astream_chat(
     A client that disconnects cancels the stream; the call is still logged, with
     error "interrupted".
     """
-    model = model_for(stage, study)
+    model = await _amodel(stage, prompt, study)
     name = _litellm_model(stage, model)
     record = CallRecord(stage=stage, model=model, prompt=prompt, study=study)
     full = _system_and(system, messages)
@@ -201,13 +222,14 @@ def _complete(
     messages: list[dict],
     study: Any,
     check: Callable[[str], T],
+    model: str | None = None,
     **options: Any,
 ) -> T:
     """One logged, retried, non-streaming call; ``check`` turns the reply into the result.
 
     If ``check`` raises ``InvalidOutput``, the row records why and the error propagates.
     """
-    model = model_for(stage, study)
+    model = _model(stage, prompt, study, model)
     name = _litellm_model(stage, model)
     record = CallRecord(stage=stage, model=model, prompt=prompt, study=study)
     try:
@@ -258,11 +280,13 @@ def structured(
     payload: dict,
     study: Any = None,
     system: str | None = None,
+    model: str | None = None,
 ) -> dict:
     """Ask ``stage`` for a JSON object and return it validated against its schema.
 
     The system message is ``system`` (default: the prompt's text) and the user message
-    is the JSON-encoded ``payload``. An unusable reply gets one repair retry that tells
+    is the JSON-encoded ``payload``; ``model`` overrides the stage's model for this call
+    (a simulation's ``--model``). An unusable reply gets one repair retry that tells
     the model what was wrong; a second one raises LLMOutputInvalid. Each attempt is one
     LLMCall row.
     """
@@ -284,7 +308,13 @@ def structured(
 
     try:
         return _complete(
-            stage=stage, prompt=prompt, messages=messages, study=study, check=check, **options
+            stage=stage,
+            prompt=prompt,
+            messages=messages,
+            study=study,
+            check=check,
+            model=model,
+            **options,
         )
     except InvalidOutput as first:
         repair = [
@@ -299,10 +329,16 @@ def structured(
         ]
         try:
             return _complete(
-                stage=stage, prompt=prompt, messages=repair, study=study, check=check, **options
+                stage=stage,
+                prompt=prompt,
+                messages=repair,
+                study=study,
+                check=check,
+                model=model,
+                **options,
             )
         except InvalidOutput as second:
-            model = model_for(stage, study)
+            model = model or model_for(stage, study)
             raise LLMOutputInvalid(
                 f"{stage}: the model's reply did not match the {stage} schema, even after "
                 f"a repair retry. First reply: {first}. Repaired reply: {second}.",

@@ -130,6 +130,13 @@ RESPONSE_SCHEMA: dict[str, Any] = {
     "properties": {"response": _TEXT},
 }
 
+# A simulated participant's next text: a message, a card change, a reason.
+SIMULATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["reply"],
+    "properties": {"reply": _TEXT},
+}
+
 
 class InvalidOutput(ValueError):
     """A reply that is not the JSON object the stage's schema asks for."""

@@ -33,6 +33,7 @@ from elicitation.llm.offline import (
     response,
     revise,
     screen,
+    simulate,
     suggest,
 )
 
@@ -45,6 +46,7 @@ RECONCILE = "reconcile"
 EXPORT = "export"
 # ... or while a researcher sets a study up.
 SETUP = "setup"
+SIMULATE = "simulate"  # a researcher's dry run (manage.py simulate)
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,16 @@ STAGES: tuple[Stage, ...] = (
         prompt="elicitation/suggest",
         schema=schemas.SUGGEST_SCHEMA,
         offline=suggest.reply,
+    ),
+    # A persona's side of a simulated journey (moralgraph/services/simulation.py).
+    Stage(
+        "simulate",
+        label="Simulated participants",
+        phase=SIMULATE,
+        model_setting="LLM_SIMULATE_MODEL",
+        prompt="moralgraph/simulate",
+        schema=schemas.SIMULATE_SCHEMA,
+        offline=simulate.reply,
     ),
 )
 

@@ -23,6 +23,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from elicitation import journey
+from elicitation.llm import budget as llm_budget
 from elicitation.llm import stages as llm_stages
 from elicitation.models import (
     LLMCall,
@@ -366,3 +367,10 @@ def elicitation_progress(study: Study, snapshot=None) -> list[dict]:
         }
         for question in adaptive.progress(study, snapshot)
     ]
+
+
+def budget_banner(study: Study) -> str:
+    """ "Budget cap of $X reached: new LLM work stopped" once the study's LLM spend has
+    reached its cap (the gateway's own test, from its cached spend), else ""."""
+    cap = llm_budget.reached_cap(study)
+    return llm_budget.cap_message(cap) if cap is not None else ""

@@ -9,6 +9,7 @@ from moralgraph.research import (
     quality,
     report_views,
     setup_views,
+    simulate,
     tokens,
     views,
 )
@@ -42,6 +43,7 @@ urlpatterns = [
     path("<slug:slug>/moderation/", include(moderation.urlpatterns)),
     path("<slug:slug>/report/", report_views.report_page, name="report"),
     path("<slug:slug>/exports/", views.exports, name="exports"),
+    path("<slug:slug>/simulate/", simulate.simulate_page, name="simulate"),
     path("<slug:slug>/exports/<int:job_id>/download/", views.download_job, name="download_job"),
     path("<slug:slug>/exports/approval.csv", approval.download_approval, name="approval"),
     path("<slug:slug>/exports/now/<str:fmt>/", views.download_now, name="download_now"),

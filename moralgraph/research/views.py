@@ -186,6 +186,7 @@ def _dashboard_context(request, study: Study) -> dict:
         "legitimacy": legitimacy.figures(study, include_test=include_test),
         "spend": selectors.llm_spend(study),
         "progress": selectors.elicitation_progress(study),
+        "budget_banner": selectors.budget_banner(study),
         "backlog": review.backlog(study),
         "snapshot": GraphSnapshot.latest_for(study),
         "participant_link": _participant_link(request, study),

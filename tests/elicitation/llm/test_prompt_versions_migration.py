@@ -98,7 +98,7 @@ def test_it_can_be_undone(rows):
     assert before["cached"] == OLD and before["call"] == OLD
 
 
-AFTER_THE_MIGRATION = {"elicitation/suggest", "moralgraph/screen"}
+AFTER_THE_MIGRATION = {"elicitation/suggest", "moralgraph/screen", "moralgraph/simulate"}
 
 
 def test_it_maps_each_old_version_from_the_text_alone():

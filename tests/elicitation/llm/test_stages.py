@@ -103,6 +103,7 @@ def test_the_table_gives_the_order_and_the_phases():
         "screen",
         "response",
         "suggest",
+        "simulate",
     )
     assert llm.stage_names(llm.JOURNEY) == ("interview", "articulate", "revise")
     assert llm.stage_names(llm.RECONCILE) == (
@@ -114,6 +115,7 @@ def test_the_table_gives_the_order_and_the_phases():
     )
     assert llm.stage_names(llm.EXPORT) == ("response",)
     assert llm.stage_names(llm.SETUP) == ("suggest",)
+    assert llm.stage_names("simulate") == ("simulate",)
     assert all(stage.label for stage in llm.STAGES)
     assert llm.get_stage("hypothesis").label == "Upgrade stories"
 

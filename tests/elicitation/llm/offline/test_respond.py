@@ -31,6 +31,11 @@ def test_it_is_deterministic_for_every_stage():
         "response": {"question": QUESTION, "context": "When x", "value": CARD_A},
         "screen": {"question": QUESTION, "card": CARD_A, "said": "She is scared."},
         "suggest": {"title": "Views on end-of-life care", "description": "", "existing": []},
+        "simulate": {
+            "task": "interview",
+            "question": QUESTION,
+            "persona": {"name": "A", "style": "verbose", "attends": ["her fear"]},
+        },
     }
     assert set(payloads) | {"interview"} == {stage.name for stage in STAGES if stage.offline}
     assert interview_after(ANSWER_HOW) == interview_after(ANSWER_HOW)
