@@ -262,8 +262,9 @@ class EdgeStories:
 
 
 def moderated_value_ids(study: Study) -> set[int]:
-    """Values that moderation keeps out of the graph: hidden by a researcher, or left with
-    no card that is not hidden (a value with no cards at all, say an imported one, stays).
+    """Values kept out of the graph: hidden by a researcher, or left with no counted card
+    (every card hidden, or a test participant's: a pilot's or a simulation's values never
+    reach real participants). A value with no cards at all, say an imported one, stays.
 
     Draws, stories, scoring and exports all leave these out; ids of merged-away values
     count as their root (callers resolve through ``value_roots``).
@@ -272,10 +273,11 @@ def moderated_value_ids(study: Study) -> set[int]:
         Value.objects.filter(study=study, hidden_at__isnull=False).values_list("pk", flat=True)
     )
     mapped = CardMapping.objects.filter(value=OuterRef("pk"), undone_at=None)
+    counted = mapped.filter(card__hidden_at=None).exclude(card__participant__is_test=True)
     orphaned = (
         Value.objects.filter(study=study)
-        .filter(Exists(mapped.filter(card__hidden_at__isnull=False)))
-        .exclude(Exists(mapped.filter(card__hidden_at=None)))
+        .filter(Exists(mapped))
+        .exclude(Exists(counted))
         .values_list("pk", flat=True)
     )
     return hidden | set(orphaned)

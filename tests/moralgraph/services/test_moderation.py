@@ -183,3 +183,24 @@ def test_a_new_card_never_joins_a_hidden_value(researcher):
     again = submit(study, AUTONOMY_AGAIN)  # the offline judge calls these the same
     place_all(study)
     assert value_of(again) != hidden.pk
+
+
+def test_a_value_only_a_test_participant_wrote_never_reaches_real_participants(graph):
+    """A pilot's or a simulation's card becomes a value, but real participants are not
+    shown it, and it is no node of the graph, until a counted card shares it."""
+    study, question, (_, _, card_c), (a, b, c) = graph
+    tester = ParticipantFactory(study=study, question=question, is_test=True)
+    ValuesCard.objects.filter(pk=card_c.pk).update(participant=tester)
+
+    assert c.pk in selectors.moderated_value_ids(study)
+    newcomer = _newcomer(study, question)
+    assert c.pk not in {d.value.pk for d in draws.draw_values(newcomer, count=6)}
+    assert all(
+        c.pk not in (h.from_value_id, h.to_value_id)
+        for h in draws.draw_hypotheses(newcomer, count=5)
+    )
+    assert _scored_ids(study) == {str(a.pk), str(b.pk)}
+
+    counted, _ = card_value(study, question, "Joke Again")
+    CardMapping.objects.filter(card=counted).update(value=c)
+    assert c.pk not in selectors.moderated_value_ids(study)
