@@ -16,7 +16,7 @@ trap stop INT TERM
 sleep 3
 echo
 echo "MGE Studio is running at http://127.0.0.1:$PORT/  (demo study: http://127.0.0.1:$PORT/s/demo/)"
-echo "Researcher pages: http://127.0.0.1:$PORT/admin/  (login printed above)"
+echo "Researcher pages: http://127.0.0.1:$PORT/research/  (sign in with the login printed above; admin at /admin/)"
 echo "Press Ctrl-C to stop the web server and the worker."
 wait -n "$worker" "$web"
 stop
