@@ -78,7 +78,7 @@ def score_study(
     started = timezone.now()
     judgments = judgments_for(study, as_of=as_of)
     result = score_judgments(study, judgments, mode=mode)
-    snapshot, _ = GraphSnapshot.objects.get_or_create(
+    snapshot, created = GraphSnapshot.objects.get_or_create(
         study=study,
         mode=mode,
         input_hash=result["input_hash"],
@@ -89,6 +89,15 @@ def score_study(
             "results": result,
         },
     )
+    if not created and as_of is None:
+        # Inputs back to an earlier state (an unhide, a split after a merge): that earlier
+        # snapshot is the current graph again, so it becomes the latest (latest_for).
+        newer = GraphSnapshot.objects.filter(
+            study=study, mode=mode, created_at__gt=snapshot.created_at
+        ).exists()
+        if newer:
+            GraphSnapshot.objects.filter(pk=snapshot.pk).update(created_at=started, as_of=None)
+            snapshot.refresh_from_db()
     if as_of is None and mode == GraphSnapshot.Mode.DEFAULT:
         # Only move forward: a slower, older run must not hide a newer change.
         Study.objects.filter(Q(scored_at=None) | Q(scored_at__lt=started), pk=study.pk).update(
