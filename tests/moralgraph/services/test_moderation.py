@@ -183,3 +183,17 @@ def test_a_new_card_never_joins_a_hidden_value(researcher):
     again = submit(study, AUTONOMY_AGAIN)  # the offline judge calls these the same
     place_all(study)
     assert value_of(again) != hidden.pk
+
+
+def test_unhiding_makes_the_earlier_snapshot_the_latest_again(graph, researcher):
+    from moralgraph.models import GraphSnapshot
+
+    study, _, _, (_, _, c) = graph
+    first = scoring.score_study(study=study)
+    moderation.hide_value(value=c, reason="joke", actor=researcher)
+    hidden = scoring.score_study(study=study)
+    assert GraphSnapshot.latest_for(study) == hidden != first
+    moderation.unhide_value(value=c, actor=researcher)
+    again = scoring.score_study(study=study)
+    assert again == first  # the same inputs: the same row, stored once
+    assert GraphSnapshot.latest_for(study) == first
