@@ -98,4 +98,4 @@ def test_a_hidden_value_leaves_every_export_and_the_datasheet_counts_it(study, r
     exports = _all_exports(study)
     _assert_absent(study, value, exports)
     datasheet = zipfile.ZipFile(io.BytesIO(exports["bundle"])).read("README.md").decode()
-    assert "- Hidden by moderation: 1 values cards (joke 1); 1 values (abusive 1)" in datasheet
+    assert "all hidden): cards: 1 (joke 1); values: 1 (abusive 1)" in datasheet
