@@ -254,6 +254,8 @@ HYPOTHESIS_MIN_CONTAINMENT = env_float("HYPOTHESIS_MIN_CONTAINMENT", 0.5, minimu
 # Pairs of one context whose stories (both directions) one call writes; how many calls a
 # study may make is its story budget (Study.story_budget, per submitted card).
 HYPOTHESIS_BATCH_PAIRS = env_int("HYPOTHESIS_BATCH_PAIRS", 3, minimum=1)
+# The LLM pre-screen of submitted cards (a flag for the moderation page, never a hide).
+LLM_SCREEN_CARDS = env_bool("LLM_SCREEN_CARDS", True)
 
 # --- LLM ----------------------------------------------------------------------------
 # "offline" is the deterministic provider that ships with the app. Any other value is

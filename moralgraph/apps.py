@@ -48,7 +48,7 @@ def _screen_card(sender, *, card_id: int, **kwargs) -> None:
 
     from elicitation.queue import enqueue_on_commit
 
-    if getattr(settings, "LLM_SCREEN_CARDS", True):
+    if settings.LLM_SCREEN_CARDS:
         enqueue_on_commit("moralgraph.tasks.screen_card", card_id)
 
 

@@ -11,7 +11,7 @@ import hashlib
 from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -97,6 +97,18 @@ def score_study(
     )
     if created and as_of is None and mode == GraphSnapshot.Mode.DEFAULT:
         adaptive.after_scoring(study=study, snapshot=snapshot)
+    if not created and as_of is None:
+        # Inputs back to an earlier state (an unhide, a split after a merge): that earlier
+        # snapshot is the current graph again, so it becomes the latest (latest_for). Only
+        # a newer complete run says so; a later cut-off export changes nothing.
+        newer = (
+            GraphSnapshot.objects.filter(study=study, mode=mode, created_at__gt=snapshot.created_at)
+            .filter(Q(as_of=None) | Q(as_of__gte=F("created_at")))
+            .exists()
+        )
+        if newer:
+            GraphSnapshot.objects.filter(pk=snapshot.pk).update(created_at=started, as_of=None)
+            snapshot.refresh_from_db()
     if as_of is None and mode == GraphSnapshot.Mode.DEFAULT:
         # Only move forward: a slower, older run must not hide a newer change.
         Study.objects.filter(Q(scored_at=None) | Q(scored_at__lt=started), pk=study.pk).update(

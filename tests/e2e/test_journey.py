@@ -68,11 +68,20 @@ def _xss_fired(page):
     return page.evaluate("window.__xss === undefined ? null : window.__xss")
 
 
-def _send(page, text: str):
-    """Type a message and send it with the keyboard; wait for the whole reply."""
+def _send(page, text: str, *, pasted: bool = False):
+    """Type (or paste) a message and send it with the keyboard; wait for the whole reply."""
     page.wait_for_selector("#composer[data-ready]", state="attached")
     box = page.locator("#id_content")
     box.click()
+    if pasted:  # the paste event the composer's script counts, then the text itself
+        box.evaluate(
+            """(el, text) => {
+              const data = new DataTransfer();
+              data.setData("text/plain", text);
+              el.dispatchEvent(new ClipboardEvent("paste", {clipboardData: data, bubbles: true}));
+            }""",
+            text,
+        )
     box.fill(text)
     page.keyboard.press("Control+Enter")
     page.wait_for_function(
@@ -109,7 +118,7 @@ def _tab_to(page, label: str, limit: int = 25):
 
 
 def _interview(page, shoot, prefix: str, *, first: str):
-    _send(page, first)
+    _send(page, first, pasted=True)
     for answer in ANSWERS:
         _send(page, answer)
     shoot(page, f"{prefix}-04-interview")
@@ -328,6 +337,14 @@ def test_whole_journey(uvicorn_server, browser, screenshots, study):
     assert page.locator("#transcript .bubble-user").count() == 1
     assert page.locator("#composer-error").inner_text() == ""
     _interview(page, screenshots, "phone", first="Her feelings matter most to me.")
+    # The composer counted the pasted message, and only that one (its count then reset).
+    pasted = dict(
+        Message.objects.filter(
+            interview__participant__recruiter_pid="e2e-two", role="user"
+        ).values_list("content", "pasted_chars")
+    )
+    assert pasted.pop("Her feelings matter most to me.") == len("Her feelings matter most to me.")
+    assert set(pasted.values()) == {0}
     page.get_by_role("button", name="See my card").click()
 
     _step(page, "card")

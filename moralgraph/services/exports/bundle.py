@@ -29,6 +29,9 @@ _DESCRIPTIONS = {
     "sft.jsonl": "Supervised fine-tuning data: one chat per question and confident context.",
     "dpo.jsonl": "Preference pairs: the wiser value's answer chosen, the other rejected.",
     "constitution.md": "The winning values per question and context, readable.",
+    "tables/participants.csv": "A participant per row by random id: group, counted or not, "
+    "and an answer_<key> column per demographic item (never a recruiter id).",
+    "tables/demographic_items.csv": "The demographic items the study asked (key, label, choices).",
 }
 
 
@@ -243,9 +246,9 @@ def _hidden_line(study) -> str:
     cards, card_reasons = by_reason(ValuesCard)
     values, value_reasons = by_reason(Value)
     return (
-        f"- Hidden by moderation: {cards} values cards ({card_reasons or 'none'}); "
-        f"{values} values ({value_reasons or 'none'}); left out of every file, with a value "
-        "whose cards are all hidden"
+        f"- Hidden by moderation (left out of every file, as is a value whose cards are all "
+        f"hidden): cards: {cards} ({card_reasons or 'none'}); values: {values} "
+        f"({value_reasons or 'none'})"
     )
 
 

@@ -128,3 +128,18 @@ def test_a_staff_user_who_is_not_a_member_sees_nothing(client, django_user_model
 def test_it_rejects_get_on_the_forms(admin_client, study):
     card = ValuesCard.objects.get(study=study, title="Plain Honesty")
     assert admin_client.get(_url(study, "moderate_card", card.pk)).status_code == 405
+
+
+def test_the_report_leaves_a_hidden_value_out_once_rescored(admin_client, graph_study):
+    from moralgraph.research.report import report
+    from moralgraph.services import scoring
+
+    study, _, _, (_, _, c) = graph_study  # C leads its context
+    scoring.score_study(study=study)
+    assert str(c.pk) in {r["winner"]["id"] for r in report(study)["contexts"] if r["winner"]}
+    admin_client.post(_url(study, "moderate_value", c.pk), {"action": "hide", "reason": "joke"})
+    scoring.score_study(study=study)  # what the queued rescore does
+    assert str(c.pk) not in {r["winner"]["id"] for r in report(study)["contexts"] if r["winner"]}
+    admin_client.post(_url(study, "moderate_value", c.pk), {"action": "unhide"})
+    scoring.score_study(study=study)
+    assert str(c.pk) in {r["winner"]["id"] for r in report(study)["contexts"] if r["winner"]}

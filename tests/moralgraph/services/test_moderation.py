@@ -204,3 +204,17 @@ def test_a_value_only_a_test_participant_wrote_never_reaches_real_participants(g
     counted, _ = card_value(study, question, "Joke Again")
     CardMapping.objects.filter(card=counted).update(value=c)
     assert c.pk not in selectors.moderated_value_ids(study)
+
+
+def test_unhiding_makes_the_earlier_snapshot_the_latest_again(graph, researcher):
+    from moralgraph.models import GraphSnapshot
+
+    study, _, _, (_, _, c) = graph
+    first = scoring.score_study(study=study)
+    moderation.hide_value(value=c, reason="joke", actor=researcher)
+    hidden = scoring.score_study(study=study)
+    assert GraphSnapshot.latest_for(study) == hidden != first
+    moderation.unhide_value(value=c, actor=researcher)
+    again = scoring.score_study(study=study)
+    assert again == first  # the same inputs: the same row, stored once
+    assert GraphSnapshot.latest_for(study) == first
