@@ -271,6 +271,29 @@ LLM_API_BASE = env_str("LLM_API_BASE", "")  # an OpenAI-compatible server for ev
 # demo's interview stream read like a real model's (0 in most tests).
 OFFLINE_STREAM_DELAY_MS = env_int("OFFLINE_STREAM_DELAY_MS", 25, minimum=0)
 
+
+def _offline_latency(name: str) -> dict[str, float]:
+    """``5`` (every non-streamed offline call waits 5 s) or ``articulate:5,revise:3,*:1``
+    (by stage, ``*`` for the rest): a real model's latency, for benches and demos."""
+    latency: dict[str, float] = {}
+    for item in env_str(name, "").split(","):
+        stage, _, seconds = item.strip().rpartition(":")
+        if not seconds:
+            continue
+        try:
+            value = float(seconds)
+        except ValueError:
+            value = -1.0
+        if not 0 <= value <= 600:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not 0 to 600 seconds")
+        latency[stage or "*"] = value
+    return latency
+
+
+# The offline provider answers non-streamed calls (drafting and revising a card, the
+# graph's stages) at once; this makes it wait like a real model. Empty (0) by default.
+LLM_OFFLINE_LATENCY_SECONDS = _offline_latency("LLM_OFFLINE_LATENCY_SECONDS")
+
 # --- Participant limits -------------------------------------------------------------
 MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 2000, minimum=100)
 

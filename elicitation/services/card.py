@@ -3,12 +3,15 @@ then submitted for the graph side to place (announced by the card_submitted sign
 
 from __future__ import annotations
 
+import asyncio
+
+from asgiref.sync import sync_to_async
 from django.db import transaction
 from django.utils import timezone
 
 from elicitation import cards, llm, ratelimit, selectors, signals
 from elicitation.models import Interview, Participant, ValuesCard
-from elicitation.services import participants
+from elicitation.services import participants, writing
 
 Step = Participant.Step
 
@@ -22,51 +25,83 @@ def card_draft(*, participant: Participant) -> ValuesCard:
 
     Raises JourneyError before enough turns, RateLimited, LLMError or StepMismatch.
     """
-    with transaction.atomic():
-        participant = participants.lock(participant, Step.INTERVIEW, Step.CARD)
-        interview = selectors.interview_for(participant)
-        turns = selectors.user_turns(interview)
-        needed = participant.study.interview_min_turns
-        if turns < needed:
-            raise participants.JourneyError(
-                f"Keep talking a little longer: the card is drafted after {needed} of your "
-                f"messages (you have sent {turns})."
-            )
-        draft = selectors.draft_card(participant)
-        last_said = selectors.last_user_message_at(interview)
-        if draft is not None and last_said is not None and draft.updated_at >= last_said:
+    ready = _draft_begin(participant)
+    if isinstance(ready, ValuesCard):
+        return ready
+    return _draft_store(participant, llm.structured(**ready))
+
+
+async def acard_draft(*, participant: Participant) -> ValuesCard:
+    """``card_draft`` for an async view: while the model writes the draft (seconds with
+    a real one), the request holds no thread and no database connection."""
+    ready = await sync_to_async(_draft_begin)(participant, release=True)
+    if isinstance(ready, ValuesCard):
+        return ready
+    data = await llm.astructured(**ready)
+    # Shielded: a reload or a closed tab now must not lose the draft it paid for.
+    return await asyncio.shield(sync_to_async(_draft_store)(participant, data, release=True))
+
+
+def _draft_begin(participant: Participant, *, release: bool = False) -> ValuesCard | dict:
+    """The checks before drafting: the current draft if nothing new was said since,
+    else the call to make (the allowance taken)."""
+    try:
+        with transaction.atomic():
+            participant = participants.lock(participant, Step.INTERVIEW, Step.CARD)
+            interview = selectors.interview_for(participant)
+            turns = selectors.user_turns(interview)
+            needed = participant.study.interview_min_turns
+            if turns < needed:
+                raise participants.JourneyError(
+                    f"Keep talking a little longer: the card is drafted after {needed} of "
+                    f"your messages (you have sent {turns})."
+                )
+            draft = selectors.draft_card(participant)
+            last_said = selectors.last_user_message_at(interview)
+            if draft is not None and last_said is not None and draft.updated_at >= last_said:
+                _to_card_step(participant, interview)
+                return draft
+            ratelimit.consume(participant=participant, kind="articulate")
+            history = selectors.chat_history(interview)
+        return {
+            "stage": "articulate",
+            "prompt": llm.load_prompt("elicitation/articulate"),
+            "payload": {"question": participant.question.text, "transcript": history},
+            "study": participant.study,
+        }
+    finally:
+        if release:
+            writing.release_connection()
+
+
+def _draft_store(participant: Participant, data: dict, *, release: bool = False) -> ValuesCard:
+    fields = cards.fit(data)
+    try:
+        with transaction.atomic():
+            participant = participants.lock(participant, Step.INTERVIEW, Step.CARD)
+            interview = selectors.interview_for(participant)
+            draft = selectors.draft_card(participant)
+            if draft is None:
+                draft = ValuesCard.objects.create(
+                    study=participant.study,
+                    participant=participant,
+                    interview=interview,
+                    question=participant.question,
+                    **fields,
+                )
+            elif any(getattr(draft, name) != value for name, value in fields.items()):
+                draft.proposal = fields
+                draft.save(update_fields=["proposal", "updated_at"])
+            else:
+                # The same card again: nothing to choose between; touch it so that "See
+                # my card" does not draft again until something new is said.
+                draft.proposal = {}
+                draft.save(update_fields=["proposal", "updated_at"])
             _to_card_step(participant, interview)
             return draft
-        ratelimit.consume(participant=participant, kind="articulate")
-        history = selectors.chat_history(interview)
-    data = llm.structured(
-        stage="articulate",
-        prompt=llm.load_prompt("elicitation/articulate"),
-        payload={"question": participant.question.text, "transcript": history},
-        study=participant.study,
-    )
-    fields = cards.fit(data)
-    with transaction.atomic():
-        participant = participants.lock(participant, Step.INTERVIEW, Step.CARD)
-        draft = selectors.draft_card(participant)
-        if draft is None:
-            draft = ValuesCard.objects.create(
-                study=participant.study,
-                participant=participant,
-                interview=interview,
-                question=participant.question,
-                **fields,
-            )
-        elif any(getattr(draft, name) != value for name, value in fields.items()):
-            draft.proposal = fields
-            draft.save(update_fields=["proposal", "updated_at"])
-        else:
-            # The same card again: nothing to choose between; touch it so that "See my
-            # card" does not draft again until something new is said.
-            draft.proposal = {}
-            draft.save(update_fields=["proposal", "updated_at"])
-        _to_card_step(participant, interview)
-        return draft
+    finally:
+        if release:
+            writing.release_connection()
 
 
 def _to_card_step(participant: Participant, interview: Interview) -> None:
@@ -160,35 +195,69 @@ def card_revise(
     The card as it stands in the form (edits included) is what gets revised. Raises
     ValidationError, RateLimited, LLMError or StepMismatch.
     """
-    request = cards.revise_request(request)
-    card = card_save(
-        participant=participant, title=title, description=description, policies=policies
+    card, call = _revise_begin(participant, request, title, description, policies)
+    return _revise_store(participant, card, llm.structured(**call))
+
+
+async def acard_revise(
+    *,
+    participant: Participant,
+    request: str,
+    title: str,
+    description: str,
+    policies: list[str],
+) -> ValuesCard:
+    """``card_revise`` for an async view: the participant's edits are saved first, then
+    the model's wait holds no thread and no database connection."""
+    card, call = await sync_to_async(_revise_begin)(
+        participant, request, title, description, policies, release=True
     )
-    with transaction.atomic():
-        participants.lock(participant, Step.CARD)
-        ratelimit.consume(participant=participant, kind="revise")
-    data = llm.structured(
-        stage="revise",
-        prompt=llm.load_prompt("elicitation/revise"),
-        payload={
-            "question": participant.question.text,
-            "card": {
-                "title": card.title,
-                "description": card.description,
-                "policies": card.policies,
+    data = await llm.astructured(**call)
+    return await asyncio.shield(sync_to_async(_revise_store)(participant, card, data, release=True))
+
+
+def _revise_begin(participant, request, title, description, policies, *, release=False):
+    try:
+        request = cards.revise_request(request)
+        card = card_save(
+            participant=participant, title=title, description=description, policies=policies
+        )
+        with transaction.atomic():
+            participants.lock(participant, Step.CARD)
+            ratelimit.consume(participant=participant, kind="revise")
+        call = {
+            "stage": "revise",
+            "prompt": llm.load_prompt("elicitation/revise"),
+            "payload": {
+                "question": participant.question.text,
+                "card": {
+                    "title": card.title,
+                    "description": card.description,
+                    "policies": card.policies,
+                },
+                "request": request,
             },
-            "request": request,
-        },
-        study=participant.study,
-    )
+            "study": participant.study,
+        }
+        return card, call
+    finally:
+        if release:
+            writing.release_connection()
+
+
+def _revise_store(participant, card, data: dict, *, release=False) -> ValuesCard:
     fields = cards.fit(data)
-    with transaction.atomic():
-        participants.lock(participant, Step.CARD)
-        card.refresh_from_db()
-        for name, value in fields.items():
-            setattr(card, name, value)
-        card.save()
-    return card
+    try:
+        with transaction.atomic():
+            participants.lock(participant, Step.CARD)
+            card.refresh_from_db()
+            for name, value in fields.items():
+                setattr(card, name, value)
+            card.save()
+        return card
+    finally:
+        if release:
+            writing.release_connection()
 
 
 @transaction.atomic

@@ -132,19 +132,22 @@ def interview_retry(request, study, participant, reply_id):
 
 @require_POST
 @common.participant_step(Step.INTERVIEW)
-def interview_finish(request, study, participant):
-    """ "See my card": draft the card from the conversation and show it."""
+async def interview_finish(request, study, participant):
+    """ "See my card": draft the card from the conversation and show it.
+
+    Async, so that the model's seconds of drafting hold no thread of the server (and no
+    database connection): other participants' pages are served meanwhile. The page
+    shows "drafting" while it waits (the button's htmx indicator)."""
+    page = sync_to_async(_interview_page)
     try:
-        card_service.card_draft(participant=participant)
+        await card_service.acard_draft(participant=participant)
     except participants.JourneyError as refused:
-        return _interview_page(request, study, participant, card_error=refused.message, status=409)
+        return await page(request, study, participant, card_error=refused.message, status=409)
     except RateLimited as limited:
-        return _interview_page(request, study, participant, card_error=limited.message, status=429)
+        return await page(request, study, participant, card_error=limited.message, status=429)
     except llm.LLMError as failed:
-        return _interview_page(
-            request, study, participant, card_error=failed.user_message, status=503
-        )
-    return common.go(request, journey.url_for(study, Step.CARD))
+        return await page(request, study, participant, card_error=failed.user_message, status=503)
+    return await sync_to_async(common.go)(request, journey.url_for(study, Step.CARD))
 
 
 def _sse(event: str, data: str) -> str:
