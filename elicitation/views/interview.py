@@ -18,7 +18,7 @@ from elicitation.models import Participant
 from elicitation.ratelimit import RateLimited
 from elicitation.services import card as card_service
 from elicitation.services import interview as interview_service
-from elicitation.services import participants
+from elicitation.services import participants, writing
 from elicitation.views import common
 
 Step = Participant.Step
@@ -150,6 +150,9 @@ async def interview_finish(request, study, participant):
     return await sync_to_async(common.go)(request, journey.url_for(study, Step.CARD))
 
 
+SUPERSEDED = "This reply is being shown in another tab or window. Reload this page to see it here."
+
+
 def _sse(event: str, data: str) -> str:
     lines = "".join(f"data: {line}\n" for line in data.split("\n"))
     return f"event: {event}\n{lines}\n"
@@ -178,17 +181,27 @@ async def interview_reply(request, slug, reply_id):
     after = int(after) if after.isdigit() and len(after) < 9 else 0
 
     async def events():
-        yield ": stream open\n\n"  # flushes headers through proxies at once
-        try:
-            async with aclosing(
-                interview_service.reply_stream(participant=participant, reply=reply, after=after)
-            ) as chunks:
-                async for chunk in chunks:
-                    yield _sse("token", escape(chunk))
-        except llm.LLMError as failed:
-            yield _sse("failed", escape(failed.user_message))
-            return
-        yield _sse("done", "")
+        with writing.one_stream(participant.pk) as superseded:
+            # Flushes headers through proxies at once; "retry" slows a browser's own
+            # reconnection (the page reconnects by itself, a few times, with backoff).
+            yield ": stream open\nretry: 5000\n\n"
+            try:
+                async with aclosing(
+                    interview_service.reply_stream(
+                        participant=participant, reply=reply, after=after
+                    )
+                ) as chunks:
+                    async for chunk in writing.until(superseded, chunks):
+                        yield _sse("token", escape(chunk))
+            except llm.LLMError as failed:
+                yield _sse("failed", escape(failed.user_message))
+                return
+            except writing.Superseded:
+                # A newer stream of this participant (a reload, another tab) shows the
+                # reply: this one ends, and its page says so instead of reconnecting.
+                yield _sse("failed", escape(SUPERSEDED))
+                return
+            yield _sse("done", "")
 
     response = StreamingHttpResponse(events(), content_type="text/event-stream; charset=utf-8")
     response["Cache-Control"] = "no-cache"
