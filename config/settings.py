@@ -47,6 +47,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "config.static.AsyncWhiteNoiseMiddleware",  # WhiteNoise, async-capable (config/static.py)
+    "config.static.SyncRequestLimitMiddleware",  # SYNC_REQUESTS_AT_ONCE per process
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     # Control characters in parameters and oversized bodies: a clear page, never a 500.
@@ -293,6 +294,13 @@ def _offline_latency(name: str) -> dict[str, float]:
 # The offline provider answers non-streamed calls (drafting and revising a card, the
 # graph's stages) at once; this makes it wait like a real model. Empty (0) by default.
 LLM_OFFLINE_LATENCY_SECONDS = _offline_latency("LLM_OFFLINE_LATENCY_SECONDS")
+
+# Requests to sync views running at once per web process (0: no bound); the others wait
+# on the event loop. Below the pool's size, leaving connections for the async views'
+# short steps (config/static.py).
+SYNC_REQUESTS_AT_ONCE = env_int(
+    "SYNC_REQUESTS_AT_ONCE", max(1, env_int("DATABASE_POOL_MAX", 10, minimum=1) - 2), minimum=0
+)
 
 # --- Participant limits -------------------------------------------------------------
 MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 2000, minimum=100)

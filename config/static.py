@@ -1,4 +1,7 @@
-"""WhiteNoise, async-capable: static files are served as before, and every other request
+"""How requests meet the ASGI server: WhiteNoise made async-capable, and a bound on the
+sync requests that run at once in a process.
+
+WhiteNoise, async-capable: static files are served as before, and every other request
 goes on down the middleware chain without a thread.
 
 WhiteNoise 6 declares no async support, so under ASGI Django ran the rest of the chain,
@@ -9,7 +12,13 @@ chain is async-capable; a sync view still gets its thread, for its own run only.
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import weakref
+
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from django.urls import Resolver404, resolve
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 
@@ -38,3 +47,51 @@ class AsyncWhiteNoiseMiddleware(WhiteNoiseMiddleware):
         if static_file is not None:
             return self.serve(static_file, request)
         return await self.get_response(request)
+
+
+class SyncRequestLimitMiddleware:
+    """At most SYNC_REQUESTS_AT_ONCE requests to sync views run at once in this process;
+    the rest wait here, on the event loop, holding no thread and no database connection.
+
+    Under ASGI each request's sync code gets a thread of its own, unbounded: under load,
+    hundreds of threads each held a pooled connection while they waited for the GIL, the
+    pool (DATABASE_POOL_MAX per process) ran dry and requests failed after its timeout
+    (bench/load.py, 500 participants). This is what gunicorn's gthread workers give, a
+    fixed number of threads per process, inside the one ASGI server. Async views (the
+    reply streams, drafting and revising a card) pass: they hold a connection only for
+    their short database steps, which the margin below the pool size leaves room for.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self._is_async = iscoroutinefunction(get_response)
+        if self._is_async:
+            markcoroutinefunction(self)
+        self._slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # by loop
+
+    def __call__(self, request):
+        if self._is_async:
+            return self._acall(request)
+        return self.get_response(request)  # WSGI and the test client: threads of their own
+
+    async def _acall(self, request):
+        if settings.SYNC_REQUESTS_AT_ONCE == 0 or _is_async_view(request.path_info):
+            return await self.get_response(request)
+        loop = asyncio.get_running_loop()
+        slots = self._slots.get(loop)
+        if slots is None:
+            slots = self._slots[loop] = asyncio.Semaphore(settings.SYNC_REQUESTS_AT_ONCE)
+        async with slots:
+            return await self.get_response(request)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_async_view(path: str) -> bool:
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return False
+    return iscoroutinefunction(match.func)
