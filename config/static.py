@@ -58,8 +58,9 @@ class SyncRequestLimitMiddleware:
     pool (DATABASE_POOL_MAX per process) ran dry and requests failed after its timeout
     (bench/load.py, 500 participants). This is what gunicorn's gthread workers give, a
     fixed number of threads per process, inside the one ASGI server. Async views (the
-    reply streams, drafting and revising a card) pass: they hold a connection only for
-    their short database steps, which the margin below the pool size leaves room for.
+    reply streams, drafting a card, and the card page, whose revision awaits the model)
+    pass: they hold a connection only for short database steps, which the margin below
+    the pool size leaves room for.
     """
 
     sync_capable = True
