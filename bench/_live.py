@@ -130,6 +130,11 @@ class LiveServer:
             str(self.port),
             "--workers",
             str(workers),
+            # Longer than a participant's pause between two requests: with uvicorn's
+            # 5 s default an idle keep-alive connection is closed just as the client
+            # sends on it, and the request fails (see README, Production settings).
+            "--timeout-keep-alive",
+            "75",
             "--no-access-log",
             "--log-level",
             "warning",

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/load.py [--participants 100] [--concurrency 25] [--workers 2]
         [--database-url postgres://postgres@127.0.0.1:5432/mge_load] [--max-seconds 300]
+        [--think-seconds 3-10] [--llm-latency-seconds 5]
 
 Starts its own uvicorn (``--workers`` processes) on a free 127.0.0.1 port, against a
 SQLite database in a temporary folder that it migrates (or the PostgreSQL database named
@@ -17,8 +18,18 @@ consent, about you, the question, an interview of 3 or 4 messages (each posted, 
 Server-Sent Events stream read to the end, timing the first token and the whole stream),
 "See my card", submitting the card, the selection, the judgments, the survey and the done
 page. Forms and URLs are read from the pages themselves (html.parser), the CSRF token from
-the forms and from ``hx-headers``. Nobody pauses to think: the figures are what the
-machine can take at most (journeys per minute), not what a real study asks of it.
+the forms and from ``hx-headers``. Without ``--think-seconds`` nobody pauses to think:
+the figures are what the machine can take at most (journeys per minute), not what a real
+study asks of it. ``--think-seconds MIN-MAX`` pauses a random MIN to MAX seconds before
+each action (each form sent, each message, "See my card"), as people reading and typing
+do: then ``p95_non_llm_ms`` says how quickly pages answer a study of that many people.
+
+The offline card writer answers after ``--llm-latency-seconds`` (5 by default, a real
+model's time to draft a card; LLM_OFFLINE_LATENCY_SECONDS in the server), so a view
+that waited on the model inside a request shows up in every page's figures.
+``p95_non_llm_ms`` is the 95th percentile of every request but the reply streams and
+the card draft (which waits on the model by design); ``p95_all_but_streams_ms`` counts
+the draft too.
 
 Traffic goes to the server's 127.0.0.1 port only, and is bounded: no request starts after
 ``--max-seconds`` (or a first Ctrl-C), every request has a timeout, and journeys still
@@ -83,6 +94,8 @@ STEP_ORDER = (
     "survey",
     "done",
 )
+# Requests that wait on the model by design (the card draft; revising is not walked).
+LLM_LABELS = {"POST interview/card"}
 # How often a page may come back before the journey counts as stuck.
 MAX_VISITS = {"judgments": 12}
 
@@ -525,6 +538,18 @@ class Run:
     client_cpu_seconds: float = 0.0  # this process: the simulated participants
 
 
+async def think(run: Run, rng: random.Random) -> None:
+    """A person's pause before an action (``--think-seconds``); none by default."""
+    low, high = run.args.think_seconds
+    if high <= 0:
+        return
+    try:
+        await asyncio.wait_for(run.stop.wait(), rng.uniform(low, high))
+    except TimeoutError:
+        return
+    raise Stopped
+
+
 async def walk(run: Run, journey: Journey) -> None:
     """One participant from the recruitment link to the completion code."""
     rng = random.Random(journey.index)
@@ -572,6 +597,7 @@ async def walk(run: Run, journey: Journey) -> None:
                 data = form.data(rng, comment="")
             else:
                 raise JourneyFailed(f"unexpected page {page.url}")
+            await think(run, rng)
             page = await browser.open("POST", form.action, data=data, htmx=headers)
             if step == "consent":
                 journey.consented = page.step != "consent"
@@ -588,12 +614,14 @@ async def interview(journey: Journey, browser: Browser, page: Page) -> Page:
         raise JourneyFailed("interview: no composer")
     token = composer.value("client_token")
     see_card = None
+    rng = random.Random(-journey.index)
     for text in MESSAGES[: 3 + journey.index % 2]:
         data = {
             "csrfmiddlewaretoken": composer.value("csrfmiddlewaretoken"),
             "client_token": token,
             "content": text,
         }
+        await think(browser.run, rng)
         journey.messages_attempted += 1
         # The composer posts with hx-post (not boosted): the answer is the two new
         # bubbles, the reply's stream URL among them, and the next client token.
@@ -612,6 +640,7 @@ async def interview(journey: Journey, browser: Browser, page: Page) -> Page:
         see_card = exchange.form(action_suffix="/interview/card/") or see_card
     if see_card is None:
         raise JourneyFailed("interview: no 'See my card' after the messages")
+    await think(browser.run, rng)
     return await browser.open(
         "POST",
         see_card.action,
@@ -780,6 +809,9 @@ def server_env(args, var_dir: Path, database_url: str) -> dict:
             "LLM_MODEL": "offline",
             "EMBEDDING_MODEL": "",
             "OFFLINE_STREAM_DELAY_MS": str(args.stream_delay_ms),
+            "LLM_OFFLINE_LATENCY_SECONDS": (
+                f"articulate:{args.llm_latency_seconds},revise:{args.llm_latency_seconds}"
+            ),
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
         }
@@ -1045,6 +1077,12 @@ def report(run: Run, journeys: list[Journey], wall: float, extra: dict) -> dict:
                 f"{max(values):>10.1f}"
             )
     durations = [j.seconds for j in journeys if j.status == "completed"]
+    # Every request but the streams (those are timed apart, above), without and with the
+    # card draft, which waits on the model by design.
+    non_llm = [
+        v for label, values in stats.latencies.items() if label not in LLM_LABELS for v in values
+    ]
+    all_but_streams = [v for values in stats.latencies.values() for v in values]
     statuses = {str(k): v for k, v in sorted(stats.statuses.items())}
     per_minute = counts["completed"] / (wall / 60) if wall else None
     say()
@@ -1056,7 +1094,13 @@ def report(run: Run, journeys: list[Journey], wall: float, extra: dict) -> dict:
     if durations:
         say(
             f"one journey: p50 {percentile(durations, 0.5):.1f}s, "
-            f"p95 {percentile(durations, 0.95):.1f}s (no thinking time)"
+            f"p95 {percentile(durations, 0.95):.1f}s "
+            + ("(no thinking time)" if not run.args.think_seconds[1] else "(with thinking time)")
+        )
+    if non_llm:
+        say(
+            "p95 of every request but the streams and the card draft: "
+            f"{percentile(non_llm, 0.95):.1f} ms"
         )
     cpus = os.cpu_count() or 1
     server_busy = run.server_cpu_seconds / (wall * cpus) if wall else 0.0
@@ -1084,6 +1128,10 @@ def report(run: Run, journeys: list[Journey], wall: float, extra: dict) -> dict:
         "journeys_per_minute": round(per_minute, 1) if per_minute is not None else None,
         "journey_seconds_p50": round(percentile(durations, 0.5), 2) if durations else None,
         "journey_seconds_p95": round(percentile(durations, 0.95), 2) if durations else None,
+        "p95_non_llm_ms": _ms(percentile(non_llm, 0.95)),
+        "p95_all_but_streams_ms": _ms(percentile(all_but_streams, 0.95)),
+        "think_seconds": list(run.args.think_seconds),
+        "llm_latency_seconds": run.args.llm_latency_seconds,
         "latency_ms": latency,
         "sse": sse,
         "http_status": statuses,
@@ -1102,6 +1150,18 @@ def report(run: Run, journeys: list[Journey], wall: float, extra: dict) -> dict:
 # ---------------------------------------------------------------------------------------
 
 
+def think_range(text: str) -> tuple[float, float]:
+    """``3-10`` -> (3.0, 10.0); ``5`` -> (5.0, 5.0)."""
+    low, _, high = text.partition("-")
+    try:
+        pair = (float(low), float(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected MIN-MAX seconds, e.g. 3-10") from None
+    if not 0 <= pair[0] <= pair[1] <= 600:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected 0 <= MIN <= MAX <= 600")
+    return pair
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--participants", type=int, default=100)
@@ -1113,12 +1173,34 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="postgres://... on this machine (created and migrated if missing); "
         "default: SQLite in a temporary folder",
     )
-    parser.add_argument("--max-seconds", type=float, default=300.0)
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="no request starts after this (default 300, or 900 with --think-seconds)",
+    )
+    parser.add_argument(
+        "--think-seconds",
+        type=think_range,
+        default=(0.0, 0.0),
+        metavar="MIN-MAX",
+        help="pause a random MIN to MAX seconds before each action (default: none)",
+    )
+    parser.add_argument(
+        "--llm-latency-seconds",
+        type=float,
+        default=5.0,
+        help="the offline card writer's time to draft or revise a card (default 5)",
+    )
     parser.add_argument("--timeout", type=float, default=30.0, help="per request, seconds")
     parser.add_argument("--stream-timeout", type=float, default=90.0, help="per reply stream")
     parser.add_argument("--stream-delay-ms", type=int, default=25, help="offline LLM, per word")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and log")
     args = parser.parse_args(argv)
+    if args.max_seconds is None:
+        args.max_seconds = 900.0 if args.think_seconds[1] else 300.0
+    if not 0 <= args.llm_latency_seconds <= 600:
+        parser.error("--llm-latency-seconds must be 0 to 600")
     if args.participants < 1 or args.concurrency < 1 or args.workers < 1:
         parser.error("--participants, --concurrency and --workers must be at least 1")
     if args.database_url:

@@ -46,7 +46,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "config.static.AsyncWhiteNoiseMiddleware",  # WhiteNoise, async-capable (config/static.py)
+    "config.static.SyncRequestLimitMiddleware",  # SYNC_REQUESTS_AT_ONCE per process
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     # Control characters in parameters and oversized bodies: a clear page, never a 500.
@@ -285,6 +286,36 @@ OFFLINE_STREAM_DELAY_MS = env_int("OFFLINE_STREAM_DELAY_MS", 25, minimum=0)
 # reserved for them out of the study's hourly budget while they are in the LLM steps
 # (elicitation.ratelimit): a study admits a newcomer only if it can reserve this much.
 LLM_ALLOWANCE_PER_PARTICIPANT = env_int("LLM_ALLOWANCE_PER_PARTICIPANT", 30, minimum=1)
+
+
+def _offline_latency(name: str) -> dict[str, float]:
+    """``5`` (every non-streamed offline call waits 5 s) or ``articulate:5,revise:3,*:1``
+    (by stage, ``*`` for the rest): a real model's latency, for benches and demos."""
+    latency: dict[str, float] = {}
+    for item in env_str(name, "").split(","):
+        stage, _, seconds = item.strip().rpartition(":")
+        if not seconds:
+            continue
+        try:
+            value = float(seconds)
+        except ValueError:
+            value = -1.0
+        if not 0 <= value <= 600:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not 0 to 600 seconds")
+        latency[stage or "*"] = value
+    return latency
+
+
+# The offline provider answers non-streamed calls (drafting and revising a card, the
+# graph's stages) at once; this makes it wait like a real model. Empty (0) by default.
+LLM_OFFLINE_LATENCY_SECONDS = _offline_latency("LLM_OFFLINE_LATENCY_SECONDS")
+
+# Requests to sync views running at once per web process (0: no bound); the others wait
+# on the event loop. Below the pool's size, leaving connections for the async views'
+# short steps (config/static.py).
+SYNC_REQUESTS_AT_ONCE = env_int(
+    "SYNC_REQUESTS_AT_ONCE", max(1, env_int("DATABASE_POOL_MAX", 10, minimum=1) - 2), minimum=0
+)
 
 # --- Participant limits -------------------------------------------------------------
 MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 2000, minimum=100)

@@ -7,7 +7,7 @@ PY=.venv/bin
 
 "$PY/celery" -A config worker --beat --loglevel INFO --concurrency 2 &
 worker=$!
-"$PY/uvicorn" config.asgi:application --host 127.0.0.1 --port "$PORT" --log-level info &
+"$PY/uvicorn" config.asgi:application --host 127.0.0.1 --port "$PORT" --log-level info --timeout-keep-alive 75 &
 web=$!
 
 stop() { kill -TERM "$worker" "$web" 2>/dev/null; wait "$worker" "$web" 2>/dev/null; exit 0; }

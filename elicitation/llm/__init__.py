@@ -23,7 +23,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from elicitation.llm.embeddings import LOCAL_EMBEDDING_NAME, embed, embedding_model_name
 from elicitation.llm.errors import LLMError, LLMOutputInvalid
-from elicitation.llm.gateway import astream_chat, chat, stream_chat, structured
+from elicitation.llm.gateway import astream_chat, astructured, chat, stream_chat, structured
 from elicitation.llm.prompts import Prompt, load_prompt, render
 from elicitation.llm.stages import (
     EXPORT,
@@ -52,6 +52,7 @@ __all__ = [
     "Prompt",
     "Stage",
     "astream_chat",
+    "astructured",
     "chat",
     "embed",
     "embedding_model_name",

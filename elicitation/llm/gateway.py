@@ -250,6 +250,37 @@ def _complete(
         log(record)
 
 
+async def _acomplete(
+    *,
+    stage: str,
+    prompt: Prompt | None,
+    messages: list[dict],
+    study: Any,
+    check: Callable[[str], T],
+    **options: Any,
+) -> T:
+    """``_complete`` for async views: the model's wait holds no thread."""
+    model = await _amodel(stage, prompt, study)
+    name = _litellm_model(stage, model)
+    record = CallRecord(stage=stage, model=model, prompt=prompt, study=study)
+    try:
+        response = await RETRY.acall(
+            lambda: litellm.acompletion(model=name, messages=messages, **call_options(), **options),
+            record,
+        )
+        text = response.choices[0].message.content or ""  # type: ignore[union-attr]
+        record.finish_response(response, messages, text)
+        return check(text)
+    except InvalidOutput as exc:
+        record.error = f"invalid output: {exc}"
+        raise
+    except LLMError as exc:
+        record.error = describe(exc)
+        raise
+    finally:
+        await asyncio.shield(alog(record))
+
+
 def chat(
     *,
     stage: str,
@@ -273,6 +304,52 @@ def chat(
 # ---------------------------------------------------------------------------
 
 
+def _structured_call(stage: str, prompt: Prompt, payload: dict, system: str | None):
+    """The schema, first messages and options of a structured call of ``stage``."""
+    spec = BY_NAME.get(stage)
+    if spec is None or spec.schema is None:
+        structured_stages = [s.name for s in BY_NAME.values() if s.structured]
+        raise ValueError(
+            f"{stage!r} is not a structured stage; expected one of {structured_stages}"
+        )
+    schema = spec.schema
+    messages = [
+        {"role": "system", "content": prompt.text if system is None else system},
+        {"role": "user", "content": json.dumps(payload, ensure_ascii=False)},
+    ]
+
+    def check(text: str) -> dict:
+        return parse(schema, text)
+
+    return messages, check, {"response_format": {"type": "json_object"}}
+
+
+def _repair(messages: list[dict], first: InvalidOutput) -> list[dict]:
+    return [
+        *messages,
+        {"role": "assistant", "content": first.reply},
+        {
+            "role": "user",
+            "content": f"Your reply could not be used: {first}. Answer the same input "
+            "again with only one JSON object in exactly the format the instructions "
+            "describe, and no other text.",
+        },
+    ]
+
+
+def _invalid_twice(stage: str, study: Any, first: InvalidOutput, second: InvalidOutput):
+    model = model_for(stage, study)
+    return LLMOutputInvalid(
+        f"{stage}: the model's reply did not match the {stage} schema, even after "
+        f"a repair retry. First reply: {first}. Repaired reply: {second}.",
+        stage=stage,
+        model=model,
+        # A real model may well get it right next time; the offline one won't.
+        retryable=not is_offline_model(model),
+        user_message=friendly(stage, "invalid"),
+    )
+
+
 def structured(
     *,
     stage: str,
@@ -290,61 +367,34 @@ def structured(
     the model what was wrong; a second one raises LLMOutputInvalid. Each attempt is one
     LLMCall row.
     """
-    spec = BY_NAME.get(stage)
-    if spec is None or spec.schema is None:
-        structured_stages = [s.name for s in BY_NAME.values() if s.structured]
-        raise ValueError(
-            f"{stage!r} is not a structured stage; expected one of {structured_stages}"
-        )
-    schema = spec.schema
-    messages = [
-        {"role": "system", "content": prompt.text if system is None else system},
-        {"role": "user", "content": json.dumps(payload, ensure_ascii=False)},
-    ]
-    options = {"response_format": {"type": "json_object"}}
-
-    def check(text: str) -> dict:
-        return parse(schema, text)
-
+    messages, check, options = _structured_call(stage, prompt, payload, system)
+    call = {"stage": stage, "prompt": prompt, "study": study, "check": check, **options}
+    call["model"] = model
     try:
-        return _complete(
-            stage=stage,
-            prompt=prompt,
-            messages=messages,
-            study=study,
-            check=check,
-            model=model,
-            **options,
-        )
+        return _complete(messages=messages, **call)
     except InvalidOutput as first:
-        repair = [
-            *messages,
-            {"role": "assistant", "content": first.reply},
-            {
-                "role": "user",
-                "content": f"Your reply could not be used: {first}. Answer the same input "
-                "again with only one JSON object in exactly the format the instructions "
-                "describe, and no other text.",
-            },
-        ]
         try:
-            return _complete(
-                stage=stage,
-                prompt=prompt,
-                messages=repair,
-                study=study,
-                check=check,
-                model=model,
-                **options,
-            )
+            return _complete(messages=_repair(messages, first), **call)
         except InvalidOutput as second:
-            model = model or model_for(stage, study)
-            raise LLMOutputInvalid(
-                f"{stage}: the model's reply did not match the {stage} schema, even after "
-                f"a repair retry. First reply: {first}. Repaired reply: {second}.",
-                stage=stage,
-                model=model,
-                # A real model may well get it right next time; the offline one won't.
-                retryable=not is_offline_model(model),
-                user_message=friendly(stage, "invalid"),
-            ) from second
+            raise _invalid_twice(stage, study, first, second) from second
+
+
+async def astructured(
+    *,
+    stage: str,
+    prompt: Prompt,
+    payload: dict,
+    study: Any = None,
+    system: str | None = None,
+) -> dict:
+    """``structured`` for async views (drafting and revising a card): while the model
+    thinks, the request holds no thread and no database connection."""
+    messages, check, options = _structured_call(stage, prompt, payload, system)
+    call = {"stage": stage, "prompt": prompt, "study": study, "check": check, **options}
+    try:
+        return await _acomplete(messages=messages, **call)
+    except InvalidOutput as first:
+        try:
+            return await _acomplete(messages=_repair(messages, first), **call)
+        except InvalidOutput as second:
+            raise _invalid_twice(stage, study, first, second) from second

@@ -3,12 +3,15 @@ then submitted for the graph side to place (announced by the card_submitted sign
 
 from __future__ import annotations
 
+import asyncio
+
+from asgiref.sync import sync_to_async
 from django.db import transaction
 from django.utils import timezone
 
 from elicitation import cards, llm, ratelimit, selectors, signals
 from elicitation.models import Interview, Participant, ValuesCard
-from elicitation.services import participants
+from elicitation.services import participants, writing
 
 Step = Participant.Step
 
@@ -22,55 +25,95 @@ def card_draft(*, participant: Participant) -> ValuesCard:
 
     Raises JourneyError before enough turns, RateLimited, LLMError or StepMismatch.
     """
-    with transaction.atomic():
-        participant = participants.lock(participant, Step.INTERVIEW, Step.CARD)
-        interview = selectors.interview_for(participant)
-        turns = selectors.user_turns(interview)
-        needed = participant.study.interview_min_turns
-        if turns < needed:
-            raise participants.JourneyError(
-                f"Keep talking a little longer: the card is drafted after {needed} of your "
-                f"messages (you have sent {turns})."
-            )
-        draft = selectors.draft_card(participant)
-        last_said = selectors.last_user_message_at(interview)
-        if draft is not None and last_said is not None and draft.updated_at >= last_said:
+    ready = _draft_begin(participant)
+    if isinstance(ready, ValuesCard):
+        return ready
+    call, counted = ready
+    try:
+        data = llm.structured(**call)
+    except llm.LLMError:
+        ratelimit.release(counted)  # a failed call costs the participant nothing
+        raise
+    return _draft_store(participant, data)
+
+
+async def acard_draft(*, participant: Participant) -> ValuesCard:
+    """``card_draft`` for an async view: while the model writes the draft (seconds with
+    a real one), the request holds no thread and no database connection."""
+    ready = await sync_to_async(_draft_begin)(participant, release=True)
+    if isinstance(ready, ValuesCard):
+        return ready
+    call, counted = ready
+    try:
+        data = await llm.astructured(**call)
+    except llm.LLMError:
+        await sync_to_async(ratelimit.release)(counted)  # a failed call costs nothing
+        raise
+    # Shielded: a reload or a closed tab now must not lose the draft it paid for.
+    return await asyncio.shield(sync_to_async(_draft_store)(participant, data, release=True))
+
+
+def _draft_begin(participant: Participant, *, release: bool = False):
+    """The checks before drafting: the current draft if nothing new was said since,
+    else the call to make and the request that took the allowance (given back if the
+    call fails)."""
+    try:
+        with transaction.atomic():
+            participant = participants.lock(participant, Step.INTERVIEW, Step.CARD)
+            interview = selectors.interview_for(participant)
+            turns = selectors.user_turns(interview)
+            needed = participant.study.interview_min_turns
+            if turns < needed:
+                raise participants.JourneyError(
+                    f"Keep talking a little longer: the card is drafted after {needed} of "
+                    f"your messages (you have sent {turns})."
+                )
+            draft = selectors.draft_card(participant)
+            last_said = selectors.last_user_message_at(interview)
+            if draft is not None and last_said is not None and draft.updated_at >= last_said:
+                _to_card_step(participant, interview)
+                return draft
+            counted = ratelimit.consume(participant=participant, kind="articulate")
+            history = selectors.chat_history(interview)
+        return {
+            "stage": "articulate",
+            "prompt": llm.load_prompt("elicitation/articulate"),
+            "payload": {"question": participant.question.text, "transcript": history},
+            "study": participant.study,
+        }, counted
+    finally:
+        if release:
+            writing.release_connection()
+
+
+def _draft_store(participant: Participant, data: dict, *, release: bool = False) -> ValuesCard:
+    fields = cards.fit(data)
+    try:
+        with transaction.atomic():
+            participant = participants.lock(participant, Step.INTERVIEW, Step.CARD)
+            interview = selectors.interview_for(participant)
+            draft = selectors.draft_card(participant)
+            if draft is None:
+                draft = ValuesCard.objects.create(
+                    study=participant.study,
+                    participant=participant,
+                    interview=interview,
+                    question=participant.question,
+                    **fields,
+                )
+            elif any(getattr(draft, name) != value for name, value in fields.items()):
+                draft.proposal = fields
+                draft.save(update_fields=["proposal", "updated_at"])
+            else:
+                # The same card again: nothing to choose between; touch it so that "See
+                # my card" does not draft again until something new is said.
+                draft.proposal = {}
+                draft.save(update_fields=["proposal", "updated_at"])
             _to_card_step(participant, interview)
             return draft
-        request = ratelimit.consume(participant=participant, kind="articulate")
-        history = selectors.chat_history(interview)
-    try:
-        data = llm.structured(
-            stage="articulate",
-            prompt=llm.load_prompt("elicitation/articulate"),
-            payload={"question": participant.question.text, "transcript": history},
-            study=participant.study,
-        )
-    except llm.LLMError:
-        ratelimit.release(request)  # a failed call costs the participant nothing
-        raise
-    fields = cards.fit(data)
-    with transaction.atomic():
-        participant = participants.lock(participant, Step.INTERVIEW, Step.CARD)
-        draft = selectors.draft_card(participant)
-        if draft is None:
-            draft = ValuesCard.objects.create(
-                study=participant.study,
-                participant=participant,
-                interview=interview,
-                question=participant.question,
-                **fields,
-            )
-        elif any(getattr(draft, name) != value for name, value in fields.items()):
-            draft.proposal = fields
-            draft.save(update_fields=["proposal", "updated_at"])
-        else:
-            # The same card again: nothing to choose between; touch it so that "See my
-            # card" does not draft again until something new is said.
-            draft.proposal = {}
-            draft.save(update_fields=["proposal", "updated_at"])
-        _to_card_step(participant, interview)
-        return draft
+    finally:
+        if release:
+            writing.release_connection()
 
 
 def _to_card_step(participant: Participant, interview: Interview) -> None:
@@ -164,18 +207,49 @@ def card_revise(
     The card as it stands in the form (edits included) is what gets revised. Raises
     ValidationError, RateLimited, LLMError or StepMismatch.
     """
-    request = cards.revise_request(request)
-    card = card_save(
-        participant=participant, title=title, description=description, policies=policies
-    )
-    with transaction.atomic():
-        participants.lock(participant, Step.CARD)
-        counted = ratelimit.consume(participant=participant, kind="revise")
+    card, call, counted = _revise_begin(participant, request, title, description, policies)
     try:
-        data = llm.structured(
-            stage="revise",
-            prompt=llm.load_prompt("elicitation/revise"),
-            payload={
+        data = llm.structured(**call)
+    except llm.LLMError:
+        ratelimit.release(counted)  # a failed call costs the participant nothing
+        raise
+    return _revise_store(participant, card, data)
+
+
+async def acard_revise(
+    *,
+    participant: Participant,
+    request: str,
+    title: str,
+    description: str,
+    policies: list[str],
+) -> ValuesCard:
+    """``card_revise`` for an async view: the participant's edits are saved first, then
+    the model's wait holds no thread and no database connection."""
+    card, call, counted = await sync_to_async(_revise_begin)(
+        participant, request, title, description, policies, release=True
+    )
+    try:
+        data = await llm.astructured(**call)
+    except llm.LLMError:
+        await sync_to_async(ratelimit.release)(counted)  # a failed call costs nothing
+        raise
+    return await asyncio.shield(sync_to_async(_revise_store)(participant, card, data, release=True))
+
+
+def _revise_begin(participant, request, title, description, policies, *, release=False):
+    try:
+        request = cards.revise_request(request)
+        card = card_save(
+            participant=participant, title=title, description=description, policies=policies
+        )
+        with transaction.atomic():
+            participants.lock(participant, Step.CARD)
+            counted = ratelimit.consume(participant=participant, kind="revise")
+        call = {
+            "stage": "revise",
+            "prompt": llm.load_prompt("elicitation/revise"),
+            "payload": {
                 "question": participant.question.text,
                 "card": {
                     "title": card.title,
@@ -184,19 +258,27 @@ def card_revise(
                 },
                 "request": request,
             },
-            study=participant.study,
-        )
-    except llm.LLMError:
-        ratelimit.release(counted)  # a failed call costs the participant nothing
-        raise
+            "study": participant.study,
+        }
+        return card, call, counted
+    finally:
+        if release:
+            writing.release_connection()
+
+
+def _revise_store(participant, card, data: dict, *, release=False) -> ValuesCard:
     fields = cards.fit(data)
-    with transaction.atomic():
-        participants.lock(participant, Step.CARD)
-        card.refresh_from_db()
-        for name, value in fields.items():
-            setattr(card, name, value)
-        card.save()
-    return card
+    try:
+        with transaction.atomic():
+            participants.lock(participant, Step.CARD)
+            card.refresh_from_db()
+            for name, value in fields.items():
+                setattr(card, name, value)
+            card.save()
+        return card
+    finally:
+        if release:
+            writing.release_connection()
 
 
 @transaction.atomic

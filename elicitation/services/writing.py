@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
@@ -39,11 +40,63 @@ _writing: dict[int, _Writing] = {}  # by reply id, in this process
 # While writing, the text so far is saved this often (seconds): a stream in another
 # process, or a reloaded page, shows it and follows on from there.
 SAVE_EVERY = 0.5
-# A stream following a reply written elsewhere reads it again at most this often, at
-# least every FOLLOW_MAX_WAIT, and gives up once it has not grown for FOLLOW_GIVE_UP.
-FOLLOW_FIRST_WAIT = 0.25
+# A stream following a reply written elsewhere reads it again no sooner than the next
+# save could land (SAVE_EVERY), backing off by half each read that found nothing new up
+# to FOLLOW_MAX_WAIT; it gives up once the reply has not grown for FOLLOW_GIVE_UP, and
+# whatever happens after FOLLOW_MAX_SECONDS: a reconnecting or forgotten tab costs the
+# database at most one read every two seconds, for a bounded time.
+FOLLOW_FIRST_WAIT = SAVE_EVERY
 FOLLOW_MAX_WAIT = 2.0
 FOLLOW_GIVE_UP = 60.0
+FOLLOW_MAX_SECONDS = 600.0
+
+# One stream per participant in a process: the newest one (a reload, a second tab)
+# ends the one before it, which tells its page so instead of reconnecting.
+_streams: dict[int, asyncio.Event] = {}
+
+
+class Superseded(Exception):
+    """A newer stream of the same participant took over."""
+
+
+@contextmanager
+def one_stream(participant_id: int) -> Iterator[asyncio.Event]:
+    """Register this stream as the participant's only one; the event is set when a newer
+    one opens."""
+    earlier = _streams.get(participant_id)
+    if earlier is not None:
+        earlier.set()
+    mine = _streams[participant_id] = asyncio.Event()
+    try:
+        yield mine
+    finally:
+        if _streams.get(participant_id) is mine:
+            del _streams[participant_id]
+
+
+async def until(superseded: asyncio.Event, chunks: AsyncIterator[str]) -> AsyncIterator[str]:
+    """The chunks, until ``superseded`` is set: then Superseded (the chunks are left to
+    their owner to close)."""
+    stop = asyncio.ensure_future(superseded.wait())
+    try:
+        while True:
+            if superseded.is_set():
+                raise Superseded
+            step = asyncio.ensure_future(anext(chunks))
+            await asyncio.wait({step, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if superseded.is_set():
+                # Even with a chunk ready: the newer stream shows it.
+                step.cancel()
+                with suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await step
+                raise Superseded
+            try:
+                chunk = step.result()
+            except StopAsyncIteration:
+                return
+            yield chunk
+    finally:
+        stop.cancel()
 
 
 def release_connection() -> None:
@@ -154,7 +207,7 @@ async def _follow_saved(reply_id: int) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
     sent = 0
     wait = FOLLOW_FIRST_WAIT
-    grew_at = loop.time()
+    grew_at = began = loop.time()
     while True:
         reply = await Message.objects.aget(pk=reply_id)
         if len(reply.content) > sent:
@@ -163,7 +216,7 @@ async def _follow_saved(reply_id: int) -> AsyncIterator[str]:
             grew_at, wait = loop.time(), FOLLOW_FIRST_WAIT
         if reply.status != Message.Status.STREAMING:
             break
-        if loop.time() - grew_at > FOLLOW_GIVE_UP:
+        if loop.time() - grew_at > FOLLOW_GIVE_UP or loop.time() - began > FOLLOW_MAX_SECONDS:
             break
         await asyncio.sleep(wait)
         wait = min(FOLLOW_MAX_WAIT, wait * 1.5)

@@ -3,6 +3,7 @@ it; and, once submitted, see it read-only."""
 
 from __future__ import annotations
 
+from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.views.decorators.http import require_http_methods
 
@@ -67,7 +68,63 @@ def _same_as(card, form) -> bool:
 
 @require_http_methods(["GET", "POST"])
 @common.participant_step(Step.CARD)
-def card(request, study, participant):
+async def card(request, study, participant):
+    """Async for one action: a revision waits seconds on the model, and must hold no
+    thread of the server meanwhile. Every other action is quick and runs as before."""
+    if (
+        request.method == "POST"
+        and participant.step == Step.CARD
+        and request.POST.get("action") == "revise"
+    ):
+        return await _revise(request, study, participant)
+    return await sync_to_async(_card)(request, study, participant)
+
+
+async def _revise(request, study, participant):
+    draft = await sync_to_async(selectors.draft_card)(participant)
+    if draft is None:
+        return await sync_to_async(common.go)(request, journey.url_for(study, Step.INTERVIEW))
+    form = forms.CardForm.from_post(request.POST)
+    if form.errors:
+        return await sync_to_async(_refused)(request, study, participant, form, draft)
+    try:
+        revised = await card_service.acard_revise(
+            participant=participant, request=form.revise_request, **form.fields()
+        )
+    except (ValidationError, RateLimited, llm.LLMError) as refused:
+        return await sync_to_async(_refused)(request, study, participant, form, draft, refused)
+    return await sync_to_async(_card_page)(
+        request, study, participant, forms.CardForm.from_card(revised), card=revised
+    )
+
+
+def _refused(request, study, participant, form, draft, refused=None):
+    """The card page again after a refused request: the card as typed, the request in
+    its box, and why it was refused (to fix, or to send again)."""
+    status, message, retry_after = 400, " ".join(form.errors.get("request", [])), None
+    if isinstance(refused, ValidationError):
+        form.set_errors(refused)
+        message = form.errors["request"][0] if "request" in form.errors else ""
+    elif isinstance(refused, RateLimited):
+        status, message, retry_after = 429, refused.message, refused.retry_after
+    elif isinstance(refused, llm.LLMError):
+        status, message = 503, refused.user_message
+    response = _card_page(
+        request,
+        study,
+        participant,
+        form,
+        card=draft,
+        status=status,
+        revise_error=message,
+        revise_request=form.revise_request,
+    )
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+def _card(request, study, participant):
     if participant.step != Step.CARD:
         # Past the card: the submitted card, read-only. A double click on "submit" goes
         # on to where they are; any other change is refused, out loud.
@@ -89,20 +146,10 @@ def card(request, study, participant):
 
     form = forms.CardForm.from_post(request.POST)
     action = request.POST.get("action", "save")
-    revise_request = form.revise_request
     if form.errors:
         # Text that cannot be taken (control characters, far over a limit): said inline,
         # the rest given back, nothing saved or sent.
-        return _card_page(
-            request,
-            study,
-            participant,
-            form,
-            card=draft,
-            status=400,
-            revise_error=" ".join(form.errors.get("request", [])),
-            revise_request=revise_request,
-        )
+        return _refused(request, study, participant, form, draft)
     if action == "add":
         form.add_policy()
         return _card_page(request, study, participant, form, card=draft)
@@ -125,50 +172,9 @@ def card(request, study, participant):
         if action == "submit":
             card_service.card_submit(participant=participant, **form.fields())
             return common.onward(request, participant)
-        if action == "revise":
-            revised = card_service.card_revise(
-                participant=participant, request=revise_request, **form.fields()
-            )
-            return _card_page(
-                request, study, participant, forms.CardForm.from_card(revised), card=revised
-            )
         saved = card_service.card_save(participant=participant, **form.fields())
         return _card_page(
             request, study, participant, forms.CardForm.from_card(saved), card=saved, saved=True
         )
     except ValidationError as invalid:
-        form.set_errors(invalid)
-        return _card_page(
-            request,
-            study,
-            participant,
-            form,
-            card=draft,
-            status=400,
-            revise_error=form.errors["request"][0] if "request" in form.errors else "",
-            revise_request=revise_request,
-        )
-    except RateLimited as limited:
-        response = _card_page(
-            request,
-            study,
-            participant,
-            form,
-            card=draft,
-            status=429,
-            revise_error=limited.message,
-            revise_request=revise_request,
-        )
-        response["Retry-After"] = str(limited.retry_after)
-        return response
-    except llm.LLMError as failed:
-        return _card_page(
-            request,
-            study,
-            participant,
-            form,
-            card=draft,
-            status=503,
-            revise_error=failed.user_message,
-            revise_request=revise_request,
-        )
+        return _refused(request, study, participant, form, draft, invalid)

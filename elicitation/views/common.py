@@ -8,8 +8,10 @@ recruiter id in the link finds a participant but never hands them to a new brows
 
 from __future__ import annotations
 
+import inspect
 from functools import wraps
 
+from asgiref.sync import sync_to_async
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.vary import vary_on_headers
@@ -187,6 +189,9 @@ def participant_step(step: str, *, when_closed: bool = False):
     to the step they are on. Views then get ``(request, study, participant)``."""
 
     def decorator(view):
+        if inspect.iscoroutinefunction(view):
+            return _async_participant_step(view, step, when_closed)
+
         @wraps(view)
         @vary_on_headers("HX-Request")
         def wrapper(request, slug, *args, **kwargs):
@@ -212,3 +217,35 @@ def participant_step(step: str, *, when_closed: bool = False):
         return wrapper
 
     return decorator
+
+
+def _async_participant_step(view, step: str, when_closed: bool):
+    """``participant_step`` for an async view (one that awaits a model): the same checks,
+    run in a thread, then the view on the event loop."""
+
+    def resolve(request, slug):
+        study = study_or_404(slug)
+        if not study.is_open and not when_closed:
+            return closed(request, study)
+        participant = session_participant(request, study)
+        if participant is None:
+            return go(request, journey.url_for(study, journey.CONSENT))
+        if not journey.can_view(participant.step, step):
+            return to_step(request, participant)
+        return study, participant
+
+    @wraps(view)
+    @vary_on_headers("HX-Request")
+    async def wrapper(request, slug, *args, **kwargs):
+        found = await sync_to_async(resolve)(request, slug)
+        if not isinstance(found, tuple):
+            return found
+        study, participant = found
+        try:
+            return await view(request, study, participant, *args, **kwargs)
+        except participants.StepMismatch as moved:
+            return await sync_to_async(to_step)(request, moved.participant)
+        except participants.NotFound:
+            raise Http404("Not part of your study") from None
+
+    return wrapper

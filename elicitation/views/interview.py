@@ -18,7 +18,7 @@ from elicitation.models import Participant, Study
 from elicitation.ratelimit import RateLimited
 from elicitation.services import card as card_service
 from elicitation.services import interview as interview_service
-from elicitation.services import participants
+from elicitation.services import participants, writing
 from elicitation.views import common
 
 Step = Participant.Step
@@ -133,19 +133,25 @@ def interview_retry(request, study, participant, reply_id):
 
 @require_POST
 @common.participant_step(Step.INTERVIEW)
-def interview_finish(request, study, participant):
-    """ "See my card": draft the card from the conversation and show it."""
+async def interview_finish(request, study, participant):
+    """ "See my card": draft the card from the conversation and show it.
+
+    Async, so that the model's seconds of drafting hold no thread of the server (and no
+    database connection): other participants' pages are served meanwhile. The page
+    shows "drafting" while it waits (the button's htmx indicator)."""
+    page = sync_to_async(_interview_page)
     try:
-        card_service.card_draft(participant=participant)
+        await card_service.acard_draft(participant=participant)
     except participants.JourneyError as refused:
-        return _interview_page(request, study, participant, card_error=refused.message, status=409)
+        return await page(request, study, participant, card_error=refused.message, status=409)
     except RateLimited as limited:
-        return _interview_page(request, study, participant, card_error=limited.message, status=429)
+        return await page(request, study, participant, card_error=limited.message, status=429)
     except llm.LLMError as failed:
-        return _interview_page(
-            request, study, participant, card_error=failed.user_message, status=503
-        )
-    return common.go(request, journey.url_for(study, Step.CARD))
+        return await page(request, study, participant, card_error=failed.user_message, status=503)
+    return await sync_to_async(common.go)(request, journey.url_for(study, Step.CARD))
+
+
+SUPERSEDED = "This reply is being shown in another tab or window. Reload this page to see it here."
 
 
 def _sse(event: str, data: str) -> str:
@@ -178,17 +184,27 @@ async def interview_reply(request, slug, reply_id):
     after = int(after) if after.isdigit() and len(after) < 9 else 0
 
     async def events():
-        yield ": stream open\n\n"  # flushes headers through proxies at once
-        try:
-            async with aclosing(
-                interview_service.reply_stream(participant=participant, reply=reply, after=after)
-            ) as chunks:
-                async for chunk in chunks:
-                    yield _sse("token", escape(chunk))
-        except llm.LLMError as failed:
-            yield _sse("failed", escape(failed.user_message))
-            return
-        yield _sse("done", "")
+        with writing.one_stream(participant.pk) as superseded:
+            # Flushes headers through proxies at once; "retry" slows a browser's own
+            # reconnection (the page reconnects by itself, a few times, with backoff).
+            yield ": stream open\nretry: 5000\n\n"
+            try:
+                async with aclosing(
+                    interview_service.reply_stream(
+                        participant=participant, reply=reply, after=after
+                    )
+                ) as chunks:
+                    async for chunk in writing.until(superseded, chunks):
+                        yield _sse("token", escape(chunk))
+            except llm.LLMError as failed:
+                yield _sse("failed", escape(failed.user_message))
+                return
+            except writing.Superseded:
+                # A newer stream of this participant (a reload, another tab) shows the
+                # reply: this one ends, and its page says so instead of reconnecting.
+                yield _sse("failed", escape(SUPERSEDED))
+                return
+            yield _sse("done", "")
 
     response = StreamingHttpResponse(events(), content_type="text/event-stream; charset=utf-8")
     response["Cache-Control"] = "no-cache"

@@ -11,10 +11,12 @@ import asyncio
 import json
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import litellm
+from django.conf import settings
 from litellm import CustomLLM
 from litellm.types.utils import GenericStreamingChunk, ModelResponse, Usage
 
@@ -39,6 +41,12 @@ _FAULTS: dict[str, type[Exception]] = {
 }
 _fault_counts: dict[str, int] = {}
 _fault_lock = threading.Lock()
+
+
+def latency(stage: str) -> float:
+    """Seconds a non-streamed call of ``stage`` waits (LLM_OFFLINE_LATENCY_SECONDS)."""
+    by_stage = settings.LLM_OFFLINE_LATENCY_SECONDS
+    return by_stage.get(stage, by_stage.get("*", 0.0))
 
 
 def _offline_fault(stage: str) -> str | None:
@@ -151,6 +159,10 @@ class OfflineProvider(CustomLLM):
     def completion(  # type: ignore[override]
         self, model: str, messages: list, model_response: ModelResponse, **kwargs: Any
     ) -> ModelResponse:
+        time.sleep(latency(model))
+        return self._answer(model, messages, model_response)
+
+    def _answer(self, model: str, messages: list, model_response: ModelResponse) -> ModelResponse:
         text = self._reply(model, messages)
         model_response.choices[0].message.content = text  # type: ignore[union-attr]
         model_response.model = f"{OFFLINE}/{model}"
@@ -166,7 +178,9 @@ class OfflineProvider(CustomLLM):
     async def acompletion(  # type: ignore[override]
         self, model: str, messages: list, model_response: ModelResponse, **kwargs: Any
     ) -> ModelResponse:
-        return self.completion(model, messages, model_response, **kwargs)
+        # The wait of a real model, without holding the event loop.
+        await asyncio.sleep(latency(model))
+        return self._answer(model, messages, model_response)
 
     async def astreaming(  # type: ignore[override]
         self, model: str, messages: list, **kwargs: Any

@@ -1,0 +1,73 @@
+"""bench/load.py's flags and figures (the bench itself runs by hand: `make load`)."""
+
+import importlib.util
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def load():
+    spec = importlib.util.spec_from_file_location("bench_load", ROOT / "bench" / "load.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_load"] = module  # its dataclasses look themselves up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_think_seconds_parse_as_a_range(load):
+    args = load.parse_args(["--think-seconds", "3-10"])
+    assert args.think_seconds == (3.0, 10.0)
+    assert args.max_seconds == 900  # people who think need longer
+    assert load.parse_args(["--think-seconds", "2"]).think_seconds == (2.0, 2.0)
+
+
+def test_no_think_time_by_default(load):
+    args = load.parse_args([])
+    assert args.think_seconds == (0.0, 0.0)
+    assert args.max_seconds == 300
+    assert args.llm_latency_seconds == 5.0
+
+
+@pytest.mark.parametrize("bad", ["10-3", "a-b", "-1", "3-1000"])
+def test_a_bad_range_is_refused(load, bad):
+    with pytest.raises(SystemExit):
+        load.parse_args(["--think-seconds", bad])
+
+
+def test_the_server_gets_the_model_latency(load, tmp_path):
+    args = load.parse_args(["--llm-latency-seconds", "2.5"])
+    env = load.server_env(args, tmp_path, "sqlite:///x")
+    assert env["LLM_OFFLINE_LATENCY_SECONDS"] == "articulate:2.5,revise:2.5"
+
+
+def test_p95_non_llm_leaves_out_the_streams_and_the_draft(load):
+    args = load.parse_args(["--participants", "1"])
+    run = load.Run(args=args, base="http://127.0.0.1:1", port=1, slug="s", stop=None)
+    run.stats.latencies["GET consent"] = [10.0] * 99 + [20.0]
+    run.stats.latencies["POST interview/card"] = [5000.0] * 10
+    run.stats.stream_ms = [9000.0] * 10
+    journey = load.Journey(0, "load-0", status="completed", seconds=60.0)
+    figures = load.report(run, [journey], 60.0, {})
+    assert figures["p95_non_llm_ms"] == 10.0
+    assert figures["p95_all_but_streams_ms"] == 5000.0
+    assert figures["think_seconds"] == [0.0, 0.0]
+
+
+def test_think_pauses_within_the_range(load):
+    import asyncio
+
+    args = load.parse_args(["--think-seconds", "0.05-0.1"])
+
+    async def go():
+        run = load.Run(args=args, base="", port=0, slug="s", stop=asyncio.Event())
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await load.think(run, random.Random(1))
+        return loop.time() - began
+
+    assert 0.05 <= asyncio.run(go()) < 0.5
