@@ -26,7 +26,13 @@ from elicitation.models import (
 )
 from moralgraph.models import CardMapping, UpgradeHypothesis
 from moralgraph.services.exports import scored_tables
-from moralgraph.services.exports.data import ExportData, csv_bytes, iso, zip_bytes
+from moralgraph.services.exports.data import (
+    ExportData,
+    csv_bytes,
+    iso_db,
+    raw_rows,
+    zip_bytes,
+)
 
 CHUNK = 5000
 
@@ -35,16 +41,29 @@ def _s(value) -> str:
     return "" if value is None else str(value)
 
 
+def _uuid_text(value) -> str:
+    """A public id as text, from what the driver returns: a UUID (PostgreSQL) or its 32
+    hex digits (SQLite)."""
+    if value.__class__ is str and len(value) == 32:
+        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+    return str(value)
+
+
 class _Tables:
     def __init__(self, data: ExportData):
         self.data = data
         self.study = data.study
-        self.participant_ids = dict(
-            Participant.objects.filter(study=self.study).values_list("pk", "public_id")
-        )
+        # Each public id turned into text once, not once per row that names it.
+        self.participant_ids = {
+            pk: _uuid_text(public_id)
+            for pk, public_id in raw_rows(
+                Participant.objects.filter(study=self.study).values_list("pk", "public_id")
+            )
+        }
+        self.participant_ids[None] = ""
 
     def pid(self, pk: int | None) -> str:
-        return "" if pk is None else str(self.participant_ids[pk])
+        return self.participant_ids[pk]
 
     def files(self) -> list[tuple[str, bytes]]:
         files = [
@@ -133,6 +152,8 @@ class _Tables:
             )
         )
 
+        pids = self.participant_ids
+
         def lines() -> Iterator[list]:
             for (
                 pk,
@@ -145,20 +166,22 @@ class _Tables:
                 quality,
                 edited,
                 at,
-            ) in rows.iterator(chunk_size=CHUNK):
+            ) in raw_rows(rows, chunk_size=CHUNK):
                 value = mapped.get(pk)
+                if policies.__class__ is str:  # the driver's JSON text
+                    policies = json.loads(policies)
                 yield [
                     pk,
                     ext,
-                    self.pid(participant),
+                    pids[participant],
                     _s(question),
                     title,
                     desc,
                     json.dumps(policies, ensure_ascii=False),
                     quality,
-                    edited,
+                    bool(edited),  # SQLite gives 0 or 1
                     "" if value is None else roots.get(value, value),
-                    iso(at) or "",
+                    "" if at is None else iso_db(at),
                 ]
 
         return csv_bytes(
@@ -229,20 +252,22 @@ class _Tables:
             )
         )
 
+        pids = self.participant_ids
+
         def lines() -> Iterator[list]:
-            for pk, participant, hyp, a, b, context, verdict, reason, private, at in rows.iterator(
-                chunk_size=CHUNK
+            for pk, participant, hyp, a, b, context, verdict, reason, private, at in raw_rows(
+                rows, chunk_size=CHUNK
             ):
                 yield [
                     pk,
-                    self.pid(participant),
+                    pids[participant],
                     hyp,
                     a,
                     b,
                     context,
                     verdict,
                     "" if private else reason,
-                    iso(at),
+                    iso_db(at),
                 ]
 
         return csv_bytes(
@@ -258,6 +283,7 @@ class _Tables:
                 "created_at",
             ],
             lines(),
+            plain=(0, 1, 2, 3, 4, 5, 8),
         )
 
     def draws(self, model: type, *, with_reason: bool) -> bytes:
@@ -273,12 +299,14 @@ class _Tables:
         header = ["id", "participant_id", "question_id", "value_id", "draw_id"]
         header += ["draw_reason"] if with_reason else []
         header += ["created_at"]
+        pids = self.participant_ids
         return csv_bytes(
             header,
             (
-                [row[0], self.pid(row[1]), *row[2:-1], iso(row[-1])]
-                for row in rows.iterator(chunk_size=CHUNK)
+                [row[0], pids[row[1]], *row[2:-1], iso_db(row[-1])]
+                for row in raw_rows(rows, chunk_size=CHUNK)
             ),
+            plain=(0, 1, 2, 3, len(header) - 1),
         )
 
     def survey(self) -> bytes:
