@@ -134,6 +134,8 @@ def datasheet(
         f"- Kept edges: {sum(e['kept'] for c in contexts for e in c['edges'])} in the default "
         f"scoring, {len(compat.results.get('edges', []))} in the compat scoring",
         f"- Training examples: {sft_rows} SFT, {dpo_rows} DPO",
+        *([f"- sft.jsonl is empty: {tdata.why_empty(data)}"] if not sft_rows else []),
+        *([f"- dpo.jsonl is empty: {tdata.why_no_pairs(data)}"] if not dpo_rows else []),
         "",
         "## Dates",
         "",
