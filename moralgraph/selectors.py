@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
@@ -214,6 +215,14 @@ class EdgeStory:
     reverse: bool  # told the other way round: no story was told in the edge's direction
 
 
+def _retitle(text: str, old: str | None, new: str | None) -> str:
+    """``text`` with every whole mention of the title ``old`` (any case) written ``new``."""
+    if not old or not new or old == new:
+        return text
+    pattern = re.compile(rf"(?<!\w){re.escape(old)}(?!\w)", re.IGNORECASE)
+    return pattern.sub(lambda _: new, text)
+
+
 class EdgeStories:
     """The story shown for each edge of a scored graph: the one rule, for every page and
     export that shows one.
@@ -222,10 +231,15 @@ class EdgeStories:
     contexts through their duplicates, as the snapshot has them), the one most
     participants judged an upgrade, the oldest on a tie; when none was told that way,
     the one told the other way round by the same measure, marked ``reverse``.
+
+    A story told of a value that was merged since names it by its old title: that title
+    is replaced by the canonical value's, so that no page or export (the constitution)
+    quotes a title the graph no longer has.
     """
 
     def __init__(self, study: Study):
         roots = value_roots(study)
+        titles = dict(Value.objects.filter(study=study).values_list("pk", "title")) if roots else {}
         rows = (
             UpgradeHypothesis.objects.filter(study=study)
             .annotate(upgrades=Count("judgments", filter=Q(judgments__verdict="upgrade")))
@@ -241,6 +255,9 @@ class EdgeStories:
         )
         self._best: dict[tuple[str, str, str], tuple[int, str]] = {}
         for from_id, to_id, context_id, duplicate_of, story, upgrades in rows:
+            for value_id in (from_id, to_id):
+                if value_id in roots:
+                    story = _retitle(story, titles.get(value_id), titles.get(roots[value_id]))
             key = (
                 str(duplicate_of or context_id),
                 str(roots.get(from_id, from_id)),

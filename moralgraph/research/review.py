@@ -219,7 +219,9 @@ def graph_review(study: Study, snapshot: GraphSnapshot) -> GraphReview:
     graph = snapshot.payload
     ids = set()
     for scored in graph.contexts:
-        ids.update(r.value_id for r in scored.ranks)
+        ids.update(r.value_id for r in _ranked(scored))
+        if scored.winner is not None:
+            ids.add(scored.winner.value_id)
         for edge in scored.kept_edges:
             ids.update((edge.from_id, edge.to_id))
     values = _values_by_id(study, ids)
@@ -261,7 +263,7 @@ def graph_review(study: Study, snapshot: GraphSnapshot) -> GraphReview:
                     cards=cards.get(r.value_id, 0),
                     is_winner=winner is not None and r.value_id == winner.value_id,
                 )
-                for r in scored.ranks
+                for r in _ranked(scored)
             ],
             edges=edges,
             compared=len(scored.edges),
@@ -276,6 +278,18 @@ def graph_review(study: Study, snapshot: GraphSnapshot) -> GraphReview:
         values_ranked=len({r.value_id for c in reviews.values() for r in c.ranks}),
         kept_edges=sum(len(c.edges) for c in reviews.values()),
     )
+
+
+def _ranked(scored: payload.ScoredContext) -> list[payload.Rank]:
+    """The values of a context, best first. In the default scoring, by the pairwise
+    model's strength: every value judged there, however few the votes. (PageRank ranks
+    only the values of kept edges: with a few dozen judgments spread over many pairs no
+    edge is kept yet, and the review would show nothing of what was judged.) Compat
+    keeps the reference's PageRank."""
+    if not scored.strengths:
+        return list(scored.ranks)
+    ordered = sorted(scored.strengths, key=lambda s: (-s.strength, s.value_id))
+    return [payload.Rank(value_id=s.value_id, score=s.strength) for s in ordered]
 
 
 def _by_question(study: Study, reviews: dict[str, ContextReview]) -> list[QuestionReview]:

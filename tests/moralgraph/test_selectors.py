@@ -89,7 +89,30 @@ def test_without_a_story_in_its_direction_the_other_way_round_is_shown(storied):
 
 def test_stories_follow_merged_values(storied):
     study, context, twin, a, b, c = storied
-    _story(study, context, a, c, "A to C, before C was merged into B.")
+    _story(study, context, a, c, "From A to C.")
     ValueMerge.objects.create(study=study, from_value=c, into_value=b)
     story = selectors.EdgeStories(study).for_edge(context.pk, a.pk, b.pk)
-    assert story.text == "A to C, before C was merged into B."
+    # C is B now: the story names the value by the title the graph has.
+    assert story.text == "From A to B."
+
+
+def test_a_story_names_a_merged_value_by_its_canonical_title():
+    study = factories.StudyFactory()
+    context = Context.objects.create(study=study, text="When it matters")
+    old, kept, other = (
+        Value.objects.create(study=study, title=t, description="x")
+        for t in ("Gentle Honesty", "Caring Candour", "Quiet Patience")
+    )
+    _story(
+        study,
+        context,
+        other,
+        old,
+        "Once I saw Gentle Honesty at work, QUIET PATIENCE felt like gentle honesty's start.",
+    )
+    ValueMerge.objects.create(study=study, from_value=old, into_value=kept)
+    story = selectors.EdgeStories(study).for_edge(context.pk, other.pk, kept.pk)
+    assert story.text == (
+        "Once I saw Caring Candour at work, QUIET PATIENCE felt like Caring Candour's start."
+    )
+    assert "Gentle Honesty" not in story.text

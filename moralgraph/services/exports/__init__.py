@@ -186,7 +186,9 @@ def build_export(
                 raise ResponsesMissing(len(set(wanted)) - len(responses))
     content = render(fmt, data, responses)
     note = ""
-    if FORMATS[fmt].needs_responses or fmt == "constitution-md":
+    if fmt == "dpo-jsonl":
+        note = tdata.why_no_pairs(data)
+    elif FORMATS[fmt].needs_responses or fmt == "constitution-md":
         note = tdata.why_empty(data)
     return Export(fmt, mode, filename(study, fmt, data.snapshot), content, data.snapshot, note)
 

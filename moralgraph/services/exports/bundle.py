@@ -77,7 +77,12 @@ def datasheet(
         for name, c in files.items()
         if name.endswith(".csv")
     }
-    verdicts = Counter(r["verdict"] for r in t["judgments.csv"])
+    # The judgments scored come from the snapshot, the one source every file and page
+    # quotes: the table may hold more (a judgment whose two values were merged since
+    # carries no information and is left out of scoring).
+    scored = data.snapshot.judgment_count
+    verdicts = _scored_verdicts(contexts := data.results.get("contexts", []))
+    table_rows = len(t["judgments.csv"])
     quality = Counter(r["quality"] for r in t["cards.csv"])
     groups = Counter(r["political_group"] or "(none)" for r in t["participants.csv"])
     span = (
@@ -85,7 +90,6 @@ def datasheet(
         .filter(data.before())
         .aggregate(first=Min("created_at"), last=Max("created_at"))
     )
-    contexts = data.results.get("contexts", [])
     winners = [c for c in contexts if c.get("winner")]
     confident = [c for c in winners if c.get("status") == "confident"]
     response_keys = sorted({(r.model, r.prompt_version) for r in responses.values()})
@@ -127,8 +131,16 @@ def datasheet(
         f"- Canonical values: {len(t['values.csv'])}",
         f"- Contexts scored: {len(contexts)}",
         f"- Upgrade stories: {len(t['hypotheses.csv'])}",
-        f"- Wiser judgments: {len(t['judgments.csv'])} "
+        f"- Wiser judgments: {scored} "
         f"({', '.join(f'{v} {n}' for v, n in sorted(verdicts.items())) or 'none'})",
+        *(
+            [
+                f"- tables/judgments.csv has {table_rows} rows: {table_rows - scored} are "
+                "not scored (their two values were merged into one since)"
+            ]
+            if table_rows != scored
+            else []
+        ),
         f"- Selections: {len(t['selections.csv'])}; impressions: {len(t['impressions.csv'])}",
         f"- Survey answers: {len(t['survey_answers.csv'])}; felt represented: "
         f"{_share(t['survey_answers.csv'], 'represented')}; found their value's position "
@@ -139,6 +151,8 @@ def datasheet(
         f"scoring, {len(compat.results.get('edges', []))} in the compat scoring",
         f"- Training examples: {sft_rows} SFT, {dpo_rows} DPO",
         _hidden_line(study),
+        *([f"- sft.jsonl is empty: {tdata.why_empty(data)}"] if not sft_rows else []),
+        *([f"- dpo.jsonl is empty: {tdata.why_no_pairs(data)}"] if not dpo_rows else []),
         "",
         "## Dates",
         "",
@@ -250,6 +264,15 @@ def _hidden_line(study) -> str:
         f"hidden): cards: {cards} ({card_reasons or 'none'}); values: {values} "
         f"({value_reasons or 'none'})"
     )
+
+
+def _scored_verdicts(contexts: list[dict]) -> Counter:
+    """Verdicts of the judgments a default snapshot scored: each is counted on one edge."""
+    verdicts: Counter = Counter()
+    for context in contexts:
+        for edge in context.get("edges", []):
+            verdicts.update({k: n for k, n in edge.get("counts", {}).items() if n})
+    return verdicts
 
 
 def _params(params: dict) -> str:

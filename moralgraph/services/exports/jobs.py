@@ -94,6 +94,9 @@ def run_export_job(job_id: int) -> ExportJob | None:
         snapshot=export.snapshot,
         path=str(path),
         sha256=export.sha256,
+        # A training file with no rows is an honest result, not a failure: the exports
+        # page shows why beside the download.
+        error=f"No training examples: {export.note}." if export.note else "",
         finished_at=timezone.now(),
     )
     job.refresh_from_db()

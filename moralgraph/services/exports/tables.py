@@ -33,7 +33,13 @@ from elicitation.selectors import (
 )
 from moralgraph.models import CardMapping, UpgradeHypothesis
 from moralgraph.services.exports import scored_tables
-from moralgraph.services.exports.data import ExportData, csv_bytes, iso, zip_bytes
+from moralgraph.services.exports.data import (
+    ExportData,
+    csv_bytes,
+    iso_db,
+    raw_rows,
+    zip_bytes,
+)
 
 CHUNK = 5000
 
@@ -42,19 +48,32 @@ def _s(value) -> str:
     return "" if value is None else str(value)
 
 
+def _uuid_text(value) -> str:
+    """A public id as text, from what the driver returns: a UUID (PostgreSQL) or its 32
+    hex digits (SQLite)."""
+    if value.__class__ is str and len(value) == 32:
+        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+    return str(value)
+
+
 class _Tables:
     def __init__(self, data: ExportData):
         self.data = data
         self.study = data.study
-        self.participant_ids = dict(
-            Participant.objects.filter(study=self.study).values_list("pk", "public_id")
-        )
+        # Each public id turned into text once, not once per row that names it.
+        self.participant_ids = {
+            pk: _uuid_text(public_id)
+            for pk, public_id in raw_rows(
+                Participant.objects.filter(study=self.study).values_list("pk", "public_id")
+            )
+        }
+        self.participant_ids[None] = ""
         # Test participants are in no table (the one "counted" rule); those who abandoned
         # are: what they submitted counts.
         self.counted = counted_participants(self.study, include_abandoned=True)
 
     def pid(self, pk: int | None) -> str:
-        return "" if pk is None else str(self.participant_ids[pk])
+        return self.participant_ids[pk]
 
     def files(self) -> list[tuple[str, bytes]]:
         files = [
@@ -144,6 +163,8 @@ class _Tables:
             )
         )
 
+        pids = self.participant_ids
+
         def lines() -> Iterator[list]:
             for (
                 pk,
@@ -156,22 +177,24 @@ class _Tables:
                 quality,
                 edited,
                 at,
-            ) in rows.iterator(chunk_size=CHUNK):
+            ) in raw_rows(rows, chunk_size=CHUNK):
                 value = mapped.get(pk)
                 if value is not None and self.data.is_hidden(value):
                     continue  # the card of a hidden value: out with its value
+                if policies.__class__ is str:  # the driver's JSON text
+                    policies = json.loads(policies)
                 yield [
                     pk,
                     ext,
-                    self.pid(participant),
+                    pids[participant],
                     _s(question),
                     title,
                     desc,
                     json.dumps(policies, ensure_ascii=False),
                     quality,
-                    edited,
+                    bool(edited),  # SQLite gives 0 or 1
                     "" if value is None else roots.get(value, value),
-                    iso(at) or "",
+                    "" if at is None else iso_db(at),
                 ]
 
         return csv_bytes(
@@ -256,21 +279,23 @@ class _Tables:
             )
         )
 
+        pids = self.participant_ids
+
         def lines() -> Iterator[list]:
-            for row in rows.iterator(chunk_size=CHUNK):
+            for row in raw_rows(rows, chunk_size=CHUNK):
                 pk, participant, hyp, a, b, context, verdict, reason, private, at = row[:10]
                 if self.data.is_hidden(a) or self.data.is_hidden(b):
                     continue  # a story with a hidden value: out with it
                 yield [
                     pk,
-                    self.pid(participant),
+                    pids[participant],
                     hyp,
                     a,
                     b,
                     context,
                     verdict,
                     "" if private else reason,
-                    iso(at),
+                    iso_db(at),
                     row[10] or "",
                     row[11] or "",
                 ]
@@ -290,6 +315,7 @@ class _Tables:
                 "context_status",
             ],
             lines(),
+            plain=(0, 1, 2, 3, 4, 5, 8),
         )
 
     def draws(self, model: type, *, with_reason: bool) -> bytes:
@@ -305,13 +331,15 @@ class _Tables:
         header = ["id", "participant_id", "question_id", "value_id", "draw_id"]
         header += ["draw_reason"] if with_reason else []
         header += ["created_at"]
+        pids = self.participant_ids
         return csv_bytes(
             header,
             (
-                [row[0], self.pid(row[1]), *row[2:-1], iso(row[-1])]
-                for row in rows.iterator(chunk_size=CHUNK)
+                [row[0], pids[row[1]], *row[2:-1], iso_db(row[-1])]
+                for row in raw_rows(rows, chunk_size=CHUNK)
                 if not self.data.is_hidden(row[3])
             ),
+            plain=(0, 1, 2, 3, len(header) - 1),
         )
 
     def survey(self) -> bytes:

@@ -190,3 +190,16 @@ def why_empty(data: ExportData) -> str:
         counts[scored.status or "no status"] = counts.get(scored.status or "no status", 0) + 1
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     return f"no context has a confident winner linked to a question ({summary})"
+
+
+def why_no_pairs(data: ExportData) -> str:
+    """Why dpo.jsonl would have no row; "" when some would."""
+    if any(dpo_edges(s) and _questions(data, s.context_id) for s in data.graph.contexts):
+        return ""
+    judged = sum(len(s.edges) for s in data.graph.contexts)
+    if not judged:
+        return "no pair of values has been judged yet"
+    return (
+        f"none of the {judged} judged pairs passes the DPO rule (enough decisive votes "
+        "and people, a direction that holds under resampling)"
+    )
