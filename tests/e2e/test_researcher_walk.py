@@ -21,6 +21,7 @@ from django.contrib.auth.models import Permission
 from elicitation.models import Participant, Study, ValuesCard
 from moralgraph.models import AuditEntry, SimulationRun
 from tests.conftest import ARTIFACTS, WorkerProcess, django_env
+from tests.e2e.conftest import SCREENSHOTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -73,6 +74,18 @@ def researcher(django_user_model):
     user = django_user_model.objects.create_user("researcher", password=PASSWORD)
     user.user_permissions.add(Permission.objects.get(codename="add_study"))
     return user
+
+
+def _picture(page, name: str, part=None):
+    """A screen-sized picture for README (docs/screenshots/ holds a copy of these): the
+    top of the page, or one part of it."""
+    folder = SCREENSHOTS / "docs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    if part is not None:
+        part.screenshot(path=str(path))
+    else:
+        page.screenshot(path=str(path))
 
 
 def _step(page, name: str):
@@ -138,6 +151,7 @@ def test_a_researcher_runs_a_study_from_setup_to_export(
     page.locator("[data-suggestion] [data-add-suggestion]").first.click()
     assert page.input_value("#id_questions-1-key") != ""
     screenshots(page, "walk-01-create")
+    _picture(page, "walk-01-create")
     page.click("text=Create the study")
 
     # --- 2. Its settings, then pilot -----------------------------------------------
@@ -149,6 +163,7 @@ def test_a_researcher_runs_a_study_from_setup_to_export(
     assert page.locator("#simulate-link").is_visible()
     _move(page, "Pilot", "Trying it with the team first.", "Pilot")
     screenshots(page, "walk-02-settings-pilot")
+    _picture(page, "walk-02-pilot")
     test_link = page.locator("#test-link").inner_text()
     assert test_link.endswith(f"/s/{SLUG}/test/{Study.objects.get(pk=study.pk).pilot_token}/")
 
@@ -161,6 +176,7 @@ def test_a_researcher_runs_a_study_from_setup_to_export(
         _send(tester, text)
     assert tester.locator("#transcript .bubble.is-failed").count() == 0
     screenshots(tester, "walk-03-pilot-interview")
+    _picture(tester, "walk-03-test-link")
     assert Participant.objects.get(study=study).is_test
     tester_context.close()
 
@@ -183,6 +199,7 @@ def test_a_researcher_runs_a_study_from_setup_to_export(
     # The offline models have no price: the estimate says so rather than "$0.00".
     assert total == "unknown price" or total.startswith("$")
     screenshots(page, "walk-04-simulate")
+    _picture(page, "walk-04-simulate", article)
     assert Participant.objects.filter(study=study, is_test=True).count() == 21
 
     # --- 5. Launch, and watch the dashboard while someone takes part ----------------
@@ -202,19 +219,21 @@ def test_a_researcher_runs_a_study_from_setup_to_export(
     visitor.wait_for_url(re.compile(r".*/(selection|judgments|survey)/$"), timeout=20_000)
     card = ValuesCard.objects.get(study=study, participant__is_test=False)
     assert card.status == ValuesCard.Status.SUBMITTED
-    # The dashboard refreshes itself: the participant and their card appear (the 21
-    # test participants are left out).
+    # The dashboard refreshes itself: the participant, their card and, once the worker
+    # has placed it, its value appear (the 21 test participants and their values are
+    # left out).
     participants = page.locator(".kpi", has_text="Participants").locator(".kpi-value")
     cards = page.locator(".kpi", has_text="Cards · values").locator(".kpi-value")
     page.wait_for_function(
         """() => [...document.querySelectorAll('.kpi')].some(k =>
-             k.textContent.includes('Cards') && /^1\\b/.test(
-               k.querySelector('.kpi-value').textContent.trim()))""",
-        timeout=30_000,
+             k.textContent.includes('Cards') &&
+             /^1\\s*·\\s*1$/.test(k.querySelector('.kpi-value').textContent.trim()))""",
+        timeout=60_000,
     )
     assert participants.inner_text().strip() == "1"
-    assert cards.inner_text().strip().startswith("1")
+    assert " ".join(cards.inner_text().split()) == "1 · 1"
     screenshots(page, "walk-05-dashboard")
+    _picture(page, "walk-05-dashboard")
 
     # --- 6. Hide the junk card, with a reason ---------------------------------------
     page.get_by_role("link", name="Moderation").click()
@@ -231,6 +250,7 @@ def test_a_researcher_runs_a_study_from_setup_to_export(
     assert entry.actor == researcher and "pizza" in entry.reason
     assert page.locator("#audit").get_by_text("pizza").count() >= 1
     screenshots(page, "walk-06-moderation")
+    _picture(page, "walk-06-moderation")
 
     # --- 7. Stop new participants: the one inside may finish ------------------------
     _move(page, "Stop new participants", "Enough for this round.", "Closing")
@@ -241,12 +261,14 @@ def test_a_researcher_runs_a_study_from_setup_to_export(
         .values_list("details__to", flat=True)
     ) == ["pilot", "live", "closing"]
     screenshots(page, "walk-07-closing")
+    _picture(page, "walk-07-closing")
     participant_context.close()
 
     # --- 8. Export: the CSV tables and the graph JSON -------------------------------
     page.get_by_role("link", name="Exports").click()
     page.wait_for_url(f"{base}/research/{SLUG}/exports/")
     screenshots(page, "walk-08-exports")
+    _picture(page, "walk-08-exports")
     with page.expect_download() as download:
         page.get_by_role("link", name="csv", exact=True).click()
     path = download.value.path()
