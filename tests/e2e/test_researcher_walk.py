@@ -85,6 +85,7 @@ def _picture(page, name: str, part=None):
     if part is not None:
         part.screenshot(path=str(path))
     else:
+        page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(path))
 
 
@@ -176,7 +177,7 @@ def test_a_researcher_runs_a_study_from_setup_to_export(
         _send(tester, text)
     assert tester.locator("#transcript .bubble.is-failed").count() == 0
     screenshots(tester, "walk-03-pilot-interview")
-    _picture(tester, "walk-03-test-link")
+    _picture(tester, "walk-03-test-link", tester.locator("#step"))
     assert Participant.objects.get(study=study).is_test
     tester_context.close()
 
