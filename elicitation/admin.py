@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from elicitation import models
 from elicitation.queue import enqueue_on_commit
@@ -22,8 +24,28 @@ class StudyAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["title", "slug"]
     prepopulated_fields = {"slug": ["title"]}
-    readonly_fields = ["graph_changed_at", "scored_at", "created_at", "updated_at"]
+    # The status moves only by the allowed steps, each audited, from the study's page
+    # head (services.lifecycle); here it is shown, and a new study starts in draft.
+    readonly_fields = [
+        "lifecycle",
+        "closed_at",
+        "graph_changed_at",
+        "scored_at",
+        "created_at",
+        "updated_at",
+    ]
+    exclude = ["status"]
     inlines = [QuestionInline, DemographicItemInline]
+
+    @admin.display(description="status")
+    def lifecycle(self, study):
+        if study.pk is None:
+            return "Draft (a new study starts in draft)"
+        return format_html(
+            '{} · <a href="{}">change it from the study\'s research page</a>',
+            study.get_status_display(),
+            reverse("research:dashboard", args=[study.slug]),
+        )
 
     def get_inlines(self, request, obj):
         # A new study gets the default "About you" items when saved; edit them after.

@@ -13,6 +13,7 @@ from django.db.models import (
     Avg,
     Count,
     DateTimeField,
+    Exists,
     IntegerField,
     Max,
     OuterRef,
@@ -35,7 +36,7 @@ from elicitation.models import (
     WiserJudgment,
 )
 from elicitation.selectors import counted_cards, counted_judgments, counted_participants
-from moralgraph.models import Value
+from moralgraph.models import CardMapping, Value
 from moralgraph.services import adaptive
 
 
@@ -68,6 +69,20 @@ class StudySummary:
     questions: int = 0
 
 
+def _graph_values(include_test: bool):
+    """Values in the graph, by moralgraph.selectors.moderated_value_ids's rule: not hidden,
+    with a counted card (or no card at all, as an imported one); ``include_test`` counts
+    test participants' cards too. Else a pilot's or a simulation's values would be counted
+    beside none of their cards."""
+    mapped = CardMapping.objects.filter(value=OuterRef("pk"), undone_at=None)
+    counted = mapped.filter(card__hidden_at=None)
+    if not include_test:
+        counted = counted.exclude(card__participant__is_test=True)
+    return Value.objects.filter(is_active=True, hidden_at=None).filter(
+        Exists(counted) | ~Exists(mapped)
+    )
+
+
 def study_summaries(studies=None, *, include_test: bool = False) -> list[StudySummary]:
     """Every study (or those of ``studies``) with its headline counts and when anything
     last happened in it. The counts are of counted participants, cards and judgments
@@ -86,7 +101,7 @@ def study_summaries(studies=None, *, include_test: bool = False) -> list[StudySu
                 "study",
             ),
             n_cards=_count_per_study(counted_cards(None, include_test=include_test), "study"),
-            n_values=_count_per_study(Value.objects.filter(is_active=True), "study"),
+            n_values=_count_per_study(_graph_values(include_test), "study"),
             n_judgments=_count_per_study(
                 counted_judgments(None, include_test=include_test), "participant__study"
             ),

@@ -10,6 +10,7 @@ from django.db import transaction
 from elicitation import llm
 from elicitation.models import Question, Study, StudyMember
 from elicitation.queue import enqueue_on_commit
+from elicitation.services import lifecycle
 from moralgraph.models import AuditEntry
 from moralgraph.services.merges import audit
 
@@ -64,6 +65,10 @@ def update_settings(*, study: Study, actor, fields: dict, questions: list[dict])
             reason="Changed on the settings page.",
             details={"fields": changed},
         )
+    if {"max_completed", "group_quotas"} & set(changed):
+        # A quota lowered below what is already done closes a live study now, not at
+        # the next completion or sweep.
+        lifecycle.check_quotas(study)
     return changed
 
 

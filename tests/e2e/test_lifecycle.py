@@ -71,10 +71,10 @@ def test_pilot_launch_and_close_while_a_tester_finishes(
     # The owner finds the test link in the page head.
     researcher = browser.new_context(viewport=DESKTOP).new_page()
     researcher.goto(f"{base}/research/{study.slug}/")
-    researcher.wait_for_url("**/admin/login/**")
+    researcher.wait_for_url("**/accounts/login/**")
     researcher.fill("#id_username", "owner")
     researcher.fill("#id_password", "a long test password")
-    researcher.click("input[type=submit]")
+    researcher.click("form button[type=submit]")
     researcher.wait_for_url(f"{base}/research/{study.slug}/")
     assert researcher.locator("#study-status").inner_text() == "Pilot"
     test_link = researcher.locator("#test-link").inner_text()

@@ -57,7 +57,7 @@ def test_saving_a_study_enqueues_its_reconciliation(
                 "slug": "new-study",
                 "title": "New study",
                 "consent_text": "Consent.",
-                "status": "live",
+                "status": "live",  # ignored: the status is not a field of the form
                 "estimated_minutes": 15,
                 "licence": "CC-BY-4.0",
                 "interview_min_turns": 3,
@@ -86,7 +86,16 @@ def test_saving_a_study_enqueues_its_reconciliation(
         )
     assert response.status_code == 302, response.content.decode()[:2000]
     study = Study.objects.get(slug="new-study")
+    assert study.status == Study.Status.DRAFT
     enqueue.assert_called_once_with("moralgraph.tasks.reconcile_study", study.pk, countdown=None)
+
+
+def test_the_admin_shows_the_status_but_leaves_its_moves_to_the_research_page(staff_client):
+    study = factories.StudyFactory(status=Study.Status.PILOT)
+    html = staff_client.get(reverse("admin:elicitation_study_change", args=[study.pk])).content
+    html = html.decode()
+    assert 'name="status"' not in html
+    assert "Pilot" in html and f'href="/research/{study.slug}/"' in html
 
 
 def test_the_admin_shows_participant_text_inert(admin_client):

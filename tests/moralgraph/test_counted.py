@@ -101,3 +101,16 @@ def test_the_dashboard_toggle_shows_test_participants(admin_client):
     assert "Show test participants" in hidden and "Test participants included" not in hidden
     assert "Hide test participants" in shown and "Test participants included" in shown
     assert f'hx-get="/research/{study.slug}/?test=1"' in shown
+
+
+def test_the_values_count_leaves_out_values_only_test_participants_wrote():
+    study = import_reference(REFERENCE, study_slug="ref").study
+
+    def values(**kwargs):
+        only = type(study).objects.filter(pk=study.pk)
+        return selectors.study_summaries(only, **kwargs)[0].values
+
+    before = values()
+    _test_participant_takes_part(study)
+    assert values() == before
+    assert values(include_test=True) == before + 1

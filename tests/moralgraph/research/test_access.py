@@ -39,6 +39,8 @@ STUDY_URLS = [
     ("post", "/research/s1/moderation/cards/1/", Role.ANALYST),
     ("post", "/research/s1/moderation/values/1/", Role.ANALYST),
     ("get", "/research/s1/exports/approval.csv", Role.ANALYST),
+    ("get", "/research/s1/simulate/", Role.ANALYST),
+    ("post", "/research/s1/simulate/", Role.ANALYST),
 ]
 IDS = [f"{method} {url}" for method, url, _ in STUDY_URLS]
 

@@ -48,3 +48,12 @@ def test_a_viewer_may_not_run_it(client, django_user_model):
     StudyMember.objects.create(study=study, user=user, role=StudyMember.Role.VIEWER)
     client.force_login(user)
     assert client.get(f"/research/{study.slug}/simulate/").status_code == 403
+
+
+def test_the_settings_page_and_the_study_tabs_link_to_it(admin_client):
+    study = make_study()
+    link = f'href="/research/{study.slug}/simulate/"'
+    settings_page = admin_client.get(f"/research/{study.slug}/settings/").content.decode()
+    assert 'id="simulate-link"' in settings_page and link in settings_page
+    dashboard = admin_client.get(f"/research/{study.slug}/").content.decode()
+    assert link in dashboard

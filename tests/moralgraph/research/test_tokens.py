@@ -19,7 +19,7 @@ def researcher(client, django_user_model):
 
 def test_it_needs_a_login(client):
     response = client.get("/research/tokens/")
-    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
 
 
 def test_a_new_token_is_shown_once_and_opens_the_api(client, researcher):

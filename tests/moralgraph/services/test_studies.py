@@ -3,10 +3,11 @@ what changed, audited), members (never without an owner), and question suggestio
 
 import pytest
 
-from elicitation.models import LLMCall, Study, StudyMember
+from elicitation.models import LLMCall, Participant, Study, StudyMember
 from moralgraph.models import AuditEntry
 from moralgraph.services import studies
 from tests import factories
+from tests.helpers import advance_to, make_study, start
 
 pytestmark = pytest.mark.django_db
 Role = StudyMember.Role
@@ -97,3 +98,17 @@ def test_suggest_questions_goes_through_the_llm_stage(settings):
         title="Gambling and young people", existing=[{"key": found[0]["key"]}]
     )
     assert found[0]["key"] not in {q["key"] for q in again}
+
+
+def test_a_quota_lowered_on_the_settings_page_acts_at_once(owner):
+    study = make_study()
+    advance_to(start(study, session_key="a"), Participant.Step.DONE)
+    advance_to(start(study, session_key="b"), Participant.Step.INTERVIEW)
+    rows = [
+        {"id": q.pk, "key": q.key, "title": q.title, "text": q.text} for q in study.questions.all()
+    ]
+    studies.update_settings(study=study, actor=owner, fields={"max_completed": 1}, questions=rows)
+    study.refresh_from_db()
+    # One completed already: closing now, while the one still inside may finish.
+    assert study.status == Study.Status.CLOSING
+    assert AuditEntry.objects.filter(study=study, action="status", details__to="closing").exists()
