@@ -224,12 +224,17 @@ def _async_participant_step(view, step: str, when_closed: bool):
     run in a thread, then the view on the event loop."""
 
     def resolve(request, slug):
+        # The same rules as the sync wrapper: a closed study serves only its done page;
+        # closing lets those inside finish.
         study = study_or_404(slug)
-        if not study.is_open and not when_closed:
+        if study.status == Study.Status.CLOSED and not when_closed:
             return closed(request, study)
         participant = session_participant(request, study)
         if participant is None:
             return go(request, journey.url_for(study, journey.CONSENT))
+        if participant.screened_out_at is not None:
+            return screened_out(request, study, participant)
+        lifecycle.note_seen(participant)
         if not journey.can_view(participant.step, step):
             return to_step(request, participant)
         return study, participant

@@ -33,10 +33,8 @@ def study(transactional_db):
 
 @pytest.fixture
 def analyst(django_user_model, study):
-    # Staff only to pass the admin's login form; the role is what opens the study.
-    user = django_user_model.objects.create_user(
-        "analyst", password="a long test password", is_staff=True
-    )
+    # Not staff: research pages sign in at /accounts/login/; the role opens the study.
+    user = django_user_model.objects.create_user("analyst", password="a long test password")
     StudyMember.objects.create(study=study, user=user, role=StudyMember.Role.ANALYST)
     return user
 
@@ -47,10 +45,10 @@ def test_an_analyst_hides_and_unhides_a_flagged_card(
     base = uvicorn_server.url
     page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
     page.goto(f"{base}/research/moderated/moderation/")
-    page.wait_for_url("**/admin/login/**")
+    page.wait_for_url("**/accounts/login/**")
     page.fill("#id_username", "analyst")
     page.fill("#id_password", "a long test password")
-    page.click("input[type=submit]")
+    page.click("form button[type=submit]")
     page.wait_for_url(f"{base}/research/moderated/moderation/")
 
     first = page.locator("#cards tbody tr").first

@@ -60,11 +60,11 @@ def test_a_missing_key_is_named_and_fails(settings):
     settings.LLM_DEDUP_MODEL = "openai/gpt-4o-mini"
     code, output = preflight("--no-call")
     assert code == 1
-    for stage in ("dedup", "contexts"):  # the two stages LLM_DEDUP_MODEL serves
+    for stage in ("dedup", "contexts", "screen"):  # the stages LLM_DEDUP_MODEL serves
         row = line(output, stage)
         assert "MISSING" in row and "missing in the environment: OPENAI_API_KEY" in row
     assert line(output, "interview").lstrip().startswith("ok")
-    assert "2 problems" in output
+    assert "3 problems" in output
 
 
 def test_a_model_litellm_does_not_know_fails(settings, monkeypatch):
