@@ -195,18 +195,10 @@ def participant_step(step: str, *, when_closed: bool = False):
         @wraps(view)
         @vary_on_headers("HX-Request")
         def wrapper(request, slug, *args, **kwargs):
-            study = study_or_404(slug)
-            # A closed study serves only its done page; closing lets those inside finish.
-            if study.status == Study.Status.CLOSED and not when_closed:
-                return closed(request, study)
-            participant = session_participant(request, study)
-            if participant is None:
-                return go(request, journey.url_for(study, journey.CONSENT))
-            if participant.screened_out_at is not None:
-                return screened_out(request, study, participant)
-            lifecycle.note_seen(participant)
-            if not journey.can_view(participant.step, step):
-                return to_step(request, participant)
+            found = _resolve_step(request, slug, step, when_closed)
+            if not isinstance(found, tuple):
+                return found
+            study, participant = found
             try:
                 return view(request, study, participant, *args, **kwargs)
             except participants.StepMismatch as moved:
@@ -219,30 +211,32 @@ def participant_step(step: str, *, when_closed: bool = False):
     return decorator
 
 
+def _resolve_step(request, slug: str, step: str, when_closed: bool):
+    """(study, participant) when this session's participant may see ``step``, else the
+    response that sends them where they belong."""
+    study = study_or_404(slug)
+    # A closed study serves only its done page; closing lets those inside finish.
+    if study.status == Study.Status.CLOSED and not when_closed:
+        return closed(request, study)
+    participant = session_participant(request, study)
+    if participant is None:
+        return go(request, journey.url_for(study, journey.CONSENT))
+    if participant.screened_out_at is not None:
+        return screened_out(request, study, participant)
+    lifecycle.note_seen(participant)
+    if not journey.can_view(participant.step, step):
+        return to_step(request, participant)
+    return study, participant
+
+
 def _async_participant_step(view, step: str, when_closed: bool):
     """``participant_step`` for an async view (one that awaits a model): the same checks,
     run in a thread, then the view on the event loop."""
 
-    def resolve(request, slug):
-        # The same rules as the sync wrapper: a closed study serves only its done page;
-        # closing lets those inside finish.
-        study = study_or_404(slug)
-        if study.status == Study.Status.CLOSED and not when_closed:
-            return closed(request, study)
-        participant = session_participant(request, study)
-        if participant is None:
-            return go(request, journey.url_for(study, journey.CONSENT))
-        if participant.screened_out_at is not None:
-            return screened_out(request, study, participant)
-        lifecycle.note_seen(participant)
-        if not journey.can_view(participant.step, step):
-            return to_step(request, participant)
-        return study, participant
-
     @wraps(view)
     @vary_on_headers("HX-Request")
     async def wrapper(request, slug, *args, **kwargs):
-        found = await sync_to_async(resolve)(request, slug)
+        found = await sync_to_async(_resolve_step)(request, slug, step, when_closed)
         if not isinstance(found, tuple):
             return found
         study, participant = found
