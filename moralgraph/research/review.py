@@ -169,6 +169,9 @@ class ContextReview:
     ranks: list[RankedValue]
     edges: list[ReviewEdge]  # kept edges only
     compared: int  # every pair compared in this context
+    # The pairwise model's status (default scoring): only a confident leader is "wisest";
+    # empty in compat, where the reference's PageRank winner stands as it did.
+    status: str = ""
 
 
 @dataclass
@@ -255,6 +258,7 @@ def graph_review(study: Study, snapshot: GraphSnapshot) -> GraphReview:
             context_id=scored.context_id,
             text="All contexts, pooled (the reference's scoring)" if graph.pooled else "",
             winner=Winner(winner, values.get(winner.value_id)) if winner else None,
+            status=scored.status,
             ranks=[
                 RankedValue(
                     value_id=r.value_id,

@@ -222,7 +222,10 @@ def test_the_graph_page_shows_winners_ranks_and_edges(staff, graph_study):
     assert ab.story.reverse is False
     assert edges[(a, c)].carried_by == ("democrat",)
     page = response.content.decode()
-    assert "Wisest here" in page and "When someone is grieving" in page
+    # A leader is "wisest" only when its context is confident; this one is not settled.
+    label = {"contested": "Leading, contested", "insufficient": "Leading, not yet settled"}
+    assert ctx.status in label and label[ctx.status] in page and "Wisest here" not in page
+    assert "When someone is grieving" in page
     assert "80%</strong> wiser" in page and "carried by democrat" in page
     assert "A story &lt;em&gt;with markup&lt;/em&gt;." in page
 
@@ -398,3 +401,20 @@ def test_the_reviews_contexts_come_fifty_a_page_in_question_order(rf, graph_stud
     assert [q.question for q in second.questions] == [question, empty]
     assert [c.context_id for c in second.questions[0].contexts] == [str(n) for n in range(50, 60)]
     assert second.questions[1].contexts == []
+
+
+def test_a_confident_leader_is_wisest_here(staff, graph_study, settings):
+    settings.PAIRWISE_PARAMS = {
+        "confident_probability": 0.5,
+        "min_winner_votes": 1,
+        "min_winner_participants": 1,
+        "min_lead": 0.0,
+        "min_head_to_head_votes": 1000,
+        "challenger_probability": 1.0,
+    }
+    study, *_ = graph_study
+    scoring.score_study(study=study)
+    response = staff.get("/research/graph/review/")
+    [ctx] = response.context["review"].questions[0].contexts
+    assert ctx.status == "confident"
+    assert "Wisest here" in response.content.decode()
