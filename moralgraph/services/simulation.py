@@ -31,6 +31,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
 from statistics import median
@@ -874,6 +875,28 @@ def simulation_start(*, run_id: int) -> SimulationRun | None:
         return None
     run = SimulationRun.objects.get(pk=run_id)
     return simulation_run(run=run)
+
+
+# A run has no heartbeat; none of ours takes this long, so one still "running" after it
+# lost its worker (killed, redeployed) and would poll on the page for ever.
+ABANDONED_AFTER = timedelta(hours=2)
+
+
+def fail_abandoned_runs(*, now=None) -> list[int]:
+    """Mark runs left "running" (or never picked up) past ABANDONED_AFTER as failed, so
+    their page stops waiting and says why; returns their ids (the periodic sweep)."""
+    cutoff = (now or timezone.now()) - ABANDONED_AFTER
+    stale = SimulationRun.objects.filter(
+        status__in=[SimulationRun.Status.QUEUED, SimulationRun.Status.RUNNING],
+        created_at__lt=cutoff,
+    )
+    ids = list(stale.values_list("pk", flat=True))
+    stale.filter(pk__in=ids).update(
+        status=SimulationRun.Status.FAILED,
+        error="The run stopped without finishing (its worker was stopped). Start it again.",
+        finished_at=now or timezone.now(),
+    )
+    return ids
 
 
 # ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from elicitation.queue import enqueue
 from elicitation.services import lifecycle
 from moralgraph import selectors
 from moralgraph.services.exports.jobs import stalled_jobs
+from moralgraph.services.simulation import fail_abandoned_runs
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,9 @@ def sweep() -> dict[str, list[int]]:
     for job_id in exports:
         enqueue("moralgraph.tasks.run_export", job_id)
     moved = lifecycle.sweep_lifecycle()
+    simulations = fail_abandoned_runs()
+    if simulations:
+        logger.warning("sweep: simulation runs %s stopped without finishing", simulations)
     if reconcile or score or exports or moved["closing"] or moved["closed"]:
         logger.info(
             "sweep: reconcile %s, score %s, exports %s, closing %s, closed %s",

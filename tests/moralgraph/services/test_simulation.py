@@ -169,3 +169,30 @@ def test_it_walks_a_site_served_over_https_with_its_own_host(small_study, settin
     run = simulation.simulation_create(study=small_study, participants=1)
     run = simulation.simulation_run(run=run, reconcile_after=False)
     assert run.figures["completed"] == 1, run.error
+
+
+def test_the_sweep_fails_a_run_its_worker_left_running():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from moralgraph.services import sweep
+
+    study = make_study()
+    old = timezone.now() - timedelta(hours=3)
+    lost = SimulationRun.objects.create(
+        study=study, participants=5, status=SimulationRun.Status.RUNNING, created_at=old
+    )
+    going = SimulationRun.objects.create(
+        study=study, participants=5, status=SimulationRun.Status.RUNNING
+    )
+    done = SimulationRun.objects.create(
+        study=study, participants=5, status=SimulationRun.Status.DONE, created_at=old
+    )
+
+    sweep.sweep()
+
+    lost.refresh_from_db(), going.refresh_from_db(), done.refresh_from_db()
+    assert lost.status == SimulationRun.Status.FAILED and "Start it again" in lost.error
+    assert going.status == SimulationRun.Status.RUNNING
+    assert done.status == SimulationRun.Status.DONE
