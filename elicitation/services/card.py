@@ -29,11 +29,7 @@ def card_draft(*, participant: Participant) -> ValuesCard:
     if isinstance(ready, ValuesCard):
         return ready
     call, counted = ready
-    try:
-        data = llm.structured(**call)
-    except llm.LLMError:
-        ratelimit.release(counted)  # a failed call costs the participant nothing
-        raise
+    data = _ask(call, counted)
     return _draft_store(participant, data)
 
 
@@ -44,13 +40,27 @@ async def acard_draft(*, participant: Participant) -> ValuesCard:
     if isinstance(ready, ValuesCard):
         return ready
     call, counted = ready
-    try:
-        data = await llm.astructured(**call)
-    except llm.LLMError:
-        await sync_to_async(ratelimit.release)(counted)  # a failed call costs nothing
-        raise
+    data = await _aask(call, counted)
     # Shielded: a reload or a closed tab now must not lose the draft it paid for.
     return await asyncio.shield(sync_to_async(_draft_store)(participant, data, release=True))
+
+
+def _ask(call: dict, counted) -> dict:
+    """The card writer's answer; a failed call gives the participant's allowance back."""
+    try:
+        return llm.structured(**call)
+    except llm.LLMError:
+        ratelimit.release(counted)
+        raise
+
+
+async def _aask(call: dict, counted) -> dict:
+    """``_ask`` for async views: the model's wait holds no thread."""
+    try:
+        return await llm.astructured(**call)
+    except llm.LLMError:
+        await sync_to_async(ratelimit.release)(counted)
+        raise
 
 
 def _draft_begin(participant: Participant, *, release: bool = False):
@@ -208,11 +218,7 @@ def card_revise(
     ValidationError, RateLimited, LLMError or StepMismatch.
     """
     card, call, counted = _revise_begin(participant, request, title, description, policies)
-    try:
-        data = llm.structured(**call)
-    except llm.LLMError:
-        ratelimit.release(counted)  # a failed call costs the participant nothing
-        raise
+    data = _ask(call, counted)
     return _revise_store(participant, card, data)
 
 
@@ -229,11 +235,7 @@ async def acard_revise(
     card, call, counted = await sync_to_async(_revise_begin)(
         participant, request, title, description, policies, release=True
     )
-    try:
-        data = await llm.astructured(**call)
-    except llm.LLMError:
-        await sync_to_async(ratelimit.release)(counted)  # a failed call costs nothing
-        raise
+    data = await _aask(call, counted)
     return await asyncio.shield(sync_to_async(_revise_store)(participant, card, data, release=True))
 
 

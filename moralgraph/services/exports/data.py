@@ -155,15 +155,8 @@ class ExportData:
     @cached_property
     def context_questions(self) -> dict[str, list[str]]:
         """Question ids per scored context; a context tied to no question applies to all."""
-        through = Context.questions.through
-        links: dict[str, list[str]] = defaultdict(list)
-        rows = through.objects.filter(context_id__in=[int(c) for c in self.contexts])
-        for context_id, question_id in rows.order_by("context_id", "question_id").values_list(
-            "context_id", "question_id"
-        ):
-            links[str(context_id)].append(str(question_id))
         every = [str(q.pk) for q in self.questions]
-        return {c: links.get(c) or every for c in self.contexts}
+        return {c: self.question_links.get(c) or every for c in self.contexts}
 
     @cached_property
     def card_counts(self) -> dict[str, int]:
