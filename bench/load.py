@@ -21,8 +21,12 @@ page. Forms and URLs are read from the pages themselves (html.parser), the CSRF 
 the forms and from ``hx-headers``. Without ``--think-seconds`` nobody pauses to think:
 the figures are what the machine can take at most (journeys per minute), not what a real
 study asks of it. ``--think-seconds MIN-MAX`` pauses a random MIN to MAX seconds before
-each action (each form sent, each message, "See my card"), as people reading and typing
-do: then ``p95_non_llm_ms`` says how quickly pages answer a study of that many people.
+each action (opening the link, each form sent, each message, "See my card"), as people
+arriving, reading and typing do: then ``p95_non_llm_ms`` says how quickly pages answer a
+study of that many people.
+
+The server runs with production settings (DEBUG off, a random SECRET_KEY, static files
+collected and served by WhiteNoise), over plain HTTP on loopback.
 
 The offline card writer answers after ``--llm-latency-seconds`` (5 by default, a real
 model's time to draft a card; LLM_OFFLINE_LATENCY_SECONDS in the server), so a view
@@ -57,6 +61,7 @@ import os
 import random
 import re
 import resource
+import secrets
 import shutil
 import signal
 import sys
@@ -559,7 +564,10 @@ async def walk(run: Run, journey: Journey) -> None:
         query = urlencode(
             {"PROLIFIC_PID": journey.pid, "STUDY_ID": "load", "SESSION_ID": f"s{journey.index}"}
         )
-        # The recruitment link is a plain navigation: the whole page, no htmx.
+        # The recruitment link is a plain navigation: the whole page, no htmx. People
+        # open it after a pause too: a study's participants arrive over seconds, not in
+        # one millisecond (without --think-seconds they do, to find the ceiling).
+        await think(run, rng)
         page = await browser.open("GET", f"/s/{run.slug}/?{query}")
         boosted = {"boosted": True, "target": "step"}
         while True:
@@ -803,8 +811,14 @@ def server_env(args, var_dir: Path, database_url: str) -> dict:
             "DATABASE_URL": database_url,
             "VAR_DIR": str(var_dir),
             "CELERY_BROKER_URL": "filesystem://",
-            "DEBUG": "true",
+            # Production settings, as a real study runs: DEBUG off (no query log, no
+            # debug cursor), static files collected and served by WhiteNoise. Plain HTTP
+            # on loopback, so no HTTPS redirect, HSTS or secure-only cookies.
+            "DEBUG": "false",
+            "SECRET_KEY": secrets.token_urlsafe(50),
             "SECURE_COOKIES": "false",
+            "SECURE_SSL_REDIRECT": "false",
+            "SECURE_HSTS_SECONDS": "0",
             "ALLOWED_HOSTS": HOST,
             "LLM_MODEL": "offline",
             "EMBEDDING_MODEL": "",
@@ -830,6 +844,7 @@ def setup_django(env: dict) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
+    call_command("collectstatic", verbosity=0, interactive=False)
 
 
 def create_study(run_id: str) -> tuple[str, int]:

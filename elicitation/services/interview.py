@@ -236,6 +236,24 @@ def _stream_delay() -> float:
     return max(0, settings.OFFLINE_STREAM_DELAY_MS) / 1000
 
 
+def _claim(participant: Participant, reply: Message) -> tuple[list[dict], dict] | None:
+    """Claim an owed reply for writing: (the conversation so far, the call), or None if
+    another stream claimed it first."""
+    claimed = Message.objects.filter(pk=reply.pk, status=Message.Status.PENDING).update(
+        status=Message.Status.STREAMING
+    )
+    if not claimed:
+        return None
+    found = (
+        selectors.chat_history(reply.interview, before_seq=reply.seq),
+        _interview_call(participant),
+    )
+    # The model takes seconds: give the database connection back (to the pool)
+    # meanwhile, or every reply being streamed holds one and other requests wait.
+    writing.release_connection()
+    return found
+
+
 async def reply_stream(
     *, participant: Participant, reply: Message, after: int = 0
 ) -> AsyncIterator[str]:
@@ -248,16 +266,10 @@ async def reply_stream(
     Any other stream (a reload, an EventSource reconnect) follows the writing: live in
     this process, from the database in another one.
     """
-    claimed = await Message.objects.filter(pk=reply.pk, status=Message.Status.PENDING).aupdate(
-        status=Message.Status.STREAMING
-    )
-    if claimed:
-        history = await sync_to_async(selectors.chat_history)(reply.interview, before_seq=reply.seq)
-        call = await sync_to_async(_interview_call)(participant)
+    claim = await sync_to_async(_claim)(participant, reply)
+    if claim is not None:
+        history, call = claim
         delay = _stream_delay() if llm.is_offline("interview", participant.study) else 0
-        # The model takes seconds: give the database connection back (to the pool)
-        # meanwhile, or every reply being streamed holds one and other requests wait.
-        await sync_to_async(writing.release_connection)()
         writing.start(reply.pk, history=history, call=call, delay=delay)
     # Following at once (no wait before the first read): every chunk reaches this stream.
     texts = writing.follow(reply.pk)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -38,8 +39,15 @@ class _Writing:
 _writing: dict[int, _Writing] = {}  # by reply id, in this process
 
 # While writing, the text so far is saved this often (seconds): a stream in another
-# process, or a reloaded page, shows it and follows on from there.
-SAVE_EVERY = 0.5
+# process, or a reloaded page, shows it and follows on from there. Each save is a
+# thread hop and an UPDATE: with hundreds of replies being written at once, saving
+# twice a second cost the web tier more than the pages (bench/load.py).
+SAVE_EVERY = 2.0
+# A stream sends what was written at most this often (seconds): a model's tokens come
+# every 20-50 ms, and one event per token cost each reply dozens of sends through the
+# server; a person reads the same text arriving in pieces ten times a second. The first
+# piece goes at once.
+SEND_EVERY = 0.1
 # A stream following a reply written elsewhere reads it again no sooner than the next
 # save could land (SAVE_EVERY), backing off by half each read that found nothing new up
 # to FOLLOW_MAX_WAIT; it gives up once the reply has not grown for FOLLOW_GIVE_UP, and
@@ -118,6 +126,13 @@ async def finished(reply_id: int) -> None:
         await asyncio.wait([current.task])
 
 
+# Saves running at once in this process. Each is a thread and a pooled connection: left
+# unbounded, hundreds of replies being written queued their saves in the pool ahead of
+# every page request (bench/load.py, 500 participants), and pages waited seconds.
+SAVES_AT_ONCE = 2
+_save_slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # by event loop
+
+
 def _save(reply_id: int, **fields) -> None:
     # Each save takes a database connection and gives it straight back: a reply being
     # written holds none while the model thinks.
@@ -125,18 +140,32 @@ def _save(reply_id: int, **fields) -> None:
     release_connection()
 
 
+async def _asave(reply_id: int, **fields) -> None:
+    loop = asyncio.get_running_loop()
+    slots = _save_slots.get(loop)
+    if slots is None:
+        slots = _save_slots[loop] = asyncio.Semaphore(SAVES_AT_ONCE)
+    async with slots:
+        await sync_to_async(_save)(reply_id, **fields)
+
+
 async def _write(reply_id: int, writing: _Writing, history: list[dict], call: dict, delay):
-    """Write the reply to the end, telling every follower, and save it as it goes."""
+    """Write the reply to the end, telling every follower, and save it as it goes.
+
+    The saves along the way run beside the writing, one at a time per reply (a save due
+    while the last is still going is left to the next): a slow database never holds
+    back the words."""
     loop = asyncio.get_running_loop()
     status, error = Message.Status.INTERRUPTED, None
     saved_at = loop.time()
+    saving: asyncio.Task | None = None
     try:
         async for chunk in llm.astream_chat(messages=history, **call):
             writing.parts.append(chunk)
             writing.publish(("token", chunk))
-            if loop.time() - saved_at >= SAVE_EVERY:
+            if loop.time() - saved_at >= SAVE_EVERY and (saving is None or saving.done()):
                 saved_at = loop.time()
-                await sync_to_async(_save)(reply_id, content="".join(writing.parts))
+                saving = asyncio.create_task(_asave(reply_id, content="".join(writing.parts)))
             if delay:
                 await asyncio.sleep(delay)
         status = Message.Status.COMPLETE
@@ -148,9 +177,9 @@ async def _write(reply_id: int, writing: _Writing, history: list[dict], call: di
         status = Message.Status.FAILED
     finally:
         # Shielded: a stopping server must not lose the reply half saved. Followers
-        # hear the end only once it is saved, so that "try again" finds it so.
-        content = "".join(writing.parts)
-        await asyncio.shield(sync_to_async(_save)(reply_id, content=content, status=status))
+        # hear the end only once it is saved, so that "try again" finds it so. A save
+        # still going lands first, so that its part never overwrites the whole.
+        await asyncio.shield(_save_last(reply_id, saving, "".join(writing.parts), status))
         if status == Message.Status.FAILED:
             # A failed call costs the participant nothing of their allowance.
             await asyncio.shield(sync_to_async(_release)(reply_id))
@@ -160,6 +189,18 @@ async def _write(reply_id: int, writing: _Writing, history: list[dict], call: di
             writing.publish(("done", None))
         else:
             writing.publish(("failed", error or _cut_off(reply_id, status)))
+
+
+async def _save_last(reply_id: int, saving: asyncio.Task | None, content: str, status) -> None:
+    """The whole reply and its status, at once: not behind other replies' saves, since
+    this thread holds the connection that logged the call until the save gives it back
+    (waiting here, hundreds of finished replies held the whole pool). A save along the
+    way that has not begun is not needed any more; one that has runs first, in the same
+    thread (each reply's saves share one), so its part never overwrites the whole."""
+    if saving is not None and not saving.done():
+        saving.cancel()
+        await asyncio.wait([saving])
+    await sync_to_async(_save)(reply_id, content=content, status=status)
 
 
 def _release(reply_id: int) -> None:
@@ -187,18 +228,38 @@ async def follow(reply_id: int) -> AsyncIterator[str]:
         try:
             if so_far:
                 yield so_far
-            while True:
-                kind, value = await queue.get()
-                if kind == "token":
-                    yield value
-                elif kind == "done":
-                    return
-                else:
-                    raise value
+            async for text in _batched(queue):
+                yield text
         finally:
             writing.listeners.discard(queue)
+        return
     async for text in _follow_saved(reply_id):
         yield text
+
+
+async def _batched(queue: asyncio.Queue) -> AsyncIterator[str]:
+    """The tokens published to ``queue``, joined into at most one piece per SEND_EVERY,
+    until ``done`` (return) or a failure (raised)."""
+    loop = asyncio.get_running_loop()
+    sent_at = float("-inf")
+    while True:
+        if (wait := sent_at + SEND_EVERY - loop.time()) > 0:
+            await asyncio.sleep(wait)
+        kind, value = await queue.get()
+        pieces = []
+        while kind == "token":
+            pieces.append(value)
+            try:
+                kind, value = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                kind = None
+        if pieces:
+            sent_at = loop.time()
+            yield "".join(pieces)
+        if kind == "done":
+            return
+        if kind is not None:
+            raise value
 
 
 async def _follow_saved(reply_id: int) -> AsyncIterator[str]:

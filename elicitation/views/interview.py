@@ -159,25 +159,33 @@ def _sse(event: str, data: str) -> str:
     return f"event: {event}\n{lines}\n"
 
 
+def _owed_to_session(request, slug, reply_id):
+    """(participant, reply) when ``reply_id`` is owed to this session's participant, else
+    the response that says no. One thread and one connection for all the look-ups: a
+    stream starts for every message, hundreds at once in a large study."""
+    study = common.study_or_404(slug)
+    if study.status == Study.Status.CLOSED:
+        return HttpResponse("This study is closed.", status=410, content_type="text/plain")
+    participant = common.session_participant(request, study)
+    if participant is None:
+        raise Http404("No participant in this session")
+    try:
+        reply = interview_service.own_reply(participant=participant, reply_id=reply_id)
+    except participants.NotFound:
+        raise Http404("Not part of your interview") from None
+    return participant, reply
+
+
 async def interview_reply(request, slug, reply_id):
     """The interviewer's reply as Server-Sent Events: ``token`` events carry HTML-escaped
     text to append, then ``done``, or ``failed`` with a friendly message to show.
     ``?after=N``: the page already shows the first N characters (a reload mid-reply)."""
     if request.method != "GET":
         return HttpResponse(status=405, headers={"Allow": "GET"})
-    study = await sync_to_async(common.study_or_404)(slug)
-    if study.status == Study.Status.CLOSED:
-        return HttpResponse("This study is closed.", status=410, content_type="text/plain")
-    public_id = await request.session.aget(common.PARTICIPANT_KEY.format(study.pk))
-    participant = await sync_to_async(selectors.participant_by_public_id)(study, public_id)
-    if participant is None:
-        raise Http404("No participant in this session")
-    try:
-        reply = await sync_to_async(interview_service.own_reply)(
-            participant=participant, reply_id=reply_id
-        )
-    except participants.NotFound:
-        raise Http404("Not part of your interview") from None
+    found = await sync_to_async(_owed_to_session)(request, slug, reply_id)
+    if isinstance(found, HttpResponse):
+        return found
+    participant, reply = found
 
     # What the page already shows of the reply (a reload while it was being written).
     after = request.GET.get("after", "")
