@@ -116,7 +116,7 @@ def message_send(
                 )
             last.status = Message.Status.INTERRUPTED
             last.save(update_fields=["status"])
-        ratelimit.consume(participant=participant, kind="message")
+        ratelimit.consume(participant=participant, kind="message", locked=True)
         seq = (interview.messages.aggregate(top=Max("seq"))["top"] or 0) + 1
         message = Message.objects.create(
             interview=interview,
@@ -169,7 +169,7 @@ def reply_retry(*, participant: Participant, reply_id: int) -> Message:
         )
         if last.pk != reply.pk or not retryable:
             return reply  # already answered, or being answered: nothing to do
-        ratelimit.consume(participant=participant, kind="retry")
+        ratelimit.consume(participant=participant, kind="retry", locked=True)
         reply.content = ""
         reply.status = Message.Status.PENDING
         reply.save(update_fields=["content", "status"])
