@@ -208,6 +208,12 @@ def draft_card(participant: Participant) -> ValuesCard | None:
     )
 
 
+def has_draft_card(participant: Participant) -> bool:
+    return ValuesCard.objects.filter(
+        participant=participant, status=ValuesCard.Status.DRAFT
+    ).exists()
+
+
 def submitted_card(participant: Participant) -> ValuesCard | None:
     return (
         ValuesCard.objects.filter(participant=participant, status=ValuesCard.Status.SUBMITTED)
