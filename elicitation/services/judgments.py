@@ -38,7 +38,7 @@ def judgment_record(
     if verdict not in WiserJudgment.Verdict.values:
         raise ValidationError("Please choose Yes, No or Not sure.")
     hypothesis = assignment.hypothesis
-    existing = WiserJudgment.objects.filter(participant=participant, hypothesis=hypothesis).first()
+    existing = participant.judgments.filter(hypothesis=hypothesis).first()
     if existing is not None:
         return existing
     try:

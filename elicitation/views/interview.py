@@ -28,8 +28,8 @@ Step = Participant.Step
 @common.participant_step(Step.QUESTION)
 def question(request, study, participant):
     if request.method == "POST":
-        interview_service.question_begin(participant=participant)
-        return common.onward(request, participant)
+        moved = interview_service.question_begin(participant=participant)
+        return common.onward(request, moved)
     context = {"study": study, "participant": participant, "question": participant.question}
     return common.page(request, "elicitation/question.html", context, step=Step.QUESTION)
 
