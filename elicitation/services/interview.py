@@ -42,13 +42,26 @@ def question_begin(*, participant: Participant) -> Participant:
 
 
 def open_interview(participant: Participant) -> Interview:
-    """The participant's interview on their question, with its opening line."""
-    interview, created = Interview.objects.get_or_create(
-        participant=participant, question_id=participant.question_id
-    )
+    """The participant's interview on their question, with its opening line (with their
+    row locked)."""
+    interview, created = _interview(participant)
     if created or not interview.messages.exists():
         _opening(interview, participant)
     return interview
+
+
+def _interview(participant: Participant) -> tuple[Interview, bool]:
+    """The participant's interview on their question, created if need be. Called with
+    their row locked, so nobody creates it meanwhile: get_or_create's savepoint (kept
+    for that race) is not needed."""
+    interview = Interview.objects.filter(
+        participant=participant, question_id=participant.question_id
+    ).first()
+    if interview is not None:
+        return interview, False
+    return Interview.objects.create(
+        participant=participant, question_id=participant.question_id
+    ), True
 
 
 def _opening(interview: Interview, participant: Participant) -> Message:
@@ -103,9 +116,7 @@ def message_send(
         participant = participants.lock(participant, Step.INTERVIEW, Step.CARD)
         # open_interview, reading the last message once: it also numbers the new one
         # (nobody else adds messages while the participant's row is locked).
-        interview, created = Interview.objects.get_or_create(
-            participant=participant, question_id=participant.question_id
-        )
+        interview, created = _interview(participant)
         last = None if created else interview.messages.order_by("-seq").first()
         if last is None:
             last = _opening(interview, participant)
