@@ -36,7 +36,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from elicitation import selectors
@@ -168,32 +169,52 @@ def admit(*, study: Study, address: str = "", is_test: bool = False) -> str:
 # ---------------------------------------------------------------------------------------
 
 
+def _count(requests, by: str):
+    """``requests`` counted, as a subquery (0 when there are none)."""
+    counted = requests.order_by().values(by).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted), 0)
+
+
 def check(*, participant: Participant) -> None:
     """Raise RateLimited if ``participant`` may not start another LLM request now."""
     study = participant.study
     now = timezone.now()
     hour = LLMRequest.objects.filter(participant=participant, created_at__gte=now - HOUR)
     mine = hour.filter(created_at__gte=now - MINUTE)
-    if study.messages_per_minute and mine.count() >= study.messages_per_minute:
+    everyone = LLMRequest.objects.filter(study_id=participant.study_id, created_at__gte=now - HOUR)
+    # Every count and the reservation in one query (one snapshot, each subquery on its
+    # own index): this runs on every message, so it is one round trip, not four.
+    usage = (
+        Participant.objects.filter(pk=participant.pk)
+        .annotate(
+            minute=_count(mine, "participant"),
+            hour=_count(hour, "participant"),
+            everyone=_count(everyone, "study"),
+            holding=Exists(holders(study).filter(pk=OuterRef("pk"))),
+        )
+        .values("minute", "hour", "everyone", "holding")
+        .get()
+    )
+    if study.messages_per_minute and usage["minute"] >= study.messages_per_minute:
         oldest = mine.order_by("created_at").values_list("created_at", flat=True).first()
         raise RateLimited(
             "You're sending messages faster than the interviewer can keep up. "
             "Please wait a moment and try again.",
             retry_after=_retry_after(oldest, MINUTE, now),
         )
-    if hour.count() >= allowance(study):
+    if usage["hour"] >= allowance(study):
         oldest = hour.order_by("created_at").values_list("created_at", flat=True).first()
         raise RateLimited(
             "You have sent the interviewer a lot of messages in the last hour. Your "
             "conversation is saved: please take a break and try again later.",
             retry_after=_retry_after(oldest, HOUR, now),
         )
-    everyone = LLMRequest.objects.filter(study_id=participant.study_id, created_at__gte=now - HOUR)
     budget = study.messages_per_hour_study
     # A holder spends from their own reservation; anyone else (a participant past their
     # card, one marked abandoned who came back) only from what no holder is promised.
-    holding = holders(study).filter(pk=participant.pk).exists()
-    if budget and (everyone.count() >= budget or (not holding and committed(study) >= budget)):
+    if budget and (
+        usage["everyone"] >= budget or (not usage["holding"] and committed(study) >= budget)
+    ):
         oldest = everyone.order_by("created_at").values_list("created_at", flat=True).first()
         raise RateLimited(
             "The interviewer is very busy right now. Your conversation is saved: "
@@ -202,12 +223,21 @@ def check(*, participant: Participant) -> None:
         )
 
 
-def consume(*, participant: Participant, kind: str) -> LLMRequest:
+def consume(*, participant: Participant, kind: str, locked: bool = False) -> LLMRequest:
     """Check the limits and count one request, or raise RateLimited.
 
     The participant's row is locked for the check, so that two quick submits from the
-    same participant cannot both slip under the limit.
+    same participant cannot both slip under the limit. ``locked``: the caller already
+    holds that lock in its open transaction (participants.lock), and a refusal rolls
+    that transaction back, so no second lock or savepoint is taken.
     """
+    if locked:
+        if not transaction.get_connection().in_atomic_block:
+            raise RuntimeError("consume(locked=True) needs the caller's transaction")
+        check(participant=participant)
+        return LLMRequest.objects.create(
+            study_id=participant.study_id, participant=participant, kind=kind
+        )
     with transaction.atomic():
         Participant.objects.select_for_update().filter(pk=participant.pk).first()
         check(participant=participant)

@@ -201,11 +201,19 @@ def last_user_message_at(interview: Interview):
 
 
 def draft_card(participant: Participant) -> ValuesCard | None:
+    # Through the participant's own manager: the card comes back with its participant
+    # (card_submit's caller reads where the locked row was moved to, without a query).
     return (
-        ValuesCard.objects.filter(participant=participant, status=ValuesCard.Status.DRAFT)
+        participant.cards.filter(status=ValuesCard.Status.DRAFT)
         .order_by("-updated_at", "-id")
         .first()
     )
+
+
+def has_draft_card(participant: Participant) -> bool:
+    return ValuesCard.objects.filter(
+        participant=participant, status=ValuesCard.Status.DRAFT
+    ).exists()
 
 
 def submitted_card(participant: Participant) -> ValuesCard | None:

@@ -31,7 +31,14 @@ def demographics_save(
     study = participant.study
     items = {item.key: item for item in study.demographic_items.all()}
     cleaned = clean_answers(items, answers or {})
-    Demographics.objects.update_or_create(participant=participant, defaults={"answers": cleaned})
+    # Nobody else writes a participant's answers while their row is locked: a plain read
+    # and save, without update_or_create's savepoints and second row lock.
+    demographics = Demographics.objects.filter(participant=participant).first()
+    if demographics is None:
+        Demographics.objects.create(participant=participant, answers=cleaned)
+    else:
+        demographics.answers = cleaned
+        demographics.save(update_fields=["answers"])
     group = cleaned.get(study.group_item_key) if study.group_item_key else None
     if group and lifecycle.group_full(study, group):
         # Their group has all the completed participants it needs: told so plainly, and

@@ -83,7 +83,7 @@ def _draft_begin(participant: Participant, *, release: bool = False):
             if draft is not None and last_said is not None and draft.updated_at >= last_said:
                 _to_card_step(participant, interview)
                 return draft
-            counted = ratelimit.consume(participant=participant, kind="articulate")
+            counted = ratelimit.consume(participant=participant, kind="articulate", locked=True)
             history = selectors.chat_history(interview)
         return {
             "stage": "articulate",
@@ -247,7 +247,7 @@ def _revise_begin(participant, request, title, description, policies, *, release
         )
         with transaction.atomic():
             participants.lock(participant, Step.CARD)
-            counted = ratelimit.consume(participant=participant, kind="revise")
+            counted = ratelimit.consume(participant=participant, kind="revise", locked=True)
         call = {
             "stage": "revise",
             "prompt": llm.load_prompt("elicitation/revise"),

@@ -11,7 +11,6 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from elicitation import llm, ratelimit, selectors
@@ -43,18 +42,35 @@ def question_begin(*, participant: Participant) -> Participant:
 
 
 def open_interview(participant: Participant) -> Interview:
-    """The participant's interview on their question, with its opening line."""
-    interview, _ = Interview.objects.get_or_create(
-        participant=participant, question_id=participant.question_id
-    )
-    if not interview.messages.exists():
-        Message.objects.create(
-            interview=interview,
-            seq=1,
-            role=Message.Role.ASSISTANT,
-            content=participant.question.seed_message.strip() or OPENING,
-        )
+    """The participant's interview on their question, with its opening line (with their
+    row locked)."""
+    interview, created = _interview(participant)
+    if created or not interview.messages.exists():
+        _opening(interview, participant)
     return interview
+
+
+def _interview(participant: Participant) -> tuple[Interview, bool]:
+    """The participant's interview on their question, created if need be. Called with
+    their row locked, so nobody creates it meanwhile: get_or_create's savepoint (kept
+    for that race) is not needed."""
+    interview = Interview.objects.filter(
+        participant=participant, question_id=participant.question_id
+    ).first()
+    if interview is not None:
+        return interview, False
+    return Interview.objects.create(
+        participant=participant, question_id=participant.question_id
+    ), True
+
+
+def _opening(interview: Interview, participant: Participant) -> Message:
+    return Message.objects.create(
+        interview=interview,
+        seq=1,
+        role=Message.Role.ASSISTANT,
+        content=participant.question.seed_message.strip() or OPENING,
+    )
 
 
 @dataclass
@@ -98,17 +114,20 @@ def message_send(
     client_token = (client_token or "")[:64]
     with transaction.atomic():
         participant = participants.lock(participant, Step.INTERVIEW, Step.CARD)
-        interview = open_interview(participant)
+        # open_interview, reading the last message once: it also numbers the new one
+        # (nobody else adds messages while the participant's row is locked).
+        interview, created = _interview(participant)
+        last = None if created else interview.messages.order_by("-seq").first()
+        if last is None:
+            last = _opening(interview, participant)
         if client_token:
             earlier = earlier_exchange(interview, client_token)
             if earlier is not None:
                 return earlier
         text = validate_message(study=participant.study, content=content)
-        last = interview.messages.order_by("-seq").first()
-        if (
-            last is not None
-            and last.role == Message.Role.ASSISTANT
-            and last.status in (Message.Status.PENDING, Message.Status.STREAMING)
+        if last.role == Message.Role.ASSISTANT and last.status in (
+            Message.Status.PENDING,
+            Message.Status.STREAMING,
         ):
             if timezone.now() - last.created_at < STALE_REPLY:
                 raise participants.JourneyError(
@@ -116,8 +135,8 @@ def message_send(
                 )
             last.status = Message.Status.INTERRUPTED
             last.save(update_fields=["status"])
-        ratelimit.consume(participant=participant, kind="message")
-        seq = (interview.messages.aggregate(top=Max("seq"))["top"] or 0) + 1
+        ratelimit.consume(participant=participant, kind="message", locked=True)
+        seq = last.seq + 1
         message = Message.objects.create(
             interview=interview,
             seq=seq,
@@ -169,7 +188,7 @@ def reply_retry(*, participant: Participant, reply_id: int) -> Message:
         )
         if last.pk != reply.pk or not retryable:
             return reply  # already answered, or being answered: nothing to do
-        ratelimit.consume(participant=participant, kind="retry")
+        ratelimit.consume(participant=participant, kind="retry", locked=True)
         reply.content = ""
         reply.status = Message.Status.PENDING
         reply.save(update_fields=["content", "status"])

@@ -38,21 +38,19 @@ def judgment_record(
     if verdict not in WiserJudgment.Verdict.values:
         raise ValidationError("Please choose Yes, No or Not sure.")
     hypothesis = assignment.hypothesis
-    existing = WiserJudgment.objects.filter(participant=participant, hypothesis=hypothesis).first()
+    existing = participant.judgments.filter(hypothesis=hypothesis).first()
     if existing is not None:
         return existing
     try:
-        with transaction.atomic():
-            judgment = WiserJudgment.objects.create(
-                participant=participant,
-                hypothesis=hypothesis,
-                pair_key=WiserJudgment.make_pair_key(
-                    hypothesis.from_value_id, hypothesis.to_value_id
-                ),
-                verdict=verdict,
-                reason=(reason or "").strip()[: cards.REASON_MAX_CHARS],
-                reason_private=reason_private,
-            )
+        # No savepoint of its own: a refusal ends this whole transaction anyway.
+        judgment = WiserJudgment.objects.create(
+            participant=participant,
+            hypothesis=hypothesis,
+            pair_key=WiserJudgment.make_pair_key(hypothesis.from_value_id, hypothesis.to_value_id),
+            verdict=verdict,
+            reason=(reason or "").strip()[: cards.REASON_MAX_CHARS],
+            reason_private=reason_private,
+        )
     except IntegrityError:
         # The same pair in the other direction, judged already: the draw prevents this,
         # the database makes sure.

@@ -111,7 +111,8 @@ def quota_reached(study: Study) -> str:
     if study.max_completed is not None and completed(study).count() >= study.max_completed:
         return f"{study.max_completed} completed participants reached"
     quotas = group_quotas(study)
-    groups = [answer for answer, _ in selectors.study_groups(study)]
+    # The groups only when there are quotas (the common case has none: no query).
+    groups = [answer for answer, _ in selectors.study_groups(study)] if quotas else []
     if quotas and groups and all(g in quotas for g in groups):
         done = completed_per_group(study)
         if all(done.get(g, 0) >= quotas[g] for g in groups):
@@ -144,9 +145,11 @@ def inside(study: Study):
     )
 
 
-def close_if_done(study: Study) -> bool:
-    """Move a closing study with nobody left inside to closed; True if it moved."""
-    study.refresh_from_db(fields=["status"])
+def close_if_done(study: Study, *, refresh: bool = True) -> bool:
+    """Move a closing study with nobody left inside to closed; True if it moved.
+    ``refresh=False``: the caller has just read the study's status."""
+    if refresh:
+        study.refresh_from_db(fields=["status"])
     if study.status != Status.CLOSING or inside(study).exists():
         return False
     try:
@@ -158,8 +161,8 @@ def close_if_done(study: Study) -> bool:
 
 def after_completion(study: Study) -> None:
     """A participant just finished: the quotas may be reached, the study may be done."""
-    check_quotas(study)
-    close_if_done(study)
+    check_quotas(study)  # reads the study's status afresh (or moves it)
+    close_if_done(study, refresh=False)
 
 
 # ---------------------------------------------------------------------------------------

@@ -42,15 +42,21 @@ def survey_save(
             raise ValidationError("Answers are on a scale from 1 to 5.")
     if not selectors.saw_others_values(participant):
         answers.update({item.key: None for item in SURVEY_ITEMS if item.needs_others})
-    answer, _ = SurveyAnswer.objects.update_or_create(
-        participant=participant,
-        defaults={
-            **answers,
-            "study_id": participant.study_id,
-            "answered_at": timezone.now(),
-            "comment": (comment or "").strip()[: cards.COMMENT_MAX_CHARS],
-        },
-    )
+    fields = {
+        **answers,
+        "study_id": participant.study_id,
+        "answered_at": timezone.now(),
+        "comment": (comment or "").strip()[: cards.COMMENT_MAX_CHARS],
+    }
+    # Nobody else writes a participant's answer while their row is locked: a plain read
+    # and save, without update_or_create's savepoints and second row lock.
+    answer = SurveyAnswer.objects.filter(participant=participant).first()
+    if answer is None:
+        answer = SurveyAnswer.objects.create(participant=participant, **fields)
+    else:
+        for name, value in fields.items():
+            setattr(answer, name, value)
+        answer.save(update_fields=[*fields, "updated_at"])
     participants.advance(participant)
     return answer
 

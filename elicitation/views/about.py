@@ -17,12 +17,14 @@ Step = Participant.Step
 def about(request, study, participant):
     if request.method == "POST":
         if request.POST.get("action") == "skip":
-            about_service.demographics_save(participant=participant)
-            return common.onward(request, participant)
+            moved = about_service.demographics_save(participant=participant)
+            return common.onward(request, moved)
         form = forms.DemographicsForm(request.POST, study=study)
         if form.is_valid():
-            about_service.demographics_save(participant=participant, answers=form.cleaned_data)
-            return common.onward(request, participant)
+            moved = about_service.demographics_save(
+                participant=participant, answers=form.cleaned_data
+            )
+            return common.onward(request, moved)
         status = 400
     else:
         form = forms.DemographicsForm(study=study)

@@ -170,8 +170,8 @@ def _card(request, study, participant):
         )
     try:
         if action == "submit":
-            card_service.card_submit(participant=participant, **form.fields())
-            return common.onward(request, participant)
+            submitted = card_service.card_submit(participant=participant, **form.fields())
+            return common.onward(request, submitted.participant)
         saved = card_service.card_save(participant=participant, **form.fields())
         return _card_page(
             request, study, participant, forms.CardForm.from_card(saved), card=saved, saved=True

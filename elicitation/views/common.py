@@ -139,10 +139,11 @@ def to_step(request, participant: Participant):
     return go(request, journey.url_for(participant.study, participant.step))
 
 
-def onward(request, participant: Participant):
-    """After a service moved the participant on: to wherever they are now."""
-    participant.refresh_from_db(fields=["step"])
-    return to_step(request, participant)
+def onward(request, moved: Participant):
+    """After a service moved the participant on: to the step it left them on. ``moved``
+    is the row the service locked and saved (not the one this request started with),
+    so no second read is needed."""
+    return to_step(request, moved)
 
 
 def page(request, template: str, context: dict, *, step: str, status: int = 200):

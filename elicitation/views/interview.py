@@ -28,8 +28,8 @@ Step = Participant.Step
 @common.participant_step(Step.QUESTION)
 def question(request, study, participant):
     if request.method == "POST":
-        interview_service.question_begin(participant=participant)
-        return common.onward(request, participant)
+        moved = interview_service.question_begin(participant=participant)
+        return common.onward(request, moved)
     context = {"study": study, "participant": participant, "question": participant.question}
     return common.page(request, "elicitation/question.html", context, step=Step.QUESTION)
 
@@ -50,7 +50,21 @@ def _interview_context(study, participant, *, form=None, error="", card_error=""
         "max_chars": interview_service.message_limit(study),
         "can_see_card": turns >= study.interview_min_turns,
         "turns_left": max(0, study.interview_min_turns - turns),
-        "has_draft": selectors.draft_card(participant) is not None,
+        "has_draft": selectors.has_draft_card(participant),
+    }
+
+
+def _exchange_context(study, participant, exchange) -> dict:
+    """What the ``#exchange`` partial shows: the two bubbles, the actions under the
+    transcript and a fresh form token (not the transcript: it is on the page already)."""
+    turns = selectors.user_turns(exchange.message.interview)
+    return {
+        "study": study,
+        "exchange": exchange,
+        "form": _message_form(study),
+        "can_see_card": turns >= study.interview_min_turns,
+        "turns_left": max(0, study.interview_min_turns - turns),
+        "has_draft": selectors.has_draft_card(participant),
     }
 
 
@@ -107,10 +121,11 @@ def interview(request, study, participant):
 
     if request.htmx and not request.htmx.boosted:
         # The two new bubbles go at the end of the transcript; the reply streams in.
-        participant.refresh_from_db()
-        context = _interview_context(study, participant)
-        context.update(exchange=exchange)
-        return render(request, "elicitation/interview.html#exchange", context)
+        return render(
+            request,
+            "elicitation/interview.html#exchange",
+            _exchange_context(study, participant, exchange),
+        )
     # Without JavaScript: write the whole reply now, then show the page again.
     # A failed reply shows its friendly error and a retry button: nothing to add here.
     with suppress(llm.LLMError):

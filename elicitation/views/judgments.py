@@ -22,20 +22,20 @@ def judgments(request, study, participant):
         form = forms.JudgmentForm(request.POST)
         if form.is_valid():
             data = form.cleaned_data
-            judgments_service.judgment_record(
+            judgment = judgments_service.judgment_record(
                 participant=participant,
                 hypothesis_id=data["hypothesis"],
                 verdict=data["verdict"],
                 reason=data["reason"],
                 reason_private=data["reason_private"],
             )
-            return common.onward(request, participant)
+            return common.onward(request, judgment.participant)
         status = 400
     remaining = selectors.open_assignments(participant)
     if not remaining:
         # Stories withdrawn since the draw: nothing left to judge here.
-        judgments_service.judgments_finish(participant=participant)
-        return common.onward(request, participant)
+        moved = judgments_service.judgments_finish(participant=participant)
+        return common.onward(request, moved)
     current = remaining[0]
     if form is not None and form.cleaned_data.get("hypothesis") not in (
         None,

@@ -23,10 +23,10 @@ def selection(request, study, participant):
         form = forms.SelectionForm(request.POST, values=values)
         if form.is_valid():
             try:
-                selection_service.selection_submit(
+                moved = selection_service.selection_submit(
                     participant=participant, value_ids=form.cleaned_data["values"]
                 )
-                return common.onward(request, participant)
+                return common.onward(request, moved)
             except ValidationError as invalid:
                 form.add_error(None, invalid)
         else:

@@ -33,8 +33,8 @@ def survey(request, study, participant):
     if request.method == "POST":
         form = forms.SurveyForm(request.POST, saw_others=saw_others)
         if form.is_valid():
-            survey_service.survey_save(participant=participant, **form.cleaned_data)
-            return common.onward(request, participant)
+            answer = survey_service.survey_save(participant=participant, **form.cleaned_data)
+            return common.onward(request, answer.participant)
         status = 400
     else:
         form = forms.SurveyForm(saw_others=saw_others)

@@ -1,0 +1,111 @@
+"""Queries per request along the participant journey, each held to a budget.
+
+Under load (hundreds of participants on a small server) the web processes' CPU is the
+bottleneck, and every query costs some of it: building the SQL, the round trip,
+turning rows into objects. These budgets are the counts once the repeated reads were
+taken out; a change that adds a query to a participant's request fails here, and
+either takes it out again or raises the budget on purpose, in the same commit.
+
+Transactional, like production: BEGIN and COMMIT are counted, and what runs on commit
+runs. The replies' Server-Sent Events are not budgeted: how often a streamed reply is
+saved depends on timing.
+"""
+
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from elicitation.models import JudgmentAssignment, Participant
+from tests.helpers import ANSWERS, BOOSTED, card_data, participant_of, say, stream, url
+
+Step = Participant.Step
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Request -> the most queries it may make (the session's own save included). Before the
+# budgets: POST interview 26 a message, POST about 15, POST question 14, POST judgments 13.
+BUDGETS = {
+    "GET entry": 6,
+    "GET consent": 2,
+    "POST consent": 18,
+    "GET about": 4,
+    "POST about": 10,
+    "GET question": 3,
+    "POST question": 10,
+    "GET interview": 6,
+    "POST interview": 15,
+    "POST interview/card": 22,
+    "GET card": 4,
+    "POST card": 18,
+    "GET selection": 4,
+    "POST selection": 20,
+    "GET judgments": 5,
+    "POST judgments": 10,
+    "POST judgments (the last)": 11,
+    "GET survey": 4,
+    "POST survey": 12,
+    "GET done": 6,
+}
+
+# A message sent from the page: its two bubbles come back as a partial.
+TRANSCRIPT = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "transcript"}
+
+
+class Walk:
+    """The test client's requests, each measured against its budget."""
+
+    def __init__(self, client):
+        self.client = client
+        self.over = []
+
+    def __call__(self, label, method, path, data=None, **headers):
+        with CaptureQueriesContext(connection) as queries:
+            if method == "say":
+                response = say(self.client, *path, **headers)
+            else:
+                response = getattr(self.client, method)(path, data or {}, **headers)
+        assert response.status_code in (200, 302), (label, response.status_code)
+        if len(queries) > BUDGETS[label]:
+            sql = "\n  ".join(q["sql"][:200] for q in queries.captured_queries)
+            self.over.append(f"{label}: {len(queries)} queries (budget {BUDGETS[label]})\n  {sql}")
+        return response
+
+
+def test_each_request_of_the_journey_stays_within_its_query_budget(client, graph_study):
+    study = graph_study
+    walk = Walk(client)
+
+    walk("GET entry", "get", url(study) + "?PROLIFIC_PID=budget&STUDY_ID=s&SESSION_ID=x")
+    walk("GET consent", "get", url(study, "consent"))
+    walk("POST consent", "post", url(study, "consent"), {"action": "agree"}, **BOOSTED)
+    walk("GET about", "get", url(study, "about"), **BOOSTED)
+    walk("POST about", "post", url(study, "about"), {"action": "skip"}, **BOOSTED)
+    walk("GET question", "get", url(study, "question"), **BOOSTED)
+    walk("POST question", "post", url(study, "question"), **BOOSTED)
+    walk("GET interview", "get", url(study, "interview"), **BOOSTED)
+    for text in ANSWERS:
+        response = walk("POST interview", "say", (study, text), **TRANSCRIPT)
+        # The reply is written (streamed) before the next message, as on the page.
+        (reply,) = re.findall(r'data-stream-url="([^"]+)"', response.content.decode())
+        stream(client, reply.replace("&amp;", "&"))
+    walk("POST interview/card", "post", url(study, "interview", "card"), **BOOSTED)
+    walk("GET card", "get", url(study, "card"), **BOOSTED)
+    walk("POST card", "post", url(study, "card"), card_data("submit"), **BOOSTED)
+    walk("GET selection", "get", url(study, "selection"), **BOOSTED)
+    walk("POST selection", "post", url(study, "selection"), **BOOSTED)
+    participant = participant_of(client, study)
+    assignments = list(JudgmentAssignment.objects.filter(participant=participant))
+    assert len(assignments) > 1
+    for n, assignment in enumerate(assignments, 1):
+        walk("GET judgments", "get", url(study, "judgments"), **BOOSTED)
+        label = "POST judgments (the last)" if n == len(assignments) else "POST judgments"
+        data = {"hypothesis": assignment.hypothesis_id, "verdict": "upgrade"}
+        walk(label, "post", url(study, "judgments"), data, **BOOSTED)
+    walk("GET survey", "get", url(study, "survey"), **BOOSTED)
+    walk("POST survey", "post", url(study, "survey"), **BOOSTED)
+    walk("GET done", "get", url(study, "done"), **BOOSTED)
+
+    assert participant_of(client, study).step == Step.DONE
+    assert not walk.over, "\n".join(walk.over)
