@@ -134,34 +134,59 @@ def committed(study: Study, *, now=None) -> int:
     return recent.count() + unused
 
 
+# Starts that may run at the same moment in a study, and from one address. Further than
+# this from every sign-up limit, a start is admitted without the study lock: those
+# running beside it cannot carry the study past a limit. Nearer, starts take the lock
+# and are counted one at a time.
+ADMISSION_MARGIN = 50
+ADDRESS_MARGIN = 5
+
+
 def admit(*, study: Study, address: str = "", is_test: bool = False) -> str:
     """Check that ``study`` may admit a new participant from ``address``; return the
-    address's hash to store on them. Raises SignupRefused. Call with the study row
-    locked (participant_start does), so that admissions are counted one at a time."""
+    address's hash to store on them. Raises SignupRefused. Call inside a transaction:
+    near a limit it locks the study row, so that the last places are given one at a time."""
     hashed = address_hash(address)
     if is_test:
         return hashed  # the researcher's own test runs are never turned away
+    if _refusal(study, hashed, margin=ADMISSION_MARGIN, address_margin=ADDRESS_MARGIN) is None:
+        return hashed
+    Study.objects.select_for_update().filter(pk=study.pk).first()
+    if (refused := _refusal(study, hashed, margin=0, address_margin=0)) is not None:
+        raise refused
+    return hashed
+
+
+def _refusal(
+    study: Study, hashed: str, *, margin: int, address_margin: int
+) -> SignupRefused | None:
+    """Why a newcomer would be turned away were ``margin`` more starts (``address_margin``
+    from their address) admitted first."""
     now = timezone.now()
     if hashed and study.signups_per_address_hour:
         recent = Participant.objects.filter(
             study=study, address_hash=hashed, is_test=False, created_at__gte=now - HOUR
         )
-        if recent.count() >= study.signups_per_address_hour:
-            oldest = recent.order_by("created_at").values_list("created_at", flat=True).first()
-            raise SignupRefused(
+        if recent.count() + address_margin >= study.signups_per_address_hour:
+            oldest = (
+                recent.order_by("created_at").values_list("created_at", flat=True).first()
+                if not address_margin  # near, not yet over: no wait to tell anyone
+                else None
+            )
+            return SignupRefused(
                 "Too many people have started this study from your network in the last "
                 "hour. Please try again later.",
-                retry_after=_retry_after(oldest, HOUR, now),
+                retry_after=_retry_after(oldest or now, HOUR, now),
             )
     if study.messages_per_hour_study and (
-        committed(study, now=now) + allowance(study) > study.messages_per_hour_study
+        committed(study, now=now) + allowance(study) * (1 + margin) > study.messages_per_hour_study
     ):
-        raise SignupRefused(
+        return SignupRefused(
             "This study is full for the moment: everyone taking part right now has "
             "the interviewer's time. Please try again in a few minutes.",
             retry_after=FULL_RETRY_AFTER,
         )
-    return hashed
+    return None
 
 
 # ---------------------------------------------------------------------------------------

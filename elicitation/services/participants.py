@@ -14,10 +14,11 @@ browser takes the participant's resume code, shown in the first one.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -101,8 +102,10 @@ def participant_start(
 ) -> Participant:
     """Create the participant who just agreed, or return the one this session already is.
 
-    The study row is locked so that starts happen one at a time: question assignment
-    stays balanced, and a double click on "I agree" never makes a second participant.
+    Starts of one browser, or of one recruiter id, run one at a time (``_one_start_at_a_
+    time``): a double click on "I agree" never makes a second participant. Other people's
+    starts run side by side: the study row is locked only near a sign-up limit
+    (ratelimit.admit), and questions stay balanced to within the starts of one moment.
     A recruiter id that another browser started with raises AlreadyStarted: that
     participant is continued only with their resume code (``participant_resume``).
     ``is_test``: came by the study's test link (or is staff walking a pilot): kept, never
@@ -110,8 +113,8 @@ def participant_start(
     A newcomer over the study's sign-up limits (per address, or no budget left to
     reserve their LLM allowance) raises ratelimit.SignupRefused: no row is created.
     """
-    Study.objects.select_for_update().filter(pk=study.pk).first()
     recruiter_pid = recruiter_pid.strip()[:RECRUITER_ID_MAX]
+    _one_start_at_a_time(study, recruiter_pid or f"session:{session_key}")
     existing = selectors.participant_by_recruiter_pid(study, recruiter_pid)
     if existing is not None and not (session_key and existing.session_key == session_key):
         raise AlreadyStarted(existing)
@@ -142,6 +145,23 @@ def participant_start(
     )
     enter(participant, journey.first_step(study))
     return participant
+
+
+def _one_start_at_a_time(study: Study, who: str) -> None:
+    """Hold, until the transaction ends, a lock on starting ``who`` in ``study``.
+
+    A PostgreSQL advisory lock on the pair: the study row lock this replaces put every
+    start of a study in one queue, each holding a pooled connection while it waited,
+    and 500 people arriving within seconds waited seconds each (bench/load.py). SQLite
+    (the demo) runs one write at a time anyway."""
+    if connection.vendor != "postgresql":
+        Study.objects.select_for_update().filter(pk=study.pk).first()
+        return
+    digest = hashlib.blake2b(f"mge.start:{study.pk}:{who}".encode(), digest_size=8).digest()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)]
+        )
 
 
 # ---------------------------------------------------------------------------------------
