@@ -1,9 +1,13 @@
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-application = get_asgi_application()
+django.setup(set_prefix=False)  # what django.core.asgi.get_asgi_application does
+
+from config.static import ReusedThreadsASGIHandler  # noqa: E402
+
+application = ReusedThreadsASGIHandler()
 
 # The web server calls models (replies, card drafts): import litellm now, at start-up,
 # not on the first participant's reply, where its seconds of import would stall every

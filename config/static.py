@@ -1,5 +1,6 @@
-"""How requests meet the ASGI server: WhiteNoise made async-capable, and a bound on the
-sync requests that run at once in a process.
+"""How requests meet the ASGI server: Django's handler with threads kept for reuse,
+WhiteNoise made async-capable, and a bound on the sync requests that run at once in a
+process.
 
 WhiteNoise, async-capable: static files are served as before, and every other request
 goes on down the middleware chain without a thread.
@@ -14,12 +15,60 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import (
+    SyncToAsync,
+    ThreadSensitiveContext,
+    iscoroutinefunction,
+    markcoroutinefunction,
+)
 from django.conf import settings
+from django.core.handlers.asgi import ASGIHandler
 from django.urls import Resolver404, resolve
 from whitenoise.middleware import WhiteNoiseMiddleware
+
+
+class ReusedThreadsASGIHandler(ASGIHandler):
+    """Django's ASGI handler, each request's sync code still on a thread of its own, but
+    on a thread kept from an earlier request instead of a new one.
+
+    Django gives every request a new single-thread executor, and asgiref joins it on
+    yet another new thread at the end: two threads started and stopped per request.
+    Starting one waits for it to run, on the event loop, and under load (hundreds of
+    requests a second, the GIL busy) that wait held up every stream and request of the
+    process (bench/load.py, profiled). Here the executor comes from a free list and
+    goes back to it.
+
+    A task that outlives its request (the writing of a reply) finds no executor for the
+    request's context once it ended, and asgiref gives it a new one, as before.
+    """
+
+    KEEP_IDLE = 64  # executors kept between requests; past this, stopped
+
+    def __init__(self):
+        super().__init__()
+        self._idle: list[ThreadPoolExecutor] = []
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        executor = self._idle.pop() if self._idle else ThreadPoolExecutor(1, "request")
+        context = ThreadSensitiveContext()
+        async with context:
+            SyncToAsync.context_to_thread_executor[context] = executor
+            try:
+                await self.handle(scope, receive, send)
+            finally:
+                # Taken back before the context's exit, which would stop its thread.
+                SyncToAsync.context_to_thread_executor.pop(context, None)
+                if len(self._idle) < self.KEEP_IDLE:
+                    self._idle.append(executor)
+                else:
+                    # Joining waits for the thread: not on the event loop.
+                    threading.Thread(target=executor.shutdown, daemon=True).start()
 
 
 class AsyncWhiteNoiseMiddleware(WhiteNoiseMiddleware):

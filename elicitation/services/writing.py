@@ -140,12 +140,13 @@ def _save(reply_id: int, **fields) -> None:
     release_connection()
 
 
-async def _asave(reply_id: int, **fields) -> None:
+async def _asave(reply_id: int, begun: asyncio.Event, **fields) -> None:
     loop = asyncio.get_running_loop()
     slots = _save_slots.get(loop)
     if slots is None:
         slots = _save_slots[loop] = asyncio.Semaphore(SAVES_AT_ONCE)
     async with slots:
+        begun.set()  # from here the UPDATE runs, cancelled or not
         await sync_to_async(_save)(reply_id, **fields)
 
 
@@ -159,13 +160,17 @@ async def _write(reply_id: int, writing: _Writing, history: list[dict], call: di
     status, error = Message.Status.INTERRUPTED, None
     saved_at = loop.time()
     saving: asyncio.Task | None = None
+    begun = asyncio.Event()
     try:
         async for chunk in llm.astream_chat(messages=history, **call):
             writing.parts.append(chunk)
             writing.publish(("token", chunk))
             if loop.time() - saved_at >= SAVE_EVERY and (saving is None or saving.done()):
                 saved_at = loop.time()
-                saving = asyncio.create_task(_asave(reply_id, content="".join(writing.parts)))
+                begun = asyncio.Event()
+                saving = asyncio.create_task(
+                    _asave(reply_id, begun, content="".join(writing.parts))
+                )
             if delay:
                 await asyncio.sleep(delay)
         status = Message.Status.COMPLETE
@@ -179,7 +184,8 @@ async def _write(reply_id: int, writing: _Writing, history: list[dict], call: di
         # Shielded: a stopping server must not lose the reply half saved. Followers
         # hear the end only once it is saved, so that "try again" finds it so. A save
         # still going lands first, so that its part never overwrites the whole.
-        await asyncio.shield(_save_last(reply_id, saving, "".join(writing.parts), status))
+        last = _save_last(reply_id, saving, begun, "".join(writing.parts), status)
+        await asyncio.shield(last)
         if status == Message.Status.FAILED:
             # A failed call costs the participant nothing of their allowance.
             await asyncio.shield(sync_to_async(_release)(reply_id))
@@ -191,14 +197,17 @@ async def _write(reply_id: int, writing: _Writing, history: list[dict], call: di
             writing.publish(("failed", error or _cut_off(reply_id, status)))
 
 
-async def _save_last(reply_id: int, saving: asyncio.Task | None, content: str, status) -> None:
+async def _save_last(
+    reply_id: int, saving: asyncio.Task | None, begun: asyncio.Event, content: str, status
+) -> None:
     """The whole reply and its status, at once: not behind other replies' saves, since
     this thread holds the connection that logged the call until the save gives it back
     (waiting here, hundreds of finished replies held the whole pool). A save along the
-    way that has not begun is not needed any more; one that has runs first, in the same
-    thread (each reply's saves share one), so its part never overwrites the whole."""
+    way that has not begun is not needed any more; one that has is waited for, so that
+    its part never lands over the whole."""
     if saving is not None and not saving.done():
-        saving.cancel()
+        if not begun.is_set():
+            saving.cancel()
         await asyncio.wait([saving])
     await sync_to_async(_save)(reply_id, content=content, status=status)
 

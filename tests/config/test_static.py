@@ -1,10 +1,18 @@
-"""config/static.py: WhiteNoise async-capable, and the bound on sync requests at once."""
+"""config/static.py: threads kept for reuse, WhiteNoise async-capable, and the bound on
+sync requests at once."""
 
 import asyncio
+import threading
 
 from django.test import RequestFactory
 
-from config.static import AsyncWhiteNoiseMiddleware, SyncRequestLimitMiddleware
+from asgiref.sync import sync_to_async
+
+from config.static import (
+    AsyncWhiteNoiseMiddleware,
+    ReusedThreadsASGIHandler,
+    SyncRequestLimitMiddleware,
+)
 
 
 def _counting():
@@ -61,3 +69,64 @@ def test_whitenoise_serves_static_files_and_passes_the_rest_on(settings):
     assert middleware._is_async
     css, page = _run(middleware, ["/static/css/app.css", "/s/demo/"])
     assert css.status_code == 200 and page == "page"
+
+
+class _ThreadRecorder(ReusedThreadsASGIHandler):
+    """The handler, with each request's sync code reduced to saying which thread ran it
+    (and, for ``later``, a task that does so again after its request ended)."""
+
+    def __init__(self):
+        super().__init__()
+        self.threads, self.later = [], []
+
+    async def handle(self, scope, receive, send):
+        self.threads.append(await sync_to_async(threading.get_ident)())
+        await asyncio.sleep(scope.get("hold", 0))
+        if scope.get("outlive"):
+
+            async def after():
+                await asyncio.sleep(0.05)
+                self.later.append(await sync_to_async(threading.get_ident)())
+
+            self.tasks = [asyncio.create_task(after())]
+
+
+def _call(handler, **scope):
+    return handler({"type": "http", **scope}, None, None)
+
+
+def test_a_request_runs_on_a_thread_an_earlier_one_used():
+    handler = _ThreadRecorder()
+
+    async def go():
+        for _ in range(3):
+            await _call(handler)
+
+    asyncio.run(go())
+    assert len(set(handler.threads)) == 1, "one thread kept, not one started per request"
+    assert threading.get_ident() not in handler.threads
+
+
+def test_requests_at_the_same_time_each_have_a_thread():
+    handler = _ThreadRecorder()
+
+    async def go():
+        await asyncio.gather(*(_call(handler, hold=0.05) for _ in range(3)))
+        await _call(handler)  # afterwards: one of the three, kept
+
+    asyncio.run(go())
+    assert len(set(handler.threads[:3])) == 3
+    assert handler.threads[3] in handler.threads[:3]
+    assert len(handler._idle) == 3
+
+
+def test_a_task_that_outlives_its_request_still_runs_sync_code():
+    handler = _ThreadRecorder()
+
+    async def go():
+        await _call(handler, outlive=True)
+        await asyncio.wait(handler.tasks)
+
+    asyncio.run(go())
+    assert len(handler.later) == 1  # no "context exited" error: a thread of its own
+    assert handler.later[0] != handler.threads[0]
