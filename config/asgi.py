@@ -5,9 +5,9 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup(set_prefix=False)  # what django.core.asgi.get_asgi_application does
 
-from config.static import ReusedThreadsASGIHandler  # noqa: E402
+from config.static import ThreadedASGIHandler  # noqa: E402
 
-application = ReusedThreadsASGIHandler()
+application = ThreadedASGIHandler()
 
 # The web server calls models (replies, card drafts): import litellm now, at start-up,
 # not on the first participant's reply, where its seconds of import would stall every

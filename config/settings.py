@@ -47,7 +47,6 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "config.static.AsyncWhiteNoiseMiddleware",  # WhiteNoise, async-capable (config/static.py)
-    "config.static.SyncRequestLimitMiddleware",  # SYNC_REQUESTS_AT_ONCE per process
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     # Control characters in parameters and oversized bodies: a clear page, never a 500.

@@ -1,14 +1,15 @@
-"""How requests meet the ASGI server: Django's handler with threads kept for reuse,
-WhiteNoise made async-capable, and a bound on the sync requests that run at once in a
-process.
+"""How requests meet the ASGI server: Django's ASGI handler with each sync view's request
+run in one go on a reused thread, at most SYNC_REQUESTS_AT_ONCE at once per process,
+and WhiteNoise made async-capable.
 
-WhiteNoise, async-capable: static files are served as before, and every other request
-goes on down the middleware chain without a thread.
-
-WhiteNoise 6 declares no async support, so under ASGI Django ran the rest of the chain,
-and the view, inside one thread per request: an async view that awaits a model (drafting
-and revising a card) held that thread for the model's whole wait. With this, the whole
-chain is async-capable; a sync view still gets its thread, for its own run only.
+Under ASGI Django runs every middleware of the old, sync-or-async kind (sessions, CSRF,
+auth, messages, security, CSP ...) as two thread hops each, one for the way in and one
+for the way out: about 17 hops for one page, each a trip through the event loop. Under
+load (500 participants, the GIL busy) every trip waited its turn, and a page that costs
+15 ms of CPU took seconds (bench/load.py, profiled). Here a request to a sync view runs
+the sync middleware chain and the view together, in one hop, as WSGI would; async
+views (the reply streams, drafting and revising a card) and static files keep the
+async chain.
 """
 
 from __future__ import annotations
@@ -24,33 +25,41 @@ from asgiref.sync import (
     ThreadSensitiveContext,
     iscoroutinefunction,
     markcoroutinefunction,
+    sync_to_async,
 )
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.base import BaseHandler
 from django.urls import Resolver404, resolve
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 
-class ReusedThreadsASGIHandler(ASGIHandler):
-    """Django's ASGI handler, each request's sync code still on a thread of its own, but
-    on a thread kept from an earlier request instead of a new one.
+class ThreadedASGIHandler(ASGIHandler):
+    """Django's ASGI handler, with a sync view's request run in one hop (the sync
+    middleware chain and the view together), at most SYNC_REQUESTS_AT_ONCE at once in
+    the process, on a thread kept from an earlier request.
 
-    Django gives every request a new single-thread executor, and asgiref joins it on
-    yet another new thread at the end: two threads started and stopped per request.
-    Starting one waits for it to run, on the event loop, and under load (hundreds of
-    requests a second, the GIL busy) that wait held up every stream and request of the
-    process (bench/load.py, profiled). Here the executor comes from a free list and
-    goes back to it.
+    The bound: without it, hundreds of threads each held a pooled connection while they
+    waited for the GIL, the pool (DATABASE_POOL_MAX per process) ran dry and requests
+    failed after its timeout. The rest wait on the event loop, holding no thread and no
+    connection, as with gunicorn's gthread workers. Async views pass: they hold a
+    connection only for short database steps, which the margin below the pool leaves.
 
-    A task that outlives its request (the writing of a reply) finds no executor for the
-    request's context once it ended, and asgiref gives it a new one, as before.
+    The threads: Django gives every request a new single-thread executor, and asgiref
+    joins it on yet another new thread at the end, two threads started per request,
+    each start a wait on the event loop. Here the executor comes from a free list and
+    goes back to it. A task that outlives its request (the writing of a reply) finds no
+    executor for the request's context once it ended, and asgiref gives it a new one.
     """
 
     KEEP_IDLE = 64  # executors kept between requests; past this, stopped
 
     def __init__(self):
         super().__init__()
+        self._sync = BaseHandler()
+        self._sync.load_middleware(is_async=False)
         self._idle: list[ThreadPoolExecutor] = []
+        self._slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # by loop
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -69,6 +78,22 @@ class ReusedThreadsASGIHandler(ASGIHandler):
                 else:
                     # Joining waits for the thread: not on the event loop.
                     threading.Thread(target=executor.shutdown, daemon=True).start()
+
+    async def get_response_async(self, request):
+        if not is_sync_view(request.path_info):
+            return await super().get_response_async(request)
+        run = sync_to_async(self._sync.get_response, thread_sensitive=True)
+        if settings.SYNC_REQUESTS_AT_ONCE == 0:
+            return await run(request)
+        async with self._turn():
+            return await run(request)
+
+    def _turn(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        slots = self._slots.get(loop)
+        if slots is None:
+            slots = self._slots[loop] = asyncio.Semaphore(settings.SYNC_REQUESTS_AT_ONCE)
+        return slots
 
 
 class AsyncWhiteNoiseMiddleware(WhiteNoiseMiddleware):
@@ -98,50 +123,12 @@ class AsyncWhiteNoiseMiddleware(WhiteNoiseMiddleware):
         return await self.get_response(request)
 
 
-class SyncRequestLimitMiddleware:
-    """At most SYNC_REQUESTS_AT_ONCE requests to sync views run at once in this process;
-    the rest wait here, on the event loop, holding no thread and no database connection.
-
-    Under ASGI each request's sync code gets a thread of its own, unbounded: under load,
-    hundreds of threads each held a pooled connection while they waited for the GIL, the
-    pool (DATABASE_POOL_MAX per process) ran dry and requests failed after its timeout
-    (bench/load.py, 500 participants). This is what gunicorn's gthread workers give, a
-    fixed number of threads per process, inside the one ASGI server. Async views (the
-    reply streams, drafting a card, and the card page, whose revision awaits the model)
-    pass: they hold a connection only for short database steps, which the margin below
-    the pool size leaves room for.
-    """
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self._is_async = iscoroutinefunction(get_response)
-        if self._is_async:
-            markcoroutinefunction(self)
-        self._slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # by loop
-
-    def __call__(self, request):
-        if self._is_async:
-            return self._acall(request)
-        return self.get_response(request)  # WSGI and the test client: threads of their own
-
-    async def _acall(self, request):
-        if settings.SYNC_REQUESTS_AT_ONCE == 0 or _is_async_view(request.path_info):
-            return await self.get_response(request)
-        loop = asyncio.get_running_loop()
-        slots = self._slots.get(loop)
-        if slots is None:
-            slots = self._slots[loop] = asyncio.Semaphore(settings.SYNC_REQUESTS_AT_ONCE)
-        async with slots:
-            return await self.get_response(request)
-
-
 @functools.lru_cache(maxsize=4096)
-def _is_async_view(path: str) -> bool:
+def is_sync_view(path: str) -> bool:
+    """``path`` is served by a sync view (not an async one, not a static file or a 404,
+    which the async chain answers)."""
     try:
         match = resolve(path)
     except Resolver404:
         return False
-    return iscoroutinefunction(match.func)
+    return not iscoroutinefunction(match.func)

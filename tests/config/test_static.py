@@ -1,31 +1,15 @@
-"""config/static.py: threads kept for reuse, WhiteNoise async-capable, and the bound on
-sync requests at once."""
+"""config/static.py: a sync view's request in one hop, at most SYNC_REQUESTS_AT_ONCE at
+once, on threads kept for reuse; WhiteNoise async-capable."""
 
 import asyncio
 import threading
+import time
 
+import pytest
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.test import RequestFactory
 
-from asgiref.sync import sync_to_async
-
-from config.static import (
-    AsyncWhiteNoiseMiddleware,
-    ReusedThreadsASGIHandler,
-    SyncRequestLimitMiddleware,
-)
-
-
-def _counting():
-    state = {"now": 0, "most": 0}
-
-    async def get_response(request):
-        state["now"] += 1
-        state["most"] = max(state["most"], state["now"])
-        await asyncio.sleep(0.05)
-        state["now"] -= 1
-        return "ok"
-
-    return get_response, state
+from config.static import AsyncWhiteNoiseMiddleware, ThreadedASGIHandler, is_sync_view
 
 
 def _run(middleware, paths):
@@ -35,28 +19,86 @@ def _run(middleware, paths):
     return asyncio.run(go())
 
 
+def _counting_handler():
+    """The handler, with the sync chain reduced to a view that counts how many run."""
+    handler = ThreadedASGIHandler()
+    state, lock = {"now": 0, "most": 0}, threading.Lock()
+
+    def get_response(request):
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        time.sleep(0.05)
+        with lock:
+            state["now"] -= 1
+        return "ok"
+
+    handler._sync.get_response = get_response
+    return handler, state
+
+
+def _serve(handler, paths):
+    async def one(path):
+        async with ThreadSensitiveContext():  # a request's own thread, as __call__ gives
+            return await handler.get_response_async(RequestFactory().get(path))
+
+    async def go():
+        return await asyncio.gather(*(one(p) for p in paths))
+
+    return asyncio.run(go())
+
+
 def test_sync_views_wait_their_turn(settings):
     settings.SYNC_REQUESTS_AT_ONCE = 2
-    get_response, state = _counting()
-    middleware = SyncRequestLimitMiddleware(get_response)
-    assert _run(middleware, ["/s/demo/consent/"] * 6) == ["ok"] * 6
+    handler, state = _counting_handler()
+    assert _serve(handler, ["/s/demo/consent/"] * 6) == ["ok"] * 6
     assert state["most"] == 2
-
-
-def test_async_views_pass_without_a_turn(settings):
-    # The reply stream: it holds no connection while the model writes.
-    settings.SYNC_REQUESTS_AT_ONCE = 1
-    get_response, state = _counting()
-    middleware = SyncRequestLimitMiddleware(get_response)
-    _run(middleware, ["/s/demo/interview/reply/1/"] * 4)
-    assert state["most"] == 4
 
 
 def test_no_bound_when_set_to_zero(settings):
     settings.SYNC_REQUESTS_AT_ONCE = 0
-    get_response, state = _counting()
-    _run(SyncRequestLimitMiddleware(get_response), ["/s/demo/consent/"] * 3)
+    handler, state = _counting_handler()
+    _serve(handler, ["/s/demo/consent/"] * 3)
     assert state["most"] == 3
+
+
+def test_only_sync_views_take_the_one_hop_path():
+    # The reply stream and drafting a card await a model: they keep the async chain,
+    # which serves static files and 404s too.
+    assert is_sync_view("/s/demo/consent/")
+    assert not is_sync_view("/s/demo/interview/reply/1/")
+    assert not is_sync_view("/s/demo/interview/card/")
+    assert not is_sync_view("/static/css/app.css")
+    assert not is_sync_view("/no/such/page/")
+
+
+@pytest.mark.django_db(transaction=True)  # the page is served from another thread
+def test_a_page_is_served_whole_through_the_asgi_application():
+    from config.asgi import application
+
+    sent, incoming = [], [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive():
+        if incoming:
+            return incoming.pop()
+        await asyncio.Event().wait()  # the client stays until the response is sent
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/healthz",
+        "query_string": b"",
+        "headers": [(b"host", b"testserver")],
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 5000),
+        "scheme": "http",
+    }
+    asyncio.run(application(scope, receive, send))
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 200
+    assert b"".join(m.get("body", b"") for m in sent[1:])
 
 
 def test_whitenoise_serves_static_files_and_passes_the_rest_on(settings):
@@ -71,7 +113,7 @@ def test_whitenoise_serves_static_files_and_passes_the_rest_on(settings):
     assert css.status_code == 200 and page == "page"
 
 
-class _ThreadRecorder(ReusedThreadsASGIHandler):
+class _ThreadRecorder(ThreadedASGIHandler):
     """The handler, with each request's sync code reduced to saying which thread ran it
     (and, for ``later``, a task that does so again after its request ended)."""
 
