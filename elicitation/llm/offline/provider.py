@@ -197,3 +197,18 @@ def register() -> None:
         litellm.custom_provider_map.append(
             {"provider": OFFLINE, "custom_handler": OfflineProvider()}
         )
+        # Free, and known to litellm's cost map: a model it does not know, it looks for
+        # through the whole map at the end of every reply (a sixth of a stream's CPU).
+        from elicitation.llm.stages import STAGES
+
+        litellm.register_model(
+            {
+                f"{OFFLINE}/{stage.name}": {
+                    "input_cost_per_token": 0.0,
+                    "output_cost_per_token": 0.0,
+                    "litellm_provider": OFFLINE,
+                    "mode": "chat",
+                }
+                for stage in STAGES
+            }
+        )

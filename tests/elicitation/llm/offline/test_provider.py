@@ -36,6 +36,21 @@ def test_the_offline_provider_is_registered_once():
     assert [p["provider"] for p in litellm.custom_provider_map].count("offline") == 1
 
 
+def test_every_offline_model_is_free_and_known_to_litellms_cost_map():
+    # Known, litellm finds its price at once instead of searching the whole map at the
+    # end of every streamed reply.
+    from elicitation.llm.stages import STAGES
+
+    provider.register()
+    for stage in STAGES:
+        entry = litellm.model_cost[f"offline/{stage.name}"]
+        assert entry["input_cost_per_token"] == entry["output_cost_per_token"] == 0
+    assert (
+        litellm.completion_cost(model="offline/interview", prompt="Hello there", completion="Hi")
+        == 0
+    )
+
+
 def test_an_offline_fault_gives_a_retryable_error(db, monkeypatch, settings, sleeps):
     monkeypatch.setenv("LLM_OFFLINE_FAULT", "interview:timeout")
     settings.LLM_MAX_RETRIES = 1
