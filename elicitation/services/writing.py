@@ -86,6 +86,7 @@ async def until(superseded: asyncio.Event, chunks: AsyncIterator[str]) -> AsyncI
     """The chunks, until ``superseded`` is set: then Superseded (the chunks are left to
     their owner to close)."""
     stop = asyncio.ensure_future(superseded.wait())
+    step = None
     try:
         while True:
             if superseded.is_set():
@@ -105,6 +106,11 @@ async def until(superseded: asyncio.Event, chunks: AsyncIterator[str]) -> AsyncI
             yield chunk
     finally:
         stop.cancel()
+        if step is not None and not step.done():
+            # Cancelled while waiting (the client went away): the owner closes the
+            # chunks next, which fails while a read of them is still running.
+            step.cancel()
+            await asyncio.wait([step])
 
 
 def release_connection() -> None:

@@ -2,6 +2,7 @@
 reply written elsewhere reads the database less and less often, for a bounded time."""
 
 import asyncio
+from contextlib import suppress
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -74,3 +75,28 @@ def test_following_a_stalled_reply_backs_off_and_gives_up(interviewing, monkeypa
     assert "cut off" in ended.user_message
     # 0.8 s at 0.05 s steps growing by half to 0.2 s: about 7 reads, not 16.
     assert 4 <= len(reads) <= 9
+
+
+def test_a_stream_cancelled_while_waiting_leaves_its_chunks_closable():
+    # The client goes away while the stream waits for the next words: the view then
+    # closes the chunks, which raised "asynchronous generator is already running".
+    async def words():
+        while True:
+            await asyncio.sleep(10)
+            yield "word "
+
+    async def go():
+        chunks = words()
+
+        async def consume():
+            async for _ in writing.until(asyncio.Event(), chunks):
+                pass
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+        await chunks.aclose()
+
+    asyncio.run(go())
