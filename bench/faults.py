@@ -239,10 +239,14 @@ def _record_requests() -> None:
 
 
 def _load_args(args) -> argparse.Namespace:
-    return argparse.Namespace(
+    # The load bench's own defaults (so that an option it gains is never missing here),
+    # then this bench's: no thinking, drafts at once, a patient client.
+    loaded = load.parse_args([])
+    loaded.__dict__.update(
         concurrency=args.concurrency, timeout=60.0, stream_timeout=90.0, max_seconds=240.0,
-        stream_delay_ms=0, workers=args.workers,
+        stream_delay_ms=0, workers=args.workers, llm_latency_seconds=0.0,
     )  # fmt: skip
+    return loaded
 
 
 async def walk_all(run: load.Run, journeys: list[load.Journey], during=None) -> None:
