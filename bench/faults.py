@@ -28,7 +28,7 @@ Scenarios, each with ``--journeys`` participants, ``--concurrency`` at a time:
 One JSON line per scenario: ``scenario``, ``requests_5xx`` (server answers >= 500 to the
 participants, streams included), ``lost`` (what a participant was told was saved but is
 not in the database, and submitted cards never reconciled), ``duplicated`` (a participant,
-message, judgment, value or story there twice), ``recovered_seconds`` (restart: from the
+message, judgment or story there twice, a card placed twice), ``recovered_seconds`` (from the
 restart to the first request served after it; Redis and worker: from Redis back or the
 kill to all work processed), then details. Progress goes to stderr.
 """
@@ -283,7 +283,7 @@ def database_figures(study_id: int, journeys: list[load.Journey]) -> dict:
     from django.db.models import Count
 
     from elicitation.models import Message, Participant, ValuesCard, WiserJudgment
-    from moralgraph.models import UpgradeHypothesis, Value
+    from moralgraph.models import CardMapping, UpgradeHypothesis
 
     def twice(queryset, *fields) -> int:
         rows = queryset.values(*fields).annotate(n=Count("id")).filter(n__gt=1)
@@ -320,9 +320,11 @@ def database_figures(study_id: int, journeys: list[load.Journey]) -> dict:
             "participant",
             "hypothesis",
         ),
+        # A card placed twice has two values made from it. Not "two values with the same
+        # representative card": a merged cluster's root takes its medoid card's wording,
+        # and that card's own (merged-in) value keeps it too, by design.
         "values_from_one_card": twice(
-            Value.objects.filter(study_id=study_id).exclude(representative_card=None),
-            "representative_card",
+            CardMapping.objects.filter(card__study_id=study_id, mapped_by="new"), "card"
         ),
         "stories": twice(
             UpgradeHypothesis.objects.filter(study_id=study_id),
