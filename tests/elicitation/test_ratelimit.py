@@ -5,6 +5,8 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from elicitation import llm, ratelimit, selectors
@@ -151,6 +153,30 @@ def test_the_address_window_is_an_hour_and_zero_means_no_limit():
     study.signups_per_address_hour = 0
     study.save()
     assert len(_start(study, 5)) == 5
+
+
+def _study_locks(study, **options) -> int:
+    """Starts one participant; how many times the study row was locked for it."""
+    with CaptureQueriesContext(connection) as queries:
+        _start(study, 1, address="192.0.2.44", **options)
+    return sum(1 for q in queries if "FOR UPDATE" in q["sql"] and '"elicitation_study"' in q["sql"])
+
+
+def test_starts_far_from_every_limit_leave_the_study_row_alone(settings):
+    # Hundreds of people arriving at once must not queue on one row.
+    settings.LLM_ALLOWANCE_PER_PARTICIPANT = 5
+    study = make_study(signups_per_address_hour=1000, messages_per_hour_study=100_000)
+    assert _study_locks(study) == 0
+
+
+def test_starts_near_a_limit_are_counted_one_at_a_time_on_the_study_row(settings):
+    settings.LLM_ALLOWANCE_PER_PARTICIPANT = 5
+    near_budget = make_study(signups_per_address_hour=0, messages_per_hour_study=5 * 40)
+    assert _study_locks(near_budget) == 1  # within ADMISSION_MARGIN starts of the budget
+    near_address = make_study(signups_per_address_hour=ratelimit.ADDRESS_MARGIN)
+    assert _study_locks(near_address) == 1
+    # Test participants are never turned away: nothing to count.
+    assert _study_locks(near_address, is_test=True) == 0
 
 
 # ---------------------------------------------------------------------------------------

@@ -197,3 +197,34 @@ def test_a_drawn_step_with_something_drawn_is_entered(monkeypatch):
         policies=draft.policies,
     )
     assert fresh(participant).step == Step.SELECTION
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("pid", ["", "P-same"])
+def test_a_double_i_agree_at_the_same_moment_makes_one_participant(pid):
+    # Starts of other people run side by side now (no study row lock): the same browser's,
+    # or the same recruiter id's, still wait for each other.
+    import threading
+
+    from django.db import connection
+
+    study = make_study(signups_per_address_hour=0)
+    ready = threading.Barrier(4)
+    started, errors = [], []
+
+    def agree():
+        try:
+            ready.wait()
+            started.append(start(study, pid=pid, session_key="one-browser").pk)
+        except Exception as error:  # noqa: BLE001 - any error fails the test below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=agree) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(set(started)) == 1 and Participant.objects.filter(study=study).count() == 1
