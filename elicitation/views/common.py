@@ -12,8 +12,10 @@ import inspect
 from functools import wraps
 
 from asgiref.sync import sync_to_async
-from django.http import Http404
+from django.http import Http404, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import Resolver404, resolve
+from django.utils.datastructures import MultiValueDict
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -129,10 +131,58 @@ def client_address(request) -> str:
 
 def go(request, url: str, *, external: bool = False):
     """Redirect; an htmx request that swaps part of a page (not a whole step), or that
-    leaves the site, is sent to the new page as a full navigation instead."""
+    leaves the site, is sent to the new page as a full navigation instead. An htmx
+    request for a whole step is answered with the step it ends on (``show_at_once``)."""
     if request.htmx and (external or (not request.htmx.boosted and request.htmx.target != "step")):
         return HttpResponseClientRedirect(url)
+    if request.htmx and not external:
+        shown = show_at_once(request, url)
+        if shown is not None:
+            return shown
     return redirect(url)
+
+
+FORWARDED = "_mge_forwarded"  # request attribute: this request already shows another step
+STUDY_ATTR = "_mge_study"  # request attribute: the study this request's step view read
+
+
+def show_at_once(request, url: str):
+    """The step at ``url``, rendered as the answer to this htmx request, with
+    ``HX-Push-Url`` so the address bar shows ``url`` as after a redirect. None when the
+    step cannot be shown here (an async view, or a second hop), and the caller
+    redirects.
+
+    Every step sent moves the participant on: with a redirect that is two round trips,
+    the POST and then htmx's GET of the next step, each paying the server's whole
+    request path (parsing, middleware, the session read) and each waiting its turn under
+    load. Here the next step's view runs at once, as for a GET of ``url``, in the same
+    request: same session, same CSRF cookie. Without JavaScript the redirect stays
+    (post, redirect, get): reloading a page never sends a form twice.
+    """
+    if getattr(request, FORWARDED, False):
+        return None
+    try:
+        match = resolve(url)
+    except Resolver404:
+        return None
+    if inspect.iscoroutinefunction(match.func):
+        return None
+    path, _, query = url.partition("?")
+    # The request becomes the GET of ``url`` in place: the middleware's response hooks
+    # (the session's save, the CSRF cookie) then see what the step's view did.
+    request.method = "GET"
+    request.META.update(REQUEST_METHOD="GET", PATH_INFO=path, QUERY_STRING=query)
+    request.META.pop("CONTENT_TYPE", None)
+    request.META.pop("CONTENT_LENGTH", None)
+    request.path = request.path_info = path
+    request.GET = QueryDict(query)
+    request._post, request._files = QueryDict(), MultiValueDict()
+    request.resolver_match = match
+    setattr(request, FORWARDED, True)
+    response = match.func(request, *match.args, **match.kwargs)
+    if response.status_code == 200:
+        response["HX-Push-Url"] = url
+    return response
 
 
 def to_step(request, participant: Participant):
@@ -215,7 +265,11 @@ def participant_step(step: str, *, when_closed: bool = False):
 def _resolve_step(request, slug: str, step: str, when_closed: bool):
     """(study, participant) when this session's participant may see ``step``, else the
     response that sends them where they belong."""
-    study = study_or_404(slug)
+    # Read once per request: a step shown at once (show_at_once) runs a second view.
+    study = getattr(request, STUDY_ATTR, None)
+    if study is None or study.slug != slug:
+        study = study_or_404(slug)
+        setattr(request, STUDY_ATTR, study)
     # A closed study serves only its done page; closing lets those inside finish.
     if study.status == Study.Status.CLOSED and not when_closed:
         return closed(request, study)

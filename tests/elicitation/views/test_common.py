@@ -2,12 +2,16 @@
 current step, the htmx partial, a study closing; the journey end to end."""
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.sessions.backends.db import SessionStore
+from django_htmx.middleware import HtmxDetails
 
 from elicitation.models import (
     LLMRequest,
     Participant,
     Study,
 )
+from elicitation.views import common
 from tests.helpers import (
     ANSWERS,
     BOOSTED,
@@ -15,6 +19,7 @@ from tests.helpers import (
     card_data,
     fresh,
     make_study,
+    participant_of,
     say,
     to_card,
     url,
@@ -54,6 +59,54 @@ def test_an_htmx_request_gets_the_step_partial(client):
     assert "<html" not in html
     assert "HX-Request" in response["Vary"]
     assert "<html" in client.get(url(study, "about")).content.decode()
+
+
+def test_a_step_sent_by_htmx_answers_with_the_next_step_at_once(client):
+    study = make_study()
+    agree(client, study)
+    response = client.post(url(study, "about"), {"action": "skip"}, **BOOSTED)
+    assert response.status_code == 200  # no redirect: one round trip, not two
+    assert response["HX-Push-Url"] == url(study, "question")  # the address bar follows
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section id="step"')
+    assert 'action="' + url(study, "question") + '"' in html  # the next step's own form
+    assert fresh(participant_of(client, study)).step == Step.QUESTION
+
+
+def test_a_step_sent_without_javascript_still_redirects(client):
+    study = make_study()
+    agree(client, study)
+    response = client.post(url(study, "about"), {"action": "skip"})
+    assert response.status_code == 302  # post, redirect, get: a reload never posts twice
+    assert response["Location"] == url(study, "question")
+    assert "HX-Push-Url" not in response
+
+
+def test_a_step_shown_at_once_that_sends_elsewhere_is_that_redirect(rf):
+    # The next step's view finds no participant in the session: it sends the browser to
+    # consent, and that is the answer, as a redirect (a second hop is never run here),
+    # with no address pushed.
+    study = make_study()
+    request = rf.post("/", **BOOSTED)
+    request.session, request.user = SessionStore(), AnonymousUser()
+    request.htmx = HtmxDetails(request)
+    response = common.show_at_once(request, url(study, "about"))
+    assert response.status_code == 302
+    assert response["Location"] == url(study, "consent")
+    assert "HX-Push-Url" not in response
+
+
+def test_a_second_hop_is_a_redirect(rf):
+    request = rf.get("/")
+    setattr(request, common.FORWARDED, True)
+    assert common.show_at_once(request, "/s/any/about/") is None
+
+
+def test_a_step_whose_view_waits_on_the_model_is_a_redirect(rf):
+    # Drafting the card is an async view: it is not run inside another request.
+    study = make_study()
+    request = rf.post("/")
+    assert common.show_at_once(request, url(study, "interview", "card")) is None
 
 
 def test_the_journey_runs_with_every_optional_step_off(client):
