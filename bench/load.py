@@ -33,7 +33,10 @@ model's time to draft a card; LLM_OFFLINE_LATENCY_SECONDS in the server), so a v
 that waited on the model inside a request shows up in every page's figures.
 ``p95_non_llm_ms`` is the 95th percentile of every request but the reply streams and
 the card draft (which waits on the model by design); ``p95_all_but_streams_ms`` counts
-the draft too.
+the draft too. ``p95_step_ms`` is what a participant waits after each action (a link
+opened, a form or a message sent; not the draft) until the page is there: its
+redirects followed (a step sent with htmx answers with the next step at once; without
+htmx, or before that change, it was a redirect and a second request).
 
 Traffic goes to the server's 127.0.0.1 port only, and is bounded: no request starts after
 ``--max-seconds`` (or a first Ctrl-C), every request has a timeout, and journeys still
@@ -332,6 +335,8 @@ def _ms(value: float | None) -> float | None:
 @dataclass
 class Stats:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    # Each action until its page is there: its redirects followed, its assets not.
+    steps: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     statuses: Counter = field(default_factory=Counter)
     transport_errors: Counter = field(default_factory=Counter)
     ttft_ms: list[float] = field(default_factory=list)
@@ -438,6 +443,8 @@ class Browser:
         final page parsed. An HX-Redirect is a full navigation, without htmx headers."""
         path = self._url(url)
         headers = dict(htmx or {})
+        label = f"{method} {step_of(urlsplit(path).path, self.run.slug)}"
+        started = time.perf_counter()
         for _ in range(MAX_REDIRECTS + 1):
             response = await self._send(method, path, data=data, headers=headers)
             if response.is_redirect:
@@ -451,9 +458,12 @@ class Browser:
             break
         else:
             raise JourneyFailed(f"more than {MAX_REDIRECTS} redirects from {url}")
+        self.run.stats.steps[label].append((time.perf_counter() - started) * 1000)
         parser = PageParser()
         parser.feed(response.text)
-        final = urlsplit(str(response.url)).path
+        # A step answered at once (elicitation.views.common.show_at_once) names its
+        # address in HX-Push-Url, which htmx puts in the address bar.
+        final = urlsplit(response.headers.get("HX-Push-Url") or str(response.url)).path
         page = Page(
             final, step_of(final, self.run.slug), response.status_code, response.text, parser
         )
@@ -1101,6 +1111,7 @@ def report(run: Run, journeys: list[Journey], wall: float, extra: dict) -> dict:
         v for label, values in stats.latencies.items() if label not in LLM_LABELS for v in values
     ]
     all_but_streams = [v for values in stats.latencies.values() for v in values]
+    steps = [v for label, values in stats.steps.items() if label not in LLM_LABELS for v in values]
     statuses = {str(k): v for k, v in sorted(stats.statuses.items())}
     per_minute = counts["completed"] / (wall / 60) if wall else None
     say()
@@ -1148,6 +1159,7 @@ def report(run: Run, journeys: list[Journey], wall: float, extra: dict) -> dict:
         "journey_seconds_p95": round(percentile(durations, 0.95), 2) if durations else None,
         "p95_non_llm_ms": _ms(percentile(non_llm, 0.95)),
         "p95_all_but_streams_ms": _ms(percentile(all_but_streams, 0.95)),
+        "p95_step_ms": _ms(percentile(steps, 0.95)),
         "think_seconds": list(run.args.think_seconds),
         "llm_latency_seconds": run.args.llm_latency_seconds,
         "latency_ms": latency,

@@ -71,3 +71,56 @@ def test_think_pauses_within_the_range(load):
         return loop.time() - began
 
     assert 0.05 <= asyncio.run(go()) < 0.5
+
+
+def _browser(load, handler):
+    import asyncio
+
+    import httpx
+
+    args = load.parse_args(["--participants", "1"])
+    run = load.Run(args=args, base="http://127.0.0.1:1", port=1, slug="s", stop=asyncio.Event())
+    browser = load.Browser(run)
+    browser.client = httpx.AsyncClient(
+        base_url=run.base, transport=httpx.MockTransport(handler), follow_redirects=False
+    )
+    return run, browser
+
+
+def test_a_step_is_timed_with_its_redirect_as_one_wait(load):
+    import asyncio
+
+    import httpx
+
+    def handler(request):
+        if request.method == "POST":
+            return httpx.Response(302, headers={"Location": "/s/s/question/"})
+        return httpx.Response(200, html='<section id="step"></section>')
+
+    run, browser = _browser(load, handler)
+    page = asyncio.run(browser.open("POST", "/s/s/about/", data={"action": "skip"}))
+    assert page.step == "question"
+    assert sorted(run.stats.latencies) == ["GET question", "POST about"]  # two requests
+    assert [len(v) for v in run.stats.steps.values()] == [1]  # one wait, the two together
+    (wait,) = run.stats.steps["POST about"]
+    assert wait >= max(run.stats.latencies["POST about"])
+
+
+def test_a_step_shown_at_once_is_read_from_its_pushed_address(load):
+    import asyncio
+
+    import httpx
+
+    def handler(request):
+        return httpx.Response(
+            200, html='<section id="step"></section>', headers={"HX-Push-Url": "/s/s/question/"}
+        )
+
+    run, browser = _browser(load, handler)
+    headers = browser.htmx_headers(boosted=True, target="step")
+    page = asyncio.run(browser.open("POST", "/s/s/about/", data={}, htmx=headers))
+    assert page.step == "question"
+    assert browser.current == "/s/s/question/"
+    assert list(run.stats.latencies) == ["POST about"]
+    journey = load.Journey(0, "load-0", status="completed", seconds=60.0)
+    assert load.report(run, [journey], 60.0, {})["p95_step_ms"] is not None
