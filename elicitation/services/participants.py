@@ -82,8 +82,10 @@ class WrongResumeCode(Exception):
 
 def lock(participant: Participant, *steps: str) -> Participant:
     """Re-read and lock the participant; raise StepMismatch unless on one of ``steps``."""
-    locked = Participant.objects.select_for_update(of=("self",)).select_related("study", "question")
+    locked = Participant.objects.select_for_update(of=("self",)).select_related("question")
     locked = locked.get(pk=participant.pk)
+    # The study as this request read it (the lock is on the participant, not the study).
+    locked.study = participant.study
     if locked.step not in steps:
         raise StepMismatch(locked)
     return locked
