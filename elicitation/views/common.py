@@ -9,9 +9,11 @@ recruiter id in the link finds a participant but never hands them to a new brows
 from __future__ import annotations
 
 import inspect
+import logging
 from functools import wraps
 
 from asgiref.sync import sync_to_async
+from django.db import InterfaceError, OperationalError, connections
 from django.http import Http404, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import Resolver404, resolve
@@ -24,6 +26,7 @@ from elicitation.models import Participant, Study, StudyMember
 from elicitation.services import lifecycle, participants
 
 Step = Participant.Step
+logger = logging.getLogger(__name__)
 
 PARTICIPANT_KEY = "mge.participant.{}"  # session key: study id -> participant public id
 PENDING_KEY = "mge.recruiter.{}"  # session key: recruiter ids kept until consent
@@ -179,7 +182,18 @@ def show_at_once(request, url: str):
     request._post, request._files = QueryDict(), MultiValueDict()
     request.resolver_match = match
     setattr(request, FORWARDED, True)
-    response = match.func(request, *match.args, **match.kwargs)
+    try:
+        response = match.func(request, *match.args, **match.kwargs)
+    except (OperationalError, InterfaceError):
+        # What was sent is saved (its transaction committed); only showing the next step
+        # failed, the database gone between the two (a restart). The participant gets the
+        # redirect, as without htmx: the browser asks for the step anew, on a fresh
+        # connection. The broken one goes now, so this request can still save its session.
+        logger.warning("showing %s at once failed; redirecting", path, exc_info=True)
+        for connection in connections.all(initialized_only=True):
+            if connection.connection is not None and not connection.is_usable():
+                connection.close()
+        return None
     if response.status_code == 200:
         response["HX-Push-Url"] = url
     return response

@@ -4,6 +4,7 @@ current step, the htmx partial, a study closing; the journey end to end."""
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.backends.db import SessionStore
+from django.db import OperationalError
 from django_htmx.middleware import HtmxDetails
 
 from elicitation.models import (
@@ -94,6 +95,29 @@ def test_a_step_shown_at_once_that_sends_elsewhere_is_that_redirect(rf):
     assert response.status_code == 302
     assert response["Location"] == url(study, "consent")
     assert "HX-Push-Url" not in response
+
+
+def test_a_next_step_that_fails_on_the_database_is_a_redirect_and_the_step_stays_saved(
+    client, monkeypatch
+):
+    # The database went away between saving the step and showing the next one (a
+    # restart): the participant gets the redirect, not an error, and loses nothing.
+    study = make_study()
+    agree(client, study)
+    resolve_step = common._resolve_step
+
+    def gone(request, *args):
+        if getattr(request, common.FORWARDED, False):
+            raise OperationalError("server closed the connection unexpectedly")
+        return resolve_step(request, *args)
+
+    monkeypatch.setattr(common, "_resolve_step", gone)
+    response = client.post(url(study, "about"), {"action": "skip"}, **BOOSTED)
+    assert response.status_code == 302
+    assert response["Location"] == url(study, "question")
+    assert fresh(participant_of(client, study)).step == Step.QUESTION
+    monkeypatch.undo()
+    assert client.get(url(study, "question"), **BOOSTED).status_code == 200
 
 
 def test_a_second_hop_is_a_redirect(rf):
