@@ -56,6 +56,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, so that its process_exception is the first to see a view's exception.
+    "elicitation.http.ReconnectMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -12,10 +12,13 @@ limit and never shows what was sent (``bad_request``, also the project's handler
 
 from __future__ import annotations
 
+import inspect
+import logging
 import re
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, ValidationError
+from django.db import InterfaceError, OperationalError, connections
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils.deprecation import MiddlewareMixin
@@ -140,3 +143,42 @@ def bad_request(request, exception=None):
         status=400,
         back=request.method == "POST",
     )
+
+
+logger = logging.getLogger(__name__)
+
+RETRIED = "_mge_retried"  # request attribute: this GET already ran once more
+
+
+class ReconnectMiddleware(MiddlewareMixin):
+    """A GET whose database connection was lost under it (PostgreSQL restarted while it
+    ran) runs once more, on a fresh connection from the pool, instead of a 500.
+
+    The pool checks each connection it hands out, so requests after a restart are
+    served; a request in flight at that moment still had its query cut. A GET may be run
+    again: what the journey's GETs write is idempotent (the time last seen, draws that
+    keep what was drawn). A POST is not retried: whether its transaction committed
+    before the connection went is unknown here, and a participant's double submit is
+    the services' own guard.
+    """
+
+    def process_exception(self, request, exception):
+        if request.method not in ("GET", "HEAD") or getattr(request, RETRIED, False):
+            return None
+        if not isinstance(exception, (OperationalError, InterfaceError)):
+            return None
+        match = request.resolver_match
+        if match is None or inspect.iscoroutinefunction(match.func):
+            return None
+        broken = [
+            connection
+            for connection in connections.all(initialized_only=True)
+            if connection.connection is not None and not connection.is_usable()
+        ]
+        if not broken:
+            return None  # the database answered with an error: running again changes nothing
+        for connection in broken:
+            connection.close()
+        logger.warning("database connection lost under GET %s; running it again", request.path)
+        setattr(request, RETRIED, True)
+        return match.func(request, *match.args, **match.kwargs)
