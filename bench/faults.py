@@ -14,7 +14,9 @@ simulated participants of bench/load.py walk the whole journey over HTTP.
 Scenarios, each with ``--journeys`` participants, ``--concurrency`` at a time:
 
 - ``postgres-restart``: PostgreSQL restarts (``pg_ctl restart -m fast``) while the
-  journeys run. The pool checks each connection it hands out, so no request fails.
+  journeys run. The pool checks each connection it hands out, so requests after the
+  restart are served; a GET in flight at its moment runs again on a fresh connection
+  (``elicitation.http.ReconnectMiddleware``), a POST caught mid-query may still fail.
   ``--without-pool-check`` runs it a second time with DATABASE_POOL_CHECK=false, to show
   what the check prevents.
 - ``redis-down``: Redis is stopped, every journey submits its card and judgments, then
