@@ -150,6 +150,19 @@ logger = logging.getLogger(__name__)
 RETRIED = "_mge_retried"  # request attribute: this GET already ran once more
 
 
+def drop_broken_connections() -> bool:
+    """Close each database connection the server cut under this request (a restart), so
+    that the next query takes a fresh one from the pool. True if there was one."""
+    broken = [
+        connection
+        for connection in connections.all(initialized_only=True)
+        if connection.connection is not None and not connection.is_usable()
+    ]
+    for connection in broken:
+        connection.close()
+    return bool(broken)
+
+
 class ReconnectMiddleware(MiddlewareMixin):
     """A GET whose database connection was lost under it (PostgreSQL restarted while it
     ran) runs once more, on a fresh connection from the pool, instead of a 500.
@@ -170,15 +183,8 @@ class ReconnectMiddleware(MiddlewareMixin):
         match = request.resolver_match
         if match is None or inspect.iscoroutinefunction(match.func):
             return None
-        broken = [
-            connection
-            for connection in connections.all(initialized_only=True)
-            if connection.connection is not None and not connection.is_usable()
-        ]
-        if not broken:
+        if not drop_broken_connections():
             return None  # the database answered with an error: running again changes nothing
-        for connection in broken:
-            connection.close()
         logger.warning("database connection lost under GET %s; running it again", request.path)
         setattr(request, RETRIED, True)
         return match.func(request, *match.args, **match.kwargs)

@@ -13,7 +13,7 @@ import logging
 from functools import wraps
 
 from asgiref.sync import sync_to_async
-from django.db import InterfaceError, OperationalError, connections
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import Resolver404, resolve
@@ -22,6 +22,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from elicitation import journey, ratelimit, selectors
+from elicitation.http import drop_broken_connections
 from elicitation.models import Participant, Study, StudyMember
 from elicitation.services import lifecycle, participants
 
@@ -190,9 +191,7 @@ def show_at_once(request, url: str):
         # redirect, as without htmx: the browser asks for the step anew, on a fresh
         # connection. The broken one goes now, so this request can still save its session.
         logger.warning("showing %s at once failed; redirecting", path, exc_info=True)
-        for connection in connections.all(initialized_only=True):
-            if connection.connection is not None and not connection.is_usable():
-                connection.close()
+        drop_broken_connections()
         return None
     if response.status_code == 200:
         response["HX-Push-Url"] = url
