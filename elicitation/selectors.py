@@ -7,7 +7,7 @@ and live with it (moralgraph.services.draws and .positions)."""
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.fields.json import KeyTextTransform
 
 from elicitation.models import (
@@ -251,12 +251,35 @@ def shown_values(participant: Participant) -> list:
 # ---------------------------------------------------------------------------------------
 
 
+def _unjudged(participant: Participant):
+    judged = participant.judgments.values("hypothesis_id")
+    return JudgmentAssignment.objects.filter(participant=participant).exclude(
+        hypothesis_id__in=judged
+    )
+
+
 def open_assignments(participant: Participant) -> list[JudgmentAssignment]:
     """Stories drawn for this participant that they have not judged yet, in order."""
-    judged = participant.judgments.values("hypothesis_id")
     return list(
-        JudgmentAssignment.objects.filter(participant=participant)
-        .exclude(hypothesis_id__in=judged)
+        _unjudged(participant)
         .select_related("hypothesis__from_value", "hypothesis__to_value", "hypothesis__context")
         .order_by("position", "id")
     )
+
+
+def has_open_assignments(participant: Participant) -> bool:
+    """Whether a story drawn for this participant is still to be judged (no story read)."""
+    return _unjudged(participant).exists()
+
+
+def assignments_left(participant: Participant) -> tuple[list[JudgmentAssignment], int]:
+    """The stories still to judge, in order, with their stories and values read, and how
+    many were drawn in all: one query for the judgments page, which shows "n of total"."""
+    judged = participant.judgments.filter(hypothesis_id=OuterRef("hypothesis_id"))
+    drawn = list(
+        JudgmentAssignment.objects.filter(participant=participant)
+        .annotate(judged=Exists(judged))
+        .select_related("hypothesis__from_value", "hypothesis__to_value", "hypothesis__context")
+        .order_by("position", "id")
+    )
+    return [a for a in drawn if not a.judged], len(drawn)

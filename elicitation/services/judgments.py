@@ -56,7 +56,7 @@ def judgment_record(
         # the database makes sure.
         raise participants.NotFound(hypothesis_id) from None
     signals.judgment_recorded.send(sender=WiserJudgment, study_id=participant.study_id)
-    if not selectors.open_assignments(participant):
+    if not selectors.has_open_assignments(participant):
         participants.advance(participant)
     return judgment
 
@@ -65,6 +65,6 @@ def judgment_record(
 def judgments_finish(*, participant: Participant) -> Participant:
     """Move on from the judgments once no drawn story is left to judge."""
     participant = participants.lock(participant, Step.JUDGMENTS)
-    if not selectors.open_assignments(participant):
+    if not selectors.has_open_assignments(participant):
         participants.advance(participant)
     return participant

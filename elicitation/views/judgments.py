@@ -31,7 +31,7 @@ def judgments(request, study, participant):
             )
             return common.onward(request, judgment.participant)
         status = 400
-    remaining = selectors.open_assignments(participant)
+    remaining, total = selectors.assignments_left(participant)
     if not remaining:
         # Stories withdrawn since the draw: nothing left to judge here.
         moved = judgments_service.judgments_finish(participant=participant)
@@ -42,7 +42,6 @@ def judgments(request, study, participant):
         current.hypothesis_id,
     ):
         raise Http404("Not one of your stories")
-    total = participant.judgment_assignments.count()
     context = {
         "study": study,
         "participant": participant,

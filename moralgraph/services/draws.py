@@ -63,7 +63,7 @@ def draw_selection(participant: Participant) -> bool:
 def draw_judgments(participant: Participant) -> bool:
     """Draw the upgrade stories to judge (once). False to skip the step."""
     if JudgmentAssignment.objects.filter(participant=participant).exists():
-        return selectors.open_assignments(participant) != []
+        return selectors.has_open_assignments(participant)
     drawn = draw_stories(participant, count=participant.study.judgment_count)
     if not drawn:
         return False

@@ -85,3 +85,20 @@ def test_judgments_finish_moves_on_when_the_drawn_stories_are_gone(selecting):
     JudgmentAssignment.objects.filter(participant=participant).delete()
     judgments.judgments_finish(participant=participant)
     assert fresh(participant).step == Step.SURVEY
+
+
+def test_what_is_left_to_judge_and_the_total_follow_each_verdict(selecting):
+    participant = advance_to(selecting[0], Step.JUDGMENTS)
+    drawn = selectors.open_assignments(participant)
+    assert selectors.assignments_left(participant) == (drawn, 3)
+    assert selectors.has_open_assignments(participant)
+    for n, assignment in enumerate(drawn, 1):
+        judgments.judgment_record(
+            participant=participant,
+            hypothesis_id=assignment.hypothesis_id,
+            verdict="upgrade",
+        )
+        left, total = selectors.assignments_left(participant)
+        assert [a.pk for a in left] == [a.pk for a in drawn[n:]] and total == 3
+        assert selectors.has_open_assignments(participant) == (n < 3)
+    assert fresh(participant).step == Step.SURVEY
