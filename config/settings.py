@@ -311,6 +311,10 @@ def _offline_latency(name: str) -> dict[str, float]:
 # graph's stages) at once; this makes it wait like a real model. Empty (0) by default.
 LLM_OFFLINE_LATENCY_SECONDS = _offline_latency("LLM_OFFLINE_LATENCY_SECONDS")
 
+# How long a web process reuses a study it read (selectors.published_study): a change
+# made in another process reaches its pages within this many seconds (0: read each time).
+STUDY_CACHE_SECONDS = env_float("STUDY_CACHE_SECONDS", 2.0, minimum=0.0)
+
 # Requests to sync views running at once per web process (0: no bound); the others wait
 # on the event loop. Below the pool's size, leaving connections for the async views'
 # short steps (config/static.py).

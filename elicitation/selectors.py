@@ -6,9 +6,15 @@ and live with it (moralgraph.services.draws and .positions)."""
 
 from __future__ import annotations
 
+import copy
+import threading
+import time
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.fields.json import KeyTextTransform
+from django.http import Http404
 
 from elicitation.models import (
     DemographicItem,
@@ -74,6 +80,51 @@ def counted_survey_answers(study: Study, *, include_test: bool = False):
 
     qs = SurveyAnswer.objects.filter(study=study)
     return _counted_by_participant(qs, include_test)
+
+
+# ---------------------------------------------------------------------------------------
+# The study a participant's request is for
+# ---------------------------------------------------------------------------------------
+# Every request of the journey starts by reading its study: ~50 columns, about 1 ms of
+# a web process's CPU to build and load, on every page and every message (bench/load.py,
+# where CPU is what runs out). Each process keeps what it read for STUDY_CACHE_SECONDS.
+# A change saved in this process drops its copy at once (``forget_study``, on save);
+# one made in another process (a researcher's edit, a worker's update) is seen within
+# that many seconds. What must be exact reads the row again under a lock: admission
+# against quotas and the hourly budget, completion, every status change.
+
+_studies: dict[str, tuple[float, Study]] = {}  # slug -> (read at, study), this process
+_studies_lock = threading.Lock()
+_STUDIES_KEPT = 256
+
+
+def published_study(slug: str) -> Study:
+    """The study at ``slug`` unless it is still a draft (then Http404): a copy of this
+    process's recent read of it, so a request may set attributes on it freely."""
+    keep = settings.STUDY_CACHE_SECONDS
+    now = time.monotonic()
+    held = _studies.get(slug)
+    if held is not None and now - held[0] < keep:
+        return copy.copy(held[1])
+    try:
+        study = Study.objects.exclude(status=Study.Status.DRAFT).get(slug=slug)
+    except Study.DoesNotExist:
+        raise Http404("No such study") from None
+    if keep > 0:
+        with _studies_lock:
+            if len(_studies) >= _STUDIES_KEPT:
+                _studies.clear()
+            _studies[slug] = (now, copy.copy(study))
+    return study
+
+
+def forget_study(slug: str | None = None) -> None:
+    """Drop this process's copy of the study at ``slug`` (of every study: None)."""
+    with _studies_lock:
+        if slug is None:
+            _studies.clear()
+        else:
+            _studies.pop(slug, None)
 
 
 # ---------------------------------------------------------------------------------------

@@ -36,6 +36,17 @@ def django_env(**overrides: str) -> dict:
     return env
 
 
+@pytest.fixture(autouse=True)
+def _fresh_study_cache():
+    """Each test starts with no study kept from another (selectors.published_study): a
+    study of the same slug in an earlier test's database is not this test's."""
+    from elicitation.selectors import forget_study
+
+    forget_study()
+    yield
+    forget_study()
+
+
 @pytest.fixture
 def fast_llm(settings):
     """No waiting on the offline models: replies stream at once and a failure is final

@@ -50,7 +50,7 @@ def entry(request, slug):
     code. A different recruiter id in a browser that already takes part asks which of
     the two to go on as. Anyone else is asked for consent, their ids kept until then.
     """
-    study = common.study_or_404(slug)
+    study = common.study_or_404(request, slug)
     pid = _link_pid(request)
     current = common.session_participant(request, study)
     has_ids = pid or "STUDY_ID" in request.GET or "SESSION_ID" in request.GET
@@ -80,7 +80,7 @@ def entry(request, slug):
 def test_link(request, slug, token):
     """The study's test link, /s/<slug>/test/<pilot_token>/: the way into a pilot (and a
     live study, for trying it). Whoever this browser starts is a test participant."""
-    study = common.study_or_404(slug)
+    study = common.study_or_404(request, slug)
     if not constant_time_compare(token, study.pilot_token):
         raise Http404("No such study")
     request.session[common.TEST_KEY.format(study.pk)] = True
@@ -111,7 +111,7 @@ def _continue_known(request, study, known: Participant):
 def resume(request, slug):
     """ "This id already started in another browser": continue only with the resume code
     shown there. Nothing of the participant's is shown before the code is right."""
-    study = common.study_or_404(slug)
+    study = common.study_or_404(request, slug)
     pid = common.pending(request, study).get("recruiter_pid", "")
     known = selectors.participant_by_recruiter_pid(study, pid)
     current = common.session_participant(request, study)
@@ -148,7 +148,7 @@ def switch(request, slug):
     """This browser takes part as one recruiter id and the link names another: continue
     as the first, or start (or resume) as the second? Never both at once, so nobody's
     work is recorded under someone else's id."""
-    study = common.study_or_404(slug)
+    study = common.study_or_404(request, slug)
     current = common.session_participant(request, study)
     pid = common.pending(request, study).get("recruiter_pid", "")
     if current is None or not pid or current.recruiter_pid == pid:
@@ -175,7 +175,7 @@ def switch(request, slug):
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
 def consent(request, slug):
-    study = common.study_or_404(slug)
+    study = common.study_or_404(request, slug)
     participant = common.session_participant(request, study)
     if participant is not None:
         return common.refuse_inside(request, study, participant) or common.to_step(
@@ -229,7 +229,7 @@ def consent(request, slug):
             request.session.pop(common.PENDING_KEY.format(study.pk), None)
             code = participants.resume_code_issue(participant=participant)
             common.remember(request, participant, code=code)
-            return common.to_step(request, participant)
+            return common.onward(request, participant)
         context["error"] = "Please choose one of the two buttons."
         return common.page(
             request, "elicitation/consent.html", context, step=journey.CONSENT, status=400

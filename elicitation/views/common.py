@@ -15,7 +15,7 @@ from functools import wraps
 from asgiref.sync import sync_to_async
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, QueryDict
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve
 from django.utils.datastructures import MultiValueDict
 from django.views.decorators.vary import vary_on_headers
@@ -33,11 +33,18 @@ PARTICIPANT_KEY = "mge.participant.{}"  # session key: study id -> participant p
 PENDING_KEY = "mge.recruiter.{}"  # session key: recruiter ids kept until consent
 RESUME_KEY = "mge.resume.{}"  # session key: study id -> the participant's resume code
 TEST_KEY = "mge.test.{}"  # session key: this browser came by the study's test link
+STUDY_ATTR = "_mge_study"  # request attribute: the study this request read
 
 
-def study_or_404(slug: str) -> Study:
-    # A draft study is not published yet: to a participant it does not exist.
-    return get_object_or_404(Study.objects.exclude(status=Study.Status.DRAFT), slug=slug)
+def study_or_404(request, slug: str) -> Study:
+    """The study at ``slug``, read once per request: a step shown at once
+    (``show_at_once``) runs a second view. A draft study is not published yet: to a
+    participant it does not exist."""
+    study = getattr(request, STUDY_ATTR, None)
+    if study is None or study.slug != slug:
+        study = selectors.published_study(slug)
+        setattr(request, STUDY_ATTR, study)
+    return study
 
 
 # ---------------------------------------------------------------------------------------
@@ -147,7 +154,7 @@ def go(request, url: str, *, external: bool = False):
 
 
 FORWARDED = "_mge_forwarded"  # request attribute: this request already shows another step
-STUDY_ATTR = "_mge_study"  # request attribute: the study this request's step view read
+MOVED_ATTR = "_mge_moved"  # request attribute: the participant as a service just saved them
 
 
 def show_at_once(request, url: str):
@@ -205,7 +212,8 @@ def to_step(request, participant: Participant):
 def onward(request, moved: Participant):
     """After a service moved the participant on: to the step it left them on. ``moved``
     is the row the service locked and saved (not the one this request started with),
-    so no second read is needed."""
+    so no second read is needed, neither here nor by the step shown at once."""
+    setattr(request, MOVED_ATTR, moved)
     return to_step(request, moved)
 
 
@@ -278,15 +286,11 @@ def participant_step(step: str, *, when_closed: bool = False):
 def _resolve_step(request, slug: str, step: str, when_closed: bool):
     """(study, participant) when this session's participant may see ``step``, else the
     response that sends them where they belong."""
-    # Read once per request: a step shown at once (show_at_once) runs a second view.
-    study = getattr(request, STUDY_ATTR, None)
-    if study is None or study.slug != slug:
-        study = study_or_404(slug)
-        setattr(request, STUDY_ATTR, study)
+    study = study_or_404(request, slug)
     # A closed study serves only its done page; closing lets those inside finish.
     if study.status == Study.Status.CLOSED and not when_closed:
         return closed(request, study)
-    participant = session_participant(request, study)
+    participant = _moved_here(request, study) or session_participant(request, study)
     if participant is None:
         return go(request, journey.url_for(study, journey.CONSENT))
     if participant.screened_out_at is not None:
@@ -295,6 +299,17 @@ def _resolve_step(request, slug: str, step: str, when_closed: bool):
     if not journey.can_view(participant.step, step):
         return to_step(request, participant)
     return study, participant
+
+
+def _moved_here(request, study: Study) -> Participant | None:
+    """In the step shown at once: the participant the step sent had just saved, the row
+    a second read would return (the session names them; nothing ran in between)."""
+    if not getattr(request, FORWARDED, False):
+        return None
+    moved = getattr(request, MOVED_ATTR, None)
+    if moved is None or moved.study_id != study.pk:
+        return None
+    return moved
 
 
 def _async_participant_step(view, step: str, when_closed: bool):

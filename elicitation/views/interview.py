@@ -178,7 +178,7 @@ def _owed_to_session(request, slug, reply_id):
     """(participant, reply) when ``reply_id`` is owed to this session's participant, else
     the response that says no. One thread and one connection for all the look-ups: a
     stream starts for every message, hundreds at once in a large study."""
-    study = common.study_or_404(slug)
+    study = common.study_or_404(request, slug)
     if study.status == Study.Status.CLOSED:
         return HttpResponse("This study is closed.", status=410, content_type="text/plain")
     participant = common.session_participant(request, study)

@@ -70,7 +70,7 @@ def follow_up(request, slug):
 
     Works on a closed study too: the follow-up usually comes after it closed.
     """
-    study = common.study_or_404(slug)
+    study = common.study_or_404(request, slug)
     pid = (request.GET.get("PROLIFIC_PID") or request.GET.get("pid") or "").strip()
     follow_up_key = f"mge.follow-up.{study.pk}"
     if pid:

@@ -30,6 +30,7 @@ from django.db import transaction
 
 from elicitation.models import Study
 from elicitation.queue import enqueue_on_commit
+from elicitation.selectors import forget_study
 from moralgraph import selectors
 from moralgraph.graph.adaptive import ContextState, is_settled, next_streak
 from moralgraph.graph.pairwise import ContextFit, as_plain, fit_from_plain
@@ -259,6 +260,8 @@ def close_if_settled(*, study: Study, snapshot: GraphSnapshot) -> bool:
                 "snapshot": snapshot.pk,
             },
         )
+        # An UPDATE sends no save signal: this process's pages read the study afresh.
+        transaction.on_commit(lambda: forget_study(study.slug))
     study.status = Study.Status.CLOSING
     logger.info("study %s settled: moved to closing", study.slug)
     return True

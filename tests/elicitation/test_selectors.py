@@ -1,9 +1,10 @@
 """Reads of the journey: participants, questions, transcripts, groups."""
 
 import pytest
+from django.http import Http404
 
 from elicitation import selectors
-from elicitation.models import DemographicItem, Demographics, Impression, Message
+from elicitation.models import DemographicItem, Demographics, Impression, Message, Study
 from tests import factories
 from tests.helpers import make_study, seed_values
 
@@ -106,3 +107,54 @@ def test_saw_others_values_means_an_impression_or_a_judgment():
     [value] = seed_values(question, 1)
     Impression.objects.create(participant=participant, value=value, question=question)
     assert selectors.saw_others_values(participant)
+
+
+# --- The study of a participant's request ---------------------------------------------
+
+
+def test_a_study_read_again_soon_costs_no_query_and_is_a_copy(django_assert_num_queries):
+    study = make_study()
+    first = selectors.published_study(study.slug)
+    first.title = "changed by one request"
+    with django_assert_num_queries(0):
+        again = selectors.published_study(study.slug)
+    assert again.pk == study.pk and again.title == study.title
+
+
+def test_a_study_saved_in_this_process_is_read_afresh():
+    study = make_study()
+    selectors.published_study(study.slug)
+    study.status = Study.Status.CLOSED
+    study.save(update_fields=["status"])
+    assert selectors.published_study(study.slug).status == Study.Status.CLOSED
+
+
+def test_a_change_made_elsewhere_is_seen_once_the_cache_time_is_over(settings, monkeypatch):
+    settings.STUDY_CACHE_SECONDS = 2.0
+    clock = [1000.0]
+    monkeypatch.setattr(selectors.time, "monotonic", lambda: clock[0])
+    study = make_study()
+    selectors.published_study(study.slug)
+    # Another process (a worker, a researcher's web process) sends no signal here.
+    Study.objects.filter(pk=study.pk).update(status=Study.Status.CLOSING)
+    clock[0] += 1.9
+    assert selectors.published_study(study.slug).status == Study.Status.LIVE
+    clock[0] += 0.2
+    assert selectors.published_study(study.slug).status == Study.Status.CLOSING
+
+
+def test_no_cache_time_reads_each_time(settings, django_assert_num_queries):
+    settings.STUDY_CACHE_SECONDS = 0
+    study = make_study()
+    selectors.published_study(study.slug)
+    with django_assert_num_queries(1):
+        selectors.published_study(study.slug)
+
+
+def test_a_draft_study_is_not_found_until_it_leaves_draft():
+    study = make_study(status=Study.Status.DRAFT)
+    with pytest.raises(Http404):
+        selectors.published_study(study.slug)
+    study.status = Study.Status.PILOT
+    study.save(update_fields=["status"])
+    assert selectors.published_study(study.slug).pk == study.pk

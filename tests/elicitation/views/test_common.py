@@ -33,7 +33,8 @@ Step = Participant.Step
 def test_a_study_closed_mid_journey_stops_the_steps_but_not_the_done_page(client):
     study = make_study()
     agree(client, study)
-    Study.objects.filter(pk=study.pk).update(status=Study.Status.CLOSED)
+    study.status = Study.Status.CLOSED
+    study.save(update_fields=["status"])
     assert client.get(url(study, "about")).status_code == 410
 
 

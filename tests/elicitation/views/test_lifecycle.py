@@ -35,7 +35,9 @@ def _test_link(study, token=None):
 
 
 def _close(study, to=Status.CLOSING):
-    Study.objects.filter(pk=study.pk).update(status=to)
+    # Saved as the researcher's move saves it: this process's pages read it afresh.
+    study.status = to
+    study.save(update_fields=["status"])
 
 
 # --- Pilot ---------------------------------------------------------------------------

@@ -94,7 +94,8 @@ def test_the_survey_then_done_with_code_card_and_redirect(client, graph_study):
 def test_the_done_page_survives_the_study_closing(client, graph_study):
     to_survey(client, graph_study)
     client.post(url(graph_study, "survey"), {})
-    Study.objects.filter(pk=graph_study.pk).update(status=Study.Status.CLOSED)
+    graph_study.status = Study.Status.CLOSED
+    graph_study.save(update_fields=["status"])
     assert client.get(url(graph_study, "done")).status_code == 200
     assert client.get(url(graph_study))["Location"] == url(graph_study, "done")
 

@@ -4,6 +4,7 @@ stories on demand and the projection."""
 import pytest
 
 from elicitation.models import Study, WiserJudgment
+from elicitation.selectors import published_study
 from moralgraph import locks
 from moralgraph.graph import pairwise
 from moralgraph.models import AuditEntry, GraphSnapshot, UpgradeHypothesis
@@ -84,15 +85,21 @@ def test_a_context_confident_at_consecutive_scorings_is_settled(two_contexts, le
     assert row.needed == 0 and row.participants == 0
 
 
-def test_a_study_that_closes_when_settled_moves_to_closing(two_contexts, lenient_statuses):
+def test_a_study_that_closes_when_settled_moves_to_closing(
+    two_contexts, lenient_statuses, django_capture_on_commit_callbacks
+):
     study, first, second = two_contexts
     Study.objects.filter(pk=study.pk).update(stable_rescorings=1, close_when_settled=True)
     study.refresh_from_db()
     for story in (*first, *second):
         judge(story, times=3)
-    scoring.score_study(study=study)
+    assert published_study(study.slug).status == Study.Status.LIVE  # kept by this process
+    with django_capture_on_commit_callbacks(execute=True):
+        scoring.score_study(study=study)
     study.refresh_from_db()
     assert study.status == Study.Status.CLOSING
+    # Moved by an UPDATE: this process's participant pages see it at once all the same.
+    assert published_study(study.slug).status == Study.Status.CLOSING
     entry = AuditEntry.objects.get(study=study)
     assert entry.action == AuditEntry.Action.STATUS and entry.details["to"] == "closing"
 
