@@ -90,6 +90,10 @@ def _database(url: str) -> dict:
         config = dj_database_url.parse(url)
     except ValueError as error:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid URL: {error}") from None
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        # Django's, counting what may have committed (a cut request may run again only if
+        # nothing did: elicitation.http.ReconnectMiddleware).
+        config["ENGINE"] = "config.postgresql"
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # WAL and IMMEDIATE transactions let the web process and the worker share one
         # SQLite file without "database is locked" errors under light load.

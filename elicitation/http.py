@@ -22,6 +22,7 @@ from django.db import InterfaceError, OperationalError, connections
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils.deprecation import MiddlewareMixin
+from psycopg_pool import PoolTimeout
 
 # In text a participant writes, tabs and line breaks are fine; nothing else below a space.
 CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -147,7 +148,8 @@ def bad_request(request, exception=None):
 
 logger = logging.getLogger(__name__)
 
-RETRIED = "_mge_retried"  # request attribute: this GET already ran once more
+RETRIED = "_mge_retried"  # request attribute: this request already ran once more
+COMMITS_AT_START = "_mge_commits_at_start"  # request attribute: commits begun before it
 
 
 def drop_broken_connections() -> bool:
@@ -164,27 +166,61 @@ def drop_broken_connections() -> bool:
 
 
 class ReconnectMiddleware(MiddlewareMixin):
-    """A GET whose database connection was lost under it (PostgreSQL restarted while it
-    ran) runs once more, on a fresh connection from the pool, instead of a 500.
+    """A request whose database connection was lost under it (PostgreSQL restarted while
+    it ran) runs once more, on a fresh connection from the pool, instead of a 500.
 
     The pool checks each connection it hands out, so requests after a restart are
-    served; a request in flight at that moment still had its query cut. A GET may be run
-    again: what the journey's GETs write is idempotent (the time last seen, draws that
-    keep what was drawn). A POST is not retried: whether its transaction committed
-    before the connection went is unknown here, and a participant's double submit is
-    the services' own guard.
+    served; a request in flight at that moment still had its query cut. A GET may always
+    run again: what the journey's GETs write is idempotent (the time last seen, draws
+    that keep what was drawn). A POST runs again only if nothing it did may have been
+    kept: no COMMIT begun and no statement that commits by itself (``commits_begun`` of
+    ``config.postgresql``). Cut after that, whether its work landed is unknown here, and
+    it stays an error page: a participant sending it again meets the services' own
+    guard against doubles.
     """
 
+    def process_request(self, request):
+        setattr(request, COMMITS_AT_START, _commits_begun())
+
     def process_exception(self, request, exception):
-        if request.method not in ("GET", "HEAD") or getattr(request, RETRIED, False):
+        if getattr(request, RETRIED, False):
             return None
         if not isinstance(exception, (OperationalError, InterfaceError)):
             return None
         match = request.resolver_match
         if match is None or inspect.iscoroutinefunction(match.func):
             return None
-        if not drop_broken_connections():
+        if request.method not in ("GET", "HEAD") and not _nothing_committed(request):
+            return None
+        if not _connection_lost(exception):
             return None  # the database answered with an error: running again changes nothing
-        logger.warning("database connection lost under GET %s; running it again", request.path)
+        logger.warning(
+            "database connection lost under %s %s; running it again", request.method, request.path
+        )
         setattr(request, RETRIED, True)
         return match.func(request, *match.args, **match.kwargs)
+
+
+def _connection_lost(exception) -> bool:
+    """Whether ``exception`` came from a connection the server cut (dropped here)."""
+    error = exception.__cause__
+    if isinstance(error, PoolTimeout):
+        return False  # no connection free in time: waiting once more helps nobody
+    dropped = drop_broken_connections()
+    # Cut inside a transaction, the broken connection is gone already: Django closed it
+    # when the rollback failed, and took a fresh one to leave the transaction. The error
+    # says what happened: the server shutting down (57P), a connection error (08), or
+    # none from the server at all ("server closed the connection unexpectedly").
+    sqlstate = getattr(error, "sqlstate", None)
+    said = error is not None and (sqlstate is None or sqlstate.startswith(("08", "57P")))
+    return dropped or said
+
+
+def _commits_begun() -> int | None:
+    # None on a backend that does not count them (SQLite, the demo's: it never restarts).
+    return getattr(connections["default"], "commits_begun", None)
+
+
+def _nothing_committed(request) -> bool:
+    at_start = getattr(request, COMMITS_AT_START, None)
+    return at_start is not None and _commits_begun() == at_start
