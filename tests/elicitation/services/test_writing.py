@@ -1,11 +1,13 @@
-"""The reply being written: one stream per participant, and a stream that follows a
-reply written elsewhere reads the database less and less often, for a bounded time."""
+"""The reply being written: one stream per participant, a stream that follows a reply
+written elsewhere reads the database less and less often, for a bounded time, and the
+saves along the way are bounded per process and never land over the whole reply."""
 
 import asyncio
+import time
 from contextlib import suppress
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import ThreadSensitiveContext, async_to_sync
 
 from elicitation.models import Message
 from elicitation.services import interview as interview_service
@@ -100,3 +102,72 @@ def test_a_stream_cancelled_while_waiting_leaves_its_chunks_closable():
         await chunks.aclose()
 
     asyncio.run(go())
+
+
+def _recording_saves(monkeypatch, *, seconds=0.05):
+    """``writing._save`` replaced by one that records what it saved and how many saves
+    ran at once (no database)."""
+    record = {"saved": [], "running": 0, "most": 0}
+
+    def save(reply_id, **fields):
+        record["running"] += 1
+        record["most"] = max(record["most"], record["running"])
+        time.sleep(seconds)
+        record["saved"].append(fields.get("content"))
+        record["running"] -= 1
+
+    monkeypatch.setattr(writing, "_save", save)
+    return record
+
+
+def test_at_most_saves_at_once_run_together_in_a_process(monkeypatch):
+    # Unbounded, hundreds of replies' saves along the way queued ahead of every page.
+    record = _recording_saves(monkeypatch)
+
+    async def one(n):
+        # Each reply's writing runs in the context of the request that started it, whose
+        # sync calls get a thread of their own: saves could all run at once.
+        async with ThreadSensitiveContext():
+            await writing._asave(n, asyncio.Event(), content=f"part {n}")
+
+    async def go():
+        await asyncio.gather(*(one(n) for n in range(6)))
+
+    asyncio.run(go())
+    assert sorted(record["saved"]) == [f"part {n}" for n in range(6)]
+    assert record["most"] == writing.SAVES_AT_ONCE
+
+
+def test_the_last_save_lands_after_a_save_along_the_way_that_had_begun(monkeypatch):
+    record = _recording_saves(monkeypatch)
+
+    async def go():
+        begun = asyncio.Event()
+        saving = asyncio.create_task(writing._asave(1, begun, content="Half a"))
+        await begun.wait()
+        await writing._save_last(1, saving, begun, "Half a reply.", Message.Status.COMPLETE)
+
+    asyncio.run(go())
+    assert record["saved"] == ["Half a", "Half a reply."]  # the part never over the whole
+
+
+def test_the_last_save_drops_a_save_along_the_way_still_waiting_its_turn(monkeypatch):
+    record = _recording_saves(monkeypatch)
+
+    async def go():
+        # Every slot taken by other replies' saves: this reply's part waits its turn.
+        others = [
+            asyncio.create_task(writing._asave(n, asyncio.Event(), content="other"))
+            for n in range(writing.SAVES_AT_ONCE)
+        ]
+        await asyncio.sleep(0.01)
+        begun = asyncio.Event()
+        saving = asyncio.create_task(writing._asave(1, begun, content="Half a"))
+        await asyncio.sleep(0.01)
+        assert not begun.is_set()
+        await writing._save_last(1, saving, begun, "Half a reply.", Message.Status.COMPLETE)
+        assert saving.cancelled()
+        await asyncio.gather(*others)
+
+    asyncio.run(go())
+    assert "Half a" not in record["saved"] and "Half a reply." in record["saved"]
