@@ -4,9 +4,10 @@ tests in test_input_safety.py)."""
 
 import psycopg
 import pytest
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.test import Client
 from django.utils import timezone
+from psycopg_pool import PoolTimeout
 
 from elicitation.http import drop_broken_connections
 from elicitation.models import Demographics, Participant
@@ -161,3 +162,19 @@ def test_a_database_error_on_a_working_connection_is_not_run_again(monkeypatch, 
     send = getattr(client, method)
     assert send(url(study, "about"), {"action": "skip"}, **BOOSTED).status_code == 500
     assert calls == [method.upper()]
+
+
+def test_no_connection_free_in_time_is_not_run_again(monkeypatch):
+    # The pool's timeout (every connection busy): waiting once more would only double it.
+    client = Client(raise_request_exception=False)
+    study = make_study()
+    agree(client, study)
+    calls = []
+
+    def pool_empty(request, *args):
+        calls.append(request.method)
+        raise OperationalError("couldn't get a connection after 10.00 sec") from PoolTimeout()
+
+    monkeypatch.setattr(common, "_resolve_step", pool_empty)
+    assert client.post(url(study, "about"), {"action": "skip"}, **BOOSTED).status_code == 500
+    assert calls == ["POST"]
