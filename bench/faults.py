@@ -16,8 +16,9 @@ Scenarios, each with ``--journeys`` participants, ``--concurrency`` at a time:
 - ``postgres-restart``: PostgreSQL restarts (``pg_ctl restart -m fast``) while the
   journeys run. The pool checks each connection it hands out, so requests after the
   restart are served; a request in flight at its moment runs again on a fresh
-  connection (``elicitation.http.ReconnectMiddleware``), a POST only if no COMMIT of
-  its had begun: one cut during its COMMIT may still fail.
+  connection (``elicitation.http.ReconnectMiddleware``), a POST only if nothing of it
+  was kept (PostgreSQL is asked what became of a COMMIT cut half way); a POST whose
+  work was kept sends the browser to the page as it now is.
   ``--without-pool-check`` runs it a second time with DATABASE_POOL_CHECK=false, to show
   what the check prevents.
 - ``redis-down``: Redis is stopped, every journey submits its card and judgments, then

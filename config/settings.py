@@ -91,8 +91,8 @@ def _database(url: str) -> dict:
     except ValueError as error:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid URL: {error}") from None
     if config["ENGINE"] == "django.db.backends.postgresql":
-        # Django's, counting what may have committed (a cut request may run again only if
-        # nothing did: elicitation.http.ReconnectMiddleware).
+        # Django's, keeping what a request's writes committed (a request cut by a restart
+        # runs again only if nothing was kept: elicitation.http.ReconnectMiddleware).
         config["ENGINE"] = "config.postgresql"
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # WAL and IMMEDIATE transactions let the web process and the worker share one

@@ -19,9 +19,10 @@ import re
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, ValidationError
 from django.db import InterfaceError, OperationalError, connections
-from django.http import JsonResponse
+from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.utils.deprecation import MiddlewareMixin
+from django_htmx.http import HttpResponseClientRedirect
 from psycopg_pool import PoolTimeout
 
 # In text a participant writes, tabs and line breaks are fine; nothing else below a space.
@@ -149,7 +150,7 @@ def bad_request(request, exception=None):
 logger = logging.getLogger(__name__)
 
 RETRIED = "_mge_retried"  # request attribute: this request already ran once more
-COMMITS_AT_START = "_mge_commits_at_start"  # request attribute: commits begun before it
+WRITES = "_mge_writes"  # request attribute: what its statements may have committed
 
 
 def drop_broken_connections() -> bool:
@@ -167,20 +168,36 @@ def drop_broken_connections() -> bool:
 
 class ReconnectMiddleware(MiddlewareMixin):
     """A request whose database connection was lost under it (PostgreSQL restarted while
-    it ran) runs once more, on a fresh connection from the pool, instead of a 500.
+    it ran) never ends in a server error: it runs once more on a fresh connection from
+    the pool, or, if some of its work was kept, the participant is sent to the page as
+    it now is.
 
     The pool checks each connection it hands out, so requests after a restart are
     served; a request in flight at that moment still had its query cut. A GET may always
     run again: what the journey's GETs write is idempotent (the time last seen, draws
-    that keep what was drawn). A POST runs again only if nothing it did may have been
-    kept: no COMMIT begun and no statement that commits by itself (``commits_begun`` of
-    ``config.postgresql``). Cut after that, whether its work landed is unknown here, and
-    it stays an error page: a participant sending it again meets the services' own
-    guard against doubles.
+    that keep what was drawn). A POST runs again only if nothing it did was kept
+    (``Writes`` of ``config.postgresql``, which asks PostgreSQL what became of a COMMIT
+    cut half way): running it twice would store a message or a judgment twice. If some
+    of it was kept, or may have been, its answer is lost but not its work: the browser
+    is sent to the same address (a full navigation), whose GET shows the step the
+    participant is now on, with what was saved. Sending it again would meet the
+    services' guards against doubles anyway; this spares the participant an error page.
     """
 
     def process_request(self, request):
-        setattr(request, COMMITS_AT_START, _commits_begun())
+        database = connections["default"]
+        watch = getattr(database, "watch_writes", None)  # not on SQLite, the demo's
+        if watch is None:
+            return
+        if request.method in ("GET", "HEAD"):
+            database.stop_watching()
+        else:
+            setattr(request, WRITES, watch())
+
+    def process_response(self, request, response):
+        if getattr(request, WRITES, None) is not None:
+            connections["default"].stop_watching()  # this thread's next work is not ours
+        return response
 
     def process_exception(self, request, exception):
         if getattr(request, RETRIED, False):
@@ -190,15 +207,42 @@ class ReconnectMiddleware(MiddlewareMixin):
         match = request.resolver_match
         if match is None or inspect.iscoroutinefunction(match.func):
             return None
-        if request.method not in ("GET", "HEAD") and not _nothing_committed(request):
-            return None
         if not _connection_lost(exception):
             return None  # the database answered with an error: running again changes nothing
+        if request.method not in ("GET", "HEAD") and _kept_something(request):
+            logger.warning(
+                "database connection lost under %s %s after its work was kept; "
+                "sending the browser to the page as it now is",
+                request.method,
+                request.path,
+            )
+            return _to_the_page_as_it_is(request)
         logger.warning(
             "database connection lost under %s %s; running it again", request.method, request.path
         )
         setattr(request, RETRIED, True)
+        self.process_request(request)  # its writes, watched anew
         return match.func(request, *match.args, **match.kwargs)
+
+
+def _kept_something(request) -> bool:
+    """Whether any of this POST's work may have been kept (True when it cannot be known)."""
+    writes = getattr(request, WRITES, None)
+    if writes is None:
+        return True  # not watched (a backend without it): assume the worst
+    try:
+        landed = connections["default"].kept(writes)
+    except (OperationalError, InterfaceError):
+        drop_broken_connections()
+        return True  # the database is not back yet: nothing can be known
+    return landed is not False
+
+
+def _to_the_page_as_it_is(request):
+    path = request.get_full_path()
+    if request.headers.get("HX-Request") == "true":
+        return HttpResponseClientRedirect(path)
+    return HttpResponseRedirect(path)
 
 
 def _connection_lost(exception) -> bool:
@@ -214,13 +258,3 @@ def _connection_lost(exception) -> bool:
     sqlstate = getattr(error, "sqlstate", None)
     said = error is not None and (sqlstate is None or sqlstate.startswith(("08", "57P")))
     return dropped or said
-
-
-def _commits_begun() -> int | None:
-    # None on a backend that does not count them (SQLite, the demo's: it never restarts).
-    return getattr(connections["default"], "commits_begun", None)
-
-
-def _nothing_committed(request) -> bool:
-    at_start = getattr(request, COMMITS_AT_START, None)
-    return at_start is not None and _commits_begun() == at_start

@@ -1,6 +1,6 @@
 """elicitation/http.py: a request whose database connection was cut under it runs once
-more, a POST only if nothing it did may have committed (the input guard has its own
-tests in test_input_safety.py)."""
+more, a POST only if nothing it did was kept; otherwise the browser goes to the page as
+it now is (the input guard has its own tests in test_input_safety.py)."""
 
 import psycopg
 import pytest
@@ -9,7 +9,6 @@ from django.test import Client
 from django.utils import timezone
 from psycopg_pool import PoolTimeout
 
-from elicitation.http import drop_broken_connections
 from elicitation.models import Demographics, Participant
 from elicitation.services import participants
 from elicitation.views import common
@@ -108,7 +107,9 @@ def test_a_post_cut_inside_its_transaction_runs_again_and_is_saved_once(monkeypa
     assert fresh(participant).step == Step.QUESTION
 
 
-def test_a_post_cut_after_something_may_have_committed_is_not_run_again(monkeypatch):
+def test_a_post_cut_after_something_was_kept_sends_the_browser_to_the_page_as_it_is(
+    monkeypatch,
+):
     client = Client(raise_request_exception=False)
     study = make_study()
     participant = agree(client, study)
@@ -119,27 +120,104 @@ def test_a_post_cut_after_something_may_have_committed_is_not_run_again(monkeypa
 
     calls = _cut_once(monkeypatch, before=commit_something)
     response = client.post(url(study, "about"), {"action": "skip"}, **BOOSTED)
-    assert response.status_code == 500
-    assert calls == ["POST"]
-    drop_broken_connections()  # as the end of a request in the server does
+    assert calls == ["POST"]  # not run again: what it kept might be doubled
+    # No error page: a full navigation to the same address, whose GET shows the step.
+    assert response.status_code == 200 and response["HX-Redirect"] == url(study, "about")
     assert fresh(participant).step == Step.ABOUT
+    assert b'id="step"' in client.get(url(study, "about")).content
 
 
-def test_the_backend_counts_each_commit_begun_and_each_write_that_commits_by_itself():
+def _cut_first_commit(monkeypatch, *, after_it_landed: bool):
+    """The next COMMIT of a watched request is cut, as in a restart: before it reaches
+    the server (nothing kept), or after it landed, its answer lost on the way back."""
+    commit = connection._commit
+    cuts = []
+
+    def cut():
+        if cuts or connection.writes is None:
+            return commit()
+        cuts.append(1)
+        if after_it_landed:
+            commit()
+            _terminate_this_connection()
+            raise OperationalError("server closed the connection unexpectedly") from (
+                psycopg.OperationalError("server closed the connection unexpectedly")
+            )
+        _terminate_this_connection()
+        return commit()
+
+    monkeypatch.setattr(connection, "_commit", cut)
+    return cuts
+
+
+def test_a_post_whose_commit_was_cut_before_it_landed_runs_again_and_is_saved_once(
+    monkeypatch,
+):
+    client = Client(raise_request_exception=False)
     study = make_study()
-    begun = connection.commits_begun
-    Participant.objects.filter(study=study).count()  # a read commits nothing
-    assert connection.commits_begun == begun
-    Participant.objects.filter(study=study).update(abandoned_at=None)  # autocommit write
-    assert connection.commits_begun == begun + 1
-    with transaction.atomic():
-        Participant.objects.create(study=study)
-        assert connection.commits_begun == begun + 1  # not until the COMMIT
-    assert connection.commits_begun == begun + 2
-    with pytest.raises(ZeroDivisionError), transaction.atomic():
-        Participant.objects.create(study=study)
-        1 / 0  # noqa: B018  rolled back: nothing begun to commit
-    assert connection.commits_begun == begun + 2
+    participant = agree(client, study)
+    cuts = _cut_first_commit(monkeypatch, after_it_landed=False)
+    response = client.post(url(study, "about"), {"action": "skip"}, **BOOSTED)
+    assert cuts == [1]
+    assert response.status_code == 200 and response["HX-Push-Url"] == url(study, "question")
+    assert Demographics.objects.filter(participant=participant).count() == 1
+    assert fresh(participant).step == Step.QUESTION
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_a_post_whose_commit_landed_but_whose_answer_was_cut_is_not_run_again(monkeypatch, htmx):
+    client = Client(raise_request_exception=False)
+    study = make_study()
+    participant = agree(client, study)
+    cuts = _cut_first_commit(monkeypatch, after_it_landed=True)
+    headers = BOOSTED if htmx else {}
+    response = client.post(url(study, "about"), {"action": "skip"}, **headers)
+    assert cuts == [1]
+    # PostgreSQL says the transaction committed: the participant goes on to the page as
+    # it now is (the next step), and nothing is saved twice.
+    if htmx:
+        assert response.status_code == 200 and response["HX-Redirect"] == url(study, "about")
+    else:
+        assert response.status_code == 302 and response["Location"] == url(study, "about")
+    assert Demographics.objects.filter(participant=participant).count() == 1
+    assert fresh(participant).step == Step.QUESTION
+    assert client.get(url(study, "about"))["Location"] == url(study, "question")
+
+
+def test_a_watched_connection_keeps_what_committed_and_asks_the_server_about_a_cut_commit():
+    study = make_study()
+    writes = connection.watch_writes()
+    try:
+        Participant.objects.filter(study=study).count()  # a read commits nothing
+        with transaction.atomic():
+            Participant.objects.filter(study=study).exists()  # nor a read-only transaction
+        assert writes.committed == 0 and connection.kept(writes) is False
+        with pytest.raises(ZeroDivisionError), transaction.atomic():
+            Participant.objects.create(study=study)
+            1 / 0  # noqa: B018  rolled back: nothing kept
+        assert connection.kept(writes) is False
+        Participant.objects.filter(study=study).update(abandoned_at=None)  # autocommit write
+        assert writes.committed == 1
+        with transaction.atomic():
+            Participant.objects.create(study=study)
+        assert writes.committed == 2 and connection.kept(writes) is True
+    finally:
+        connection.stop_watching()
+
+    def transaction_id(commit: bool) -> int:
+        with transaction.atomic():
+            Participant.objects.create(study=study)
+            xid = connection._transaction_id()
+            if not commit:
+                transaction.set_rollback(True)
+        return xid
+
+    committed, aborted = transaction_id(commit=True), transaction_id(commit=False)
+    cut = type(writes)(cut_commits=[aborted])
+    assert connection.kept(cut) is False  # PostgreSQL says the cut COMMIT never landed
+    cut.cut_commits.append(committed)
+    assert connection.kept(cut) is True
+    assert connection.kept(type(writes)(maybe=True)) is None  # cannot be known
 
 
 @pytest.mark.parametrize("method", ["get", "post"])

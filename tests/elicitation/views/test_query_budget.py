@@ -8,7 +8,9 @@ either takes it out again or raises the budget on purpose, in the same commit.
 
 Transactional, like production: BEGIN and COMMIT are counted, and what runs on commit
 runs. The replies' Server-Sent Events are not budgeted: how often a streamed reply is
-saved depends on timing.
+saved depends on timing. Nor is the transaction id a POST's writing transaction asks for
+before its COMMIT (``config.postgresql``, so that a COMMIT cut by a restart can be told
+landed or not): it goes on the raw connection, one round trip with no SQL to build.
 """
 
 import re
