@@ -118,6 +118,11 @@ def published_study(slug: str) -> Study:
     return study
 
 
+def pilot_token(study: Study) -> str:
+    """The secret of ``study``'s test link as stored now."""
+    return Study.objects.filter(pk=study.pk).values_list("pilot_token", flat=True).get()
+
+
 def forget_study(slug: str | None = None) -> None:
     """Drop this process's copy of the study at ``slug`` (of every study: None)."""
     with _studies_lock:

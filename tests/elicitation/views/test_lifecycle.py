@@ -57,6 +57,17 @@ def test_a_wrong_test_link_is_a_404(client):
     assert client.get(url(study)).status_code == 404
 
 
+def test_a_test_link_changed_in_another_process_is_the_only_one_valid(client, settings):
+    settings.STUDY_CACHE_SECONDS = 60
+    study = make_study(status=Status.PILOT)
+    old = study.pilot_token
+    assert client.get(_test_link(study, old)).status_code == 302  # the study is now kept
+    # Changed by another process: this one is not told (no signal reaches it).
+    Study.objects.filter(pk=study.pk).update(pilot_token="a-new-secret")
+    assert Client().get(_test_link(study, old)).status_code == 404
+    assert Client().get(_test_link(study, "a-new-secret")).status_code == 302
+
+
 def test_the_test_link_admits_to_a_pilot_as_a_test_participant(client):
     study = make_study(status=Status.PILOT)
     response = client.get(_test_link(study), follow=True)
