@@ -77,8 +77,11 @@ def _cards_per_value(study: Study) -> dict[int, int]:
 
 def closest_pairs(study: Study, limit: int = SHOWN) -> list[ClosePair]:
     """The ``limit`` most similar pairs of the study's values, by their vectors; pairs a
-    researcher split apart are left out."""
-    values = [v for v in selectors.active_values(study) if v.embedding is not None]
+    researcher split apart, and values a researcher hid (kept out of the graph, nothing
+    to merge into or from), are left out."""
+    values = [
+        v for v in selectors.active_values(study) if v.embedding is not None and v.hidden_at is None
+    ]
     vectors = [embeddings.from_bytes(v.embedding) for v in values]
     if len(values) < 2:
         return []

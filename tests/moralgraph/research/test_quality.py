@@ -2,6 +2,7 @@
 by hand with the audit log, participants' checks beside each merge."""
 
 import pytest
+from django.utils import timezone
 
 from moralgraph import selectors
 from moralgraph.locks import StudyBusy
@@ -74,6 +75,16 @@ def test_a_pair_split_apart_is_not_offered_again(staff, deduped):
     pairs = quality.closest_pairs(study)
     split = {merge.from_value_id, merge.into_value_id}
     assert all({p.source.pk, p.target.pk} != split for p in pairs)
+
+
+def test_a_hidden_value_is_in_no_close_pair(deduped):
+    study, cards = deduped
+    place_all(study)  # the two bridge cards too, each a value of its own
+    bridge = value_of(cards["bridge_a"])
+    assert any(bridge in (p.source.pk, p.target.pk) for p in quality.closest_pairs(study))
+    Value.objects.filter(pk=bridge).update(hidden_at=timezone.now())
+    pairs = quality.closest_pairs(study)
+    assert pairs and all(bridge not in (p.source.pk, p.target.pk) for p in pairs)
 
 
 def test_a_participants_different_flags_the_merge(staff, deduped):
