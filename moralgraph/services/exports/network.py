@@ -5,7 +5,11 @@ neither format has lists). In the default mode the graph is a MultiDiGraph: one 
 context in which a pair was compared, keyed by the context id, pointing to the wiser value,
 with ``kept`` saying whether scoring kept it and ``weight`` its interval's lower bound.
 In compat mode it is a DiGraph of the kept pairs, as the reference drew it. Missing figures
-(a share with no decisive vote) are left out, since neither format has a null.
+(a share with no decisive vote) are left out, since neither format has a null. Each
+default-mode edge also carries its votes per political group, flat as neither format
+nests: ``upgrade:<group>``, ``no_upgrade:<group>`` and ``not_sure:<group>`` for every
+group that voted anywhere in the graph (0 where it did not vote on that edge), as the
+JSON export's ``group_votes``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from networkx.readwrite.gexf import GEXFWriter
 
 from moralgraph.models import GraphSnapshot
 from moralgraph.services.exports.data import ExportData, iso
+
+VERDICTS = ("upgrade", "no_upgrade", "not_sure")
 
 
 def graph(data: ExportData) -> nx.DiGraph:
@@ -62,6 +68,7 @@ def _default(g: nx.MultiDiGraph, data: ExportData) -> None:
         if v["best_pagerank"] is not None:
             figures[v["id"]]["best_pagerank"] = float(v["best_pagerank"])
     _add_values(g, data, figures)
+    groups = sorted({group for by_group in data.group_votes.values() for group in by_group})
     for scored in data.results.get("contexts", []):
         context_id = scored["context_id"]
         context = data.contexts[context_id].text
@@ -88,6 +95,10 @@ def _default(g: nx.MultiDiGraph, data: ExportData) -> None:
                 attributes["wiser_share"] = float(e["wiser_share"])
             if e["bridging"] is not None:
                 attributes["bridging"] = float(e["bridging"])
+            votes = data.group_votes.get((context_id, e["from_id"], e["to_id"]), {})
+            for group in groups:
+                for verdict in VERDICTS:
+                    attributes[f"{verdict}:{group}"] = int(votes.get(group, {}).get(verdict, 0))
             g.add_edge(e["from_id"], e["to_id"], key=context_id, **attributes)
 
 

@@ -284,6 +284,19 @@ def test_networkx_reads_the_graph_back(study, fmt, read):
         assert data["upgrade"] == expected[key]["counts"]["upgrade"]
         assert data["kept"] == expected[key]["kept"]
         assert data["interval_low"] == pytest.approx(expected[key]["interval"][0])
+    # Votes per political group, as the JSON export's group_votes, on every edge.
+    document = _json(study, "graph-json")
+    group_votes = {
+        (e["from_id"], e["to_id"], c["id"]): e["group_votes"]
+        for c in document["contexts"]
+        for e in c["edges"]
+    }
+    assert any(group_votes.values())
+    for key, data in seen.items():
+        for group in ("democrat", "republican"):
+            for verdict in ("upgrade", "no_upgrade", "not_sure"):
+                voted = group_votes[key].get(group, {}).get(verdict, 0)
+                assert data[f"{verdict}:{group}"] == voted
 
 
 def test_compat_graphml_is_the_kept_graph_with_pagerank(study):
