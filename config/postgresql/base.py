@@ -100,7 +100,21 @@ class DatabaseWrapper(base.DatabaseWrapper):
         try:
             result = execute(sql, params, many, context)
         except Exception:
-            writes.maybe = True
+            if not context.get(REPEATABLE):
+                writes.maybe = True
             raise
-        writes.committed += 1
+        if not context.get(REPEATABLE):
+            writes.committed += 1
         return result
+
+
+# Set in an execute wrapper's context by a write that may run twice with the same effect
+# (the time a participant was last seen): it does not stop a cut request running again.
+REPEATABLE = "repeatable"
+
+
+def repeatable(execute, sql, params, many, context):
+    """An execute wrapper (``connection.execute_wrapper(repeatable)``) for writes that may
+    run again after a cut: the request that made them is not kept from running again."""
+    context[REPEATABLE] = True
+    return execute(sql, params, many, context)

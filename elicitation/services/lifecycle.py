@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 
+from config.postgresql.base import repeatable
 from elicitation import selectors, signals
 from elicitation.models import Participant, Study
 
@@ -183,7 +184,10 @@ def note_seen(participant: Participant) -> None:
     ):
         return
     # An UPDATE, not save(): updated_at stays the time of the participant's last action.
-    Participant.objects.filter(pk=participant.pk).update(last_seen_at=now, abandoned_at=None)
+    # Running it twice changes nothing, so a request cut by a database restart after it
+    # may still run again (repeatable; elicitation.http.ReconnectMiddleware).
+    with connection.execute_wrapper(repeatable):
+        Participant.objects.filter(pk=participant.pk).update(last_seen_at=now, abandoned_at=None)
     participant.last_seen_at, participant.abandoned_at = now, None
 
 

@@ -9,8 +9,9 @@ from django.test import Client
 from django.utils import timezone
 from psycopg_pool import PoolTimeout
 
+from config.postgresql.base import repeatable
 from elicitation.models import Demographics, Participant
-from elicitation.services import participants
+from elicitation.services import lifecycle, participants
 from elicitation.views import common
 from tests.helpers import BOOSTED, agree, fresh, make_study, url
 
@@ -107,6 +108,29 @@ def test_a_post_cut_inside_its_transaction_runs_again_and_is_saved_once(monkeypa
     assert fresh(participant).step == Step.QUESTION
 
 
+def test_a_post_cut_after_noting_the_participant_seen_still_runs_again(monkeypatch):
+    # The time last seen, written outside the service's transaction, may be written twice.
+    client = Client(raise_request_exception=False)
+    study = make_study()
+    participant = agree(client, study)
+    Participant.objects.filter(pk=participant.pk).update(last_seen_at=None)
+    note_seen = lifecycle.note_seen
+    seen = []
+
+    def note_then_cut(who):
+        note_seen(who)
+        seen.append(who.last_seen_at)
+        if len(seen) == 1:
+            _terminate_this_connection()
+
+    monkeypatch.setattr(lifecycle, "note_seen", note_then_cut)
+    response = client.post(url(study, "about"), {"action": "skip"}, **BOOSTED)
+    assert response.status_code == 200 and response["HX-Push-Url"] == url(study, "question")
+    assert len(seen) >= 2 and fresh(participant).last_seen_at is not None
+    assert Demographics.objects.filter(participant=participant).count() == 1
+    assert fresh(participant).step == Step.QUESTION
+
+
 def test_a_post_cut_after_something_was_kept_sends_the_browser_to_the_page_as_it_is(
     monkeypatch,
 ):
@@ -195,6 +219,9 @@ def test_a_watched_connection_keeps_what_committed_and_asks_the_server_about_a_c
         with pytest.raises(ZeroDivisionError), transaction.atomic():
             Participant.objects.create(study=study)
             1 / 0  # noqa: B018  rolled back: nothing kept
+        assert connection.kept(writes) is False
+        with connection.execute_wrapper(repeatable):  # may run twice: not counted
+            Participant.objects.filter(study=study).update(abandoned_at=None)
         assert connection.kept(writes) is False
         Participant.objects.filter(study=study).update(abandoned_at=None)  # autocommit write
         assert writes.committed == 1
