@@ -36,8 +36,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count
 from django.utils import timezone
 
 from elicitation import selectors
@@ -194,41 +193,73 @@ def _refusal(
 # ---------------------------------------------------------------------------------------
 
 
-def _count(requests, by: str):
-    """``requests`` counted, as a subquery (0 when there are none)."""
-    counted = requests.order_by().values(by).annotate(n=Count("pk")).values("n")
-    return Coalesce(Subquery(counted), 0)
+def holds(participant: Participant) -> bool:
+    """Whether ``participant`` (a row just read, best locked) is one of ``holders``."""
+    return (
+        participant.step in HOLDING_STEPS
+        and participant.completed_at is None
+        and participant.screened_out_at is None
+        and participant.abandoned_at is None
+    )
+
+
+# The participant's requests in the last minute and hour, and the study's in the hour: one
+# round trip, each count on its own index. SQL of our own, not the ORM's: this runs on
+# every message, and building the same counts through querysets (three subqueries
+# annotated on the participant) was 5-7 % of the web server's CPU under load
+# (bench/load.py, profiled), more than the query itself.
+_USAGE = (
+    "SELECT"
+    " (SELECT COUNT(*) FROM {t} WHERE {p} = %s AND {at} >= %s),"
+    " (SELECT COUNT(*) FROM {t} WHERE {p} = %s AND {at} >= %s),"
+    " (SELECT COUNT(*) FROM {t} WHERE {s} = %s AND {at} >= %s)"
+)
+
+
+def _usage(participant: Participant, now) -> tuple[int, int, int]:
+    """(the participant's requests in the last minute, in the last hour; the study's)."""
+    meta = LLMRequest._meta
+    connection = transaction.get_connection()
+    sql = _USAGE.format(
+        t=connection.ops.quote_name(meta.db_table),
+        p=connection.ops.quote_name(meta.get_field("participant").column),
+        s=connection.ops.quote_name(meta.get_field("study").column),
+        at=connection.ops.quote_name(meta.get_field("created_at").column),
+    )
+    minute_ago, hour_ago = (
+        connection.ops.adapt_datetimefield_value(now - MINUTE),
+        connection.ops.adapt_datetimefield_value(now - HOUR),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [participant.pk, minute_ago, participant.pk, hour_ago, participant.study_id, hour_ago],
+        )
+        minute, hour, everyone = cursor.fetchone()
+    return minute, hour, everyone
 
 
 def check(*, participant: Participant) -> None:
-    """Raise RateLimited if ``participant`` may not start another LLM request now."""
+    """Raise RateLimited if ``participant`` (their row as just locked) may not start
+    another LLM request now."""
     study = participant.study
     now = timezone.now()
-    hour = LLMRequest.objects.filter(participant=participant, created_at__gte=now - HOUR)
-    mine = hour.filter(created_at__gte=now - MINUTE)
-    everyone = LLMRequest.objects.filter(study_id=participant.study_id, created_at__gte=now - HOUR)
-    # Every count and the reservation in one query (one snapshot, each subquery on its
-    # own index): this runs on every message, so it is one round trip, not four.
-    usage = (
-        Participant.objects.filter(pk=participant.pk)
-        .annotate(
-            minute=_count(mine, "participant"),
-            hour=_count(hour, "participant"),
-            everyone=_count(everyone, "study"),
-            holding=Exists(holders(study).filter(pk=OuterRef("pk"))),
-        )
-        .values("minute", "hour", "everyone", "holding")
-        .get()
-    )
-    if study.messages_per_minute and usage["minute"] >= study.messages_per_minute:
+    minute, hour, everyone = _usage(participant, now)
+    mine = LLMRequest.objects.filter(participant=participant, created_at__gte=now - MINUTE)
+    if study.messages_per_minute and minute >= study.messages_per_minute:
         oldest = mine.order_by("created_at").values_list("created_at", flat=True).first()
         raise RateLimited(
             "You're sending messages faster than the interviewer can keep up. "
             "Please wait a moment and try again.",
             retry_after=_retry_after(oldest, MINUTE, now),
         )
-    if usage["hour"] >= allowance(study):
-        oldest = hour.order_by("created_at").values_list("created_at", flat=True).first()
+    if hour >= allowance(study):
+        oldest = (
+            LLMRequest.objects.filter(participant=participant, created_at__gte=now - HOUR)
+            .order_by("created_at")
+            .values_list("created_at", flat=True)
+            .first()
+        )
         raise RateLimited(
             "You have sent the interviewer a lot of messages in the last hour. Your "
             "conversation is saved: please take a break and try again later.",
@@ -237,10 +268,13 @@ def check(*, participant: Participant) -> None:
     budget = study.messages_per_hour_study
     # A holder spends from their own reservation; anyone else (a participant past their
     # card, one marked abandoned who came back) only from what no holder is promised.
-    if budget and (
-        usage["everyone"] >= budget or (not usage["holding"] and committed(study) >= budget)
-    ):
-        oldest = everyone.order_by("created_at").values_list("created_at", flat=True).first()
+    if budget and (everyone >= budget or (not holds(participant) and committed(study) >= budget)):
+        oldest = (
+            LLMRequest.objects.filter(study_id=participant.study_id, created_at__gte=now - HOUR)
+            .order_by("created_at")
+            .values_list("created_at", flat=True)
+            .first()
+        )
         raise RateLimited(
             "The interviewer is very busy right now. Your conversation is saved: "
             "please try again in a few minutes.",
@@ -264,8 +298,10 @@ def consume(*, participant: Participant, kind: str, locked: bool = False) -> LLM
             study_id=participant.study_id, participant=participant, kind=kind
         )
     with transaction.atomic():
-        Participant.objects.select_for_update().filter(pk=participant.pk).first()
-        check(participant=participant)
+        locked = (
+            Participant.objects.select_for_update().select_related("study").get(pk=participant.pk)
+        )
+        check(participant=locked)
         return LLMRequest.objects.create(
             study_id=participant.study_id, participant=participant, kind=kind
         )

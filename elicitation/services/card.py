@@ -246,8 +246,8 @@ def _revise_begin(participant, request, title, description, policies, *, release
             participant=participant, title=title, description=description, policies=policies
         )
         with transaction.atomic():
-            participants.lock(participant, Step.CARD)
-            counted = ratelimit.consume(participant=participant, kind="revise", locked=True)
+            locked = participants.lock(participant, Step.CARD)
+            counted = ratelimit.consume(participant=locked, kind="revise", locked=True)
         call = {
             "stage": "revise",
             "prompt": llm.load_prompt("elicitation/revise"),

@@ -230,6 +230,39 @@ def test_a_reservation_ends_when_the_participant_is_done_or_abandoned(small_budg
         _start(small_budget, 1)
 
 
+def test_holding_one_participant_agrees_with_the_holders_query(small_budget):
+    now = timezone.now()
+    states = [
+        {},
+        {"step": Step.CARD},
+        {"step": Step.JUDGMENTS},
+        {"step": Step.DONE, "completed_at": now},
+        {"abandoned_at": now},
+        {"screened_out_at": now},
+        {"is_test": True},
+        {"step": Step.ABOUT, "abandoned_at": now},
+    ]
+    people = [factories.ParticipantFactory(study=small_budget, **state) for state in states]
+    held = set(ratelimit.holders(small_budget).values_list("pk", flat=True))
+    assert {p.pk for p in people if ratelimit.holds(fresh(p))} == held
+    assert 0 < len(held) < len(people)
+
+
+def test_the_usage_counts_are_one_query_with_each_window(participant):
+    other = factories.ParticipantFactory(study=participant.study)
+    LLMRequest.objects.create(participant=participant, study=participant.study, kind="message")
+    old = LLMRequest.objects.create(
+        participant=participant, study=participant.study, kind="message"
+    )
+    LLMRequest.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    LLMRequest.objects.create(participant=other, study=participant.study, kind="message")
+    gone = LLMRequest.objects.create(participant=other, study=participant.study, kind="message")
+    LLMRequest.objects.filter(pk=gone.pk).update(created_at=timezone.now() - timedelta(hours=2))
+    with CaptureQueriesContext(connection) as queries:
+        usage = ratelimit._usage(participant, timezone.now())
+    assert usage == (1, 2, 3) and len(queries) == 1
+
+
 def test_used_requests_count_for_the_hour_after_the_reservation_ends(small_budget):
     first, second = _start(small_budget, 2)
     ratelimit.consume(participant=first, kind="message")
