@@ -37,9 +37,14 @@ class Writes:
         it cannot be known. ``status_of(xid)`` is PostgreSQL's ``pg_xact_status``."""
         if self.committed:
             return True
-        if any(status_of(xid) == "committed" for xid in self.cut_commits):
+        statuses = {status_of(xid) for xid in self.cut_commits}
+        if "committed" in statuses:
             return True
-        return None if self.maybe else False
+        # "in progress" (the connection was cut, not the server: it may still commit) or
+        # unknown to the server: nothing can be said. Only "aborted" means not kept.
+        if self.maybe or statuses - {"aborted"}:
+            return None
+        return False
 
 
 class DatabaseWrapper(base.DatabaseWrapper):

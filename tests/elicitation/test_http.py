@@ -30,18 +30,29 @@ def _no_broken_connection_left():
         connection.close()
 
 
-def _terminate_this_connection():
-    """Have the server end this test's database connection, as a restart does."""
-    pid = connection.connection.info.backend_pid
+def _other_connection():
+    """A connection of the test's own to the test database, beside Django's."""
     settings = connection.settings_dict
-    with psycopg.connect(
+    return psycopg.connect(
         host=settings["HOST"] or "127.0.0.1",
         port=settings["PORT"] or 5432,
         user=settings["USER"] or "postgres",
         dbname=settings["NAME"],
         autocommit=True,
-    ) as other:
+    )
+
+
+def _terminate_this_connection():
+    """Have the server end this test's database connection, as a restart does."""
+    pid = connection.connection.info.backend_pid
+    with _other_connection() as other:
         other.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+def _status_seen_elsewhere(xid: int) -> str | None:
+    """What another connection sees of transaction ``xid``."""
+    with _other_connection() as other:
+        return other.execute("SELECT pg_xact_status(%s::text::xid8)", [str(xid)]).fetchone()[0]
 
 
 def _cut_once(monkeypatch, before=None):
@@ -245,6 +256,11 @@ def test_a_watched_connection_keeps_what_committed_and_asks_the_server_about_a_c
     cut.cut_commits.append(committed)
     assert connection.kept(cut) is True
     assert connection.kept(type(writes)(maybe=True)) is None  # cannot be known
+    # A transaction still running (the connection was cut, not the server) may yet commit.
+    with transaction.atomic():
+        Participant.objects.create(study=study)
+        running = connection._transaction_id()
+        assert type(writes)(cut_commits=[running]).landed(_status_seen_elsewhere) is None
 
 
 @pytest.mark.parametrize("method", ["get", "post"])
