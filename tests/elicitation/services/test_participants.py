@@ -1,6 +1,8 @@
 """services.participants: starting, resuming, question assignment, the steps a study runs."""
 
 import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from elicitation import selectors
 from elicitation.models import Participant, ResumeAttempt
@@ -228,3 +230,20 @@ def test_a_double_i_agree_at_the_same_moment_makes_one_participant(pid):
         thread.join()
     assert errors == []
     assert len(set(started)) == 1 and Participant.objects.filter(study=study).count() == 1
+
+
+def test_lock_reads_the_row_afresh_and_reuses_the_question_the_request_read():
+    study = make_study()
+    participant = selectors.participant_by_public_id(study, str(start(study).public_id))
+    Participant.objects.filter(pk=participant.pk).update(step=Participant.Step.ABOUT)
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        locked = participants.lock(participant, Participant.Step.ABOUT)
+        assert locked.question == participant.question  # no second read of it
+    assert locked.step == Participant.Step.ABOUT  # the row as it is now
+    (sql,) = [q["sql"] for q in queries]
+    assert "FOR UPDATE" in sql and "elicitation_question" not in sql  # the row alone
+    # Moved to another question meanwhile: that question is read, not the old one kept.
+    other = factories.QuestionFactory(study=study, key="other", title="Other")
+    Participant.objects.filter(pk=participant.pk).update(question=other)
+    with transaction.atomic():
+        assert participants.lock(participant, Participant.Step.ABOUT).question == other
