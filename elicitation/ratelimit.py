@@ -239,27 +239,27 @@ def _usage(participant: Participant, now) -> tuple[int, int, int]:
     return minute, hour, everyone
 
 
+def _oldest(**window):
+    """When the oldest request in ``window`` was made (to say when to try again)."""
+    requests = LLMRequest.objects.filter(**window).order_by("created_at")
+    return requests.values_list("created_at", flat=True).first()
+
+
 def check(*, participant: Participant) -> None:
     """Raise RateLimited if ``participant`` (their row as just locked) may not start
     another LLM request now."""
     study = participant.study
     now = timezone.now()
     minute, hour, everyone = _usage(participant, now)
-    mine = LLMRequest.objects.filter(participant=participant, created_at__gte=now - MINUTE)
     if study.messages_per_minute and minute >= study.messages_per_minute:
-        oldest = mine.order_by("created_at").values_list("created_at", flat=True).first()
+        oldest = _oldest(participant=participant, created_at__gte=now - MINUTE)
         raise RateLimited(
             "You're sending messages faster than the interviewer can keep up. "
             "Please wait a moment and try again.",
             retry_after=_retry_after(oldest, MINUTE, now),
         )
     if hour >= allowance(study):
-        oldest = (
-            LLMRequest.objects.filter(participant=participant, created_at__gte=now - HOUR)
-            .order_by("created_at")
-            .values_list("created_at", flat=True)
-            .first()
-        )
+        oldest = _oldest(participant=participant, created_at__gte=now - HOUR)
         raise RateLimited(
             "You have sent the interviewer a lot of messages in the last hour. Your "
             "conversation is saved: please take a break and try again later.",
@@ -269,12 +269,7 @@ def check(*, participant: Participant) -> None:
     # A holder spends from their own reservation; anyone else (a participant past their
     # card, one marked abandoned who came back) only from what no holder is promised.
     if budget and (everyone >= budget or (not holds(participant) and committed(study) >= budget)):
-        oldest = (
-            LLMRequest.objects.filter(study_id=participant.study_id, created_at__gte=now - HOUR)
-            .order_by("created_at")
-            .values_list("created_at", flat=True)
-            .first()
-        )
+        oldest = _oldest(study_id=participant.study_id, created_at__gte=now - HOUR)
         raise RateLimited(
             "The interviewer is very busy right now. Your conversation is saved: "
             "please try again in a few minutes.",
