@@ -30,6 +30,15 @@ def _no_broken_connection_left():
         connection.close()
 
 
+@pytest.fixture
+def inside():
+    """A browser (errors as pages, as the server sends them) whose participant agreed to
+    an open study: (client, study, participant)."""
+    client = Client(raise_request_exception=False)
+    study = make_study()
+    return client, study, agree(client, study)
+
+
 def _other_connection():
     """A connection of the test's own to the test database, beside Django's."""
     settings = connection.settings_dict
@@ -84,10 +93,8 @@ def test_a_get_whose_connection_was_cut_runs_again_on_a_fresh_one(client, monkey
     assert 'id="step"' in response.content.decode()
 
 
-def test_a_post_cut_before_anything_committed_runs_again_and_is_saved_once(monkeypatch):
-    client = Client(raise_request_exception=False)
-    study = make_study()
-    participant = agree(client, study)
+def test_a_post_cut_before_anything_committed_runs_again_and_is_saved_once(inside, monkeypatch):
+    client, study, participant = inside
     calls = _cut_once(monkeypatch)
     response = client.post(url(study, "about"), {"action": "skip"}, **BOOSTED)
     assert response.status_code == 200 and response["HX-Push-Url"] == url(study, "question")
@@ -96,12 +103,10 @@ def test_a_post_cut_before_anything_committed_runs_again_and_is_saved_once(monke
     assert fresh(participant).step == Step.QUESTION
 
 
-def test_a_post_cut_inside_its_transaction_runs_again_and_is_saved_once(monkeypatch):
+def test_a_post_cut_inside_its_transaction_runs_again_and_is_saved_once(inside, monkeypatch):
     """The usual case in a restart: the service's transaction is cut half way; its
     rollback fails and Django closes the connection; nothing was kept."""
-    client = Client(raise_request_exception=False)
-    study = make_study()
-    participant = agree(client, study)
+    client, study, participant = inside
     advance = participants.advance
     calls = []
 
@@ -119,11 +124,9 @@ def test_a_post_cut_inside_its_transaction_runs_again_and_is_saved_once(monkeypa
     assert fresh(participant).step == Step.QUESTION
 
 
-def test_a_post_cut_after_noting_the_participant_seen_still_runs_again(monkeypatch):
+def test_a_post_cut_after_noting_the_participant_seen_still_runs_again(inside, monkeypatch):
     # The time last seen, written outside the service's transaction, may be written twice.
-    client = Client(raise_request_exception=False)
-    study = make_study()
-    participant = agree(client, study)
+    client, study, participant = inside
     Participant.objects.filter(pk=participant.pk).update(last_seen_at=None)
     note_seen = lifecycle.note_seen
     seen = []
@@ -143,11 +146,9 @@ def test_a_post_cut_after_noting_the_participant_seen_still_runs_again(monkeypat
 
 
 def test_a_post_cut_after_something_was_kept_sends_the_browser_to_the_page_as_it_is(
-    monkeypatch,
+    inside, monkeypatch
 ):
-    client = Client(raise_request_exception=False)
-    study = make_study()
-    participant = agree(client, study)
+    client, study, participant = inside
 
     def commit_something():
         # A statement outside a transaction commits by itself (as the time last seen does).
@@ -186,11 +187,9 @@ def _cut_first_commit(monkeypatch, *, after_it_landed: bool):
 
 
 def test_a_post_whose_commit_was_cut_before_it_landed_runs_again_and_is_saved_once(
-    monkeypatch,
+    inside, monkeypatch
 ):
-    client = Client(raise_request_exception=False)
-    study = make_study()
-    participant = agree(client, study)
+    client, study, participant = inside
     cuts = _cut_first_commit(monkeypatch, after_it_landed=False)
     response = client.post(url(study, "about"), {"action": "skip"}, **BOOSTED)
     assert cuts == [1]
@@ -200,10 +199,10 @@ def test_a_post_whose_commit_was_cut_before_it_landed_runs_again_and_is_saved_on
 
 
 @pytest.mark.parametrize("htmx", [True, False])
-def test_a_post_whose_commit_landed_but_whose_answer_was_cut_is_not_run_again(monkeypatch, htmx):
-    client = Client(raise_request_exception=False)
-    study = make_study()
-    participant = agree(client, study)
+def test_a_post_whose_commit_landed_but_whose_answer_was_cut_is_not_run_again(
+    inside, monkeypatch, htmx
+):
+    client, study, participant = inside
     cuts = _cut_first_commit(monkeypatch, after_it_landed=True)
     headers = BOOSTED if htmx else {}
     response = client.post(url(study, "about"), {"action": "skip"}, **headers)
@@ -264,10 +263,8 @@ def test_a_watched_connection_keeps_what_committed_and_asks_the_server_about_a_c
 
 
 @pytest.mark.parametrize("method", ["get", "post"])
-def test_a_database_error_on_a_working_connection_is_not_run_again(monkeypatch, method):
-    client = Client(raise_request_exception=False)
-    study = make_study()
-    agree(client, study)
+def test_a_database_error_on_a_working_connection_is_not_run_again(inside, monkeypatch, method):
+    client, study, _ = inside
     calls = []
 
     def failing(request, *args):
@@ -285,11 +282,9 @@ def test_a_database_error_on_a_working_connection_is_not_run_again(monkeypatch, 
     assert calls == [method.upper()]
 
 
-def test_no_connection_free_in_time_is_not_run_again(monkeypatch):
+def test_no_connection_free_in_time_is_not_run_again(inside, monkeypatch):
     # The pool's timeout (every connection busy): waiting once more would only double it.
-    client = Client(raise_request_exception=False)
-    study = make_study()
-    agree(client, study)
+    client, study, _ = inside
     calls = []
 
     def pool_empty(request, *args):
