@@ -67,6 +67,7 @@ import resource
 import secrets
 import shutil
 import signal
+import ssl
 import sys
 import tempfile
 import time
@@ -343,6 +344,15 @@ class Stats:
     stream_ms: list[float] = field(default_factory=list)
     streams_failed: int = 0
     retry_after: list[str] = field(default_factory=list)
+    # When each request ended (seconds into the run), its label and milliseconds; and
+    # the server's and the machine's CPU seconds so far, sampled each second: the
+    # timeline shows when in the run the slow requests were.
+    ended: list[tuple[float, str, float]] = field(default_factory=list)
+    cpu_samples: list[tuple[float, float, float]] = field(default_factory=list)
+    # How late this process's event loop woke a task that slept LAG_TICK (seconds into
+    # the run, ms late): a busy client times its own delay into every request.
+    lags: list[tuple[float, float]] = field(default_factory=list)
+    began: float = 0.0
 
 
 class JourneyFailed(Exception):
@@ -372,6 +382,12 @@ class Journey:
 # ---------------------------------------------------------------------------------------
 
 
+# One TLS context for every simulated browser: httpx builds one per client unless given
+# one, 20 ms of this process's CPU each (10 s for 500 participants starting together,
+# taken from the server's two cores). The server is plain HTTP on loopback anyway.
+_TLS = ssl.create_default_context()
+
+
 class Browser:
     """An httpx client with this participant's cookies, which times every request and
     follows redirects by hand, only ever to the server it was given."""
@@ -389,6 +405,7 @@ class Browser:
             follow_redirects=False,
             headers={"User-Agent": "mge-load/1"},
             limits=httpx.Limits(max_connections=4),
+            verify=_TLS,
         )
 
     async def aclose(self) -> None:
@@ -430,7 +447,9 @@ class Browser:
         except httpx.HTTPError as error:
             self.run.stats.transport_errors[f"{label}: {type(error).__name__}"] += 1
             raise JourneyFailed(f"{label}: {type(error).__name__}: {error}") from None
-        self.run.stats.latencies[label].append((time.perf_counter() - started) * 1000)
+        now = time.perf_counter()
+        self.run.stats.latencies[label].append((now - started) * 1000)
+        self.run.stats.ended.append((now - self.run.stats.began, label, (now - started) * 1000))
         self.run.stats.statuses[response.status_code] += 1
         if response.status_code == 429:
             self.run.stats.retry_after.append(response.headers.get("Retry-After", ""))
@@ -685,7 +704,8 @@ async def run_load(run: Run, journeys: list[Journey], server: LiveServer) -> flo
     await asyncio.to_thread(server.sample)
     server_cpu = server.usage.cpu_seconds()
     client_cpu = _own_cpu_seconds()
-    started = time.perf_counter()
+    started = run.stats.began = time.perf_counter()
+    machine_cpu = _machine_cpu_seconds()
 
     async def participant_loop():
         for journey in pending:
@@ -717,6 +737,13 @@ async def run_load(run: Run, journeys: list[Journey], server: LiveServer) -> flo
         while True:
             await asyncio.sleep(1)
             await asyncio.to_thread(server.sample)
+            run.stats.cpu_samples.append(
+                (
+                    time.perf_counter() - started,
+                    server.usage.cpu_seconds() - server_cpu,
+                    _machine_cpu_seconds() - machine_cpu,
+                )
+            )
             if time.perf_counter() - last >= 5:
                 last = time.perf_counter()
                 counts = Counter(j.status for j in journeys)
@@ -725,6 +752,13 @@ async def run_load(run: Run, journeys: list[Journey], server: LiveServer) -> flo
                     f"  failed {counts['failed']}  running {counts['running']}"
                     f"  waiting {counts['not_started']}"
                 )
+
+    async def lag():
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(LAG_TICK)
+            now = time.perf_counter()
+            run.stats.lags.append((now - started, (now - before - LAG_TICK) * 1000))
 
     async def deadline():
         try:
@@ -735,6 +769,7 @@ async def run_load(run: Run, journeys: list[Journey], server: LiveServer) -> flo
 
     workers = [asyncio.create_task(participant_loop()) for _ in range(args.concurrency)]
     helpers = [asyncio.create_task(watch()), asyncio.create_task(deadline())]
+    helpers.append(asyncio.create_task(lag()))
     stopped = asyncio.create_task(run.stop.wait())
     remaining = set(workers)
     while remaining and not run.stop.is_set():
@@ -754,6 +789,17 @@ async def run_load(run: Run, journeys: list[Journey], server: LiveServer) -> flo
     run.server_cpu_seconds = server.usage.cpu_seconds() - server_cpu
     run.client_cpu_seconds = _own_cpu_seconds() - client_cpu
     return wall
+
+
+def _machine_cpu_seconds() -> float:
+    """CPU seconds every process on the machine has used (the server, its database, these
+    simulated participants, anything else), from /proc/stat: 0 where there is none."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0
+    idle = int(fields[3]) + int(fields[4])  # idle and iowait
+    return (sum(int(f) for f in fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def _own_cpu_seconds() -> float:
@@ -1068,6 +1114,52 @@ def _order(label: str) -> tuple:
     return (index, method != "GET", label)
 
 
+TIMELINE_SECONDS = 15.0
+LAG_TICK = 0.05
+
+
+def _cpu_at(samples: list[tuple[float, float, float]], t: float) -> tuple[float, float]:
+    """(server, machine) CPU seconds at the last sample no later than ``t``."""
+    found = (0.0, 0.0)
+    for when, server, machine in samples:
+        if when > t:
+            break
+        found = (server, machine)
+    return found
+
+
+def timeline(stats: Stats, wall: float) -> list[dict]:
+    """Per TIMELINE_SECONDS of the run: the requests that ended in it (all but the
+    streams and the card draft), their p95, and how busy the server and the whole machine
+    were (shares of all CPUs)."""
+    cpus = os.cpu_count() or 1
+    windows = []
+    start = 0.0
+    while start < wall:
+        end = min(start + TIMELINE_SECONDS, wall)
+        values = [
+            ms for t, label, ms in stats.ended if start <= t < end and label not in LLM_LABELS
+        ]
+        (server_a, machine_a), (server_b, machine_b) = (
+            _cpu_at(stats.cpu_samples, start),
+            _cpu_at(stats.cpu_samples, end),
+        )
+        span = (end - start) * cpus
+        lags = [ms for t, ms in stats.lags if start <= t < end]
+        windows.append(
+            {
+                "from_s": round(start),
+                "requests": len(values),
+                "p95_non_llm_ms": _ms(percentile(values, 0.95)),
+                "server_cpu_share": round((server_b - server_a) / span, 2) if span else None,
+                "machine_cpu_share": round((machine_b - machine_a) / span, 2) if span else None,
+                "client_lag_ms_p95": _ms(percentile(lags, 0.95)),
+            }
+        )
+        start = end
+    return windows
+
+
 def report(run: Run, journeys: list[Journey], wall: float, extra: dict) -> dict:
     stats = run.stats
     counts = Counter(j.status for j in journeys)
@@ -1138,6 +1230,19 @@ def report(run: Run, journeys: list[Journey], wall: float, extra: dict) -> dict:
         f"CPU: server {run.server_cpu_seconds:.0f}s ({server_busy:.0%} of {cpus} CPUs), "
         f"simulated participants {run.client_cpu_seconds:.0f}s ({client_busy:.0%})"
     )
+    windows = timeline(stats, wall)
+    say()
+    say(
+        f"{'from s':>7}{'requests':>10}{'p95 ms':>10}{'server CPU':>12}{'machine CPU':>13}"
+        f"{'client lag p95 ms':>19}"
+    )
+    for w in windows:
+        p95 = f"{w['p95_non_llm_ms']:.0f}" if w["p95_non_llm_ms"] is not None else "-"
+        say(
+            f"{w['from_s']:>7}{w['requests']:>10}{p95:>10}"
+            f"{w['server_cpu_share']:>12.0%}{w['machine_cpu_share']:>13.0%}"
+            f"{w['client_lag_ms_p95'] or 0:>19.0f}"
+        )
     say(f"HTTP statuses: {statuses}")
     if stats.transport_errors:
         say(f"transport errors: {dict(stats.transport_errors)}")
@@ -1173,6 +1278,7 @@ def report(run: Run, journeys: list[Journey], wall: float, extra: dict) -> dict:
         "client_cpu_seconds": round(run.client_cpu_seconds, 1),
         "cpus": cpus,
         "stream_delay_ms": run.args.stream_delay_ms,
+        "timeline": windows,
         **extra,
     }
 
