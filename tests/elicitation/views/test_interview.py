@@ -262,6 +262,28 @@ def test_the_reply_streams_as_escaped_server_sent_events(client):
     assert reply.content == "Hi <b>there</b>\nfriend & <script>x</script>"
 
 
+@pytest.mark.django_db(transaction=True)  # outside a test's transaction, as served
+def test_the_reply_stream_gives_its_connection_back_before_streaming():
+    # The look-ups run in the request's thread; the stream runs for seconds on the event
+    # loop afterwards. Holding the pooled connection meanwhile, hundreds of streams
+    # would empty the pool.
+    from django.db import connection
+    from django.test import RequestFactory
+
+    from elicitation.views import interview
+
+    client = Client()
+    study = make_study()
+    to_interview(client, study)
+    say(client, study, "Hello", **HTMX)
+    reply = Message.objects.get(status=Message.Status.PENDING)
+    request = RequestFactory().get(url(study, "interview", "reply", reply.pk))
+    request.session = client.session
+    response = interview.interview_reply(request, study.slug, reply.pk)
+    assert response.streaming and response.is_async
+    assert connection.connection is None
+
+
 def test_the_offline_reply_streams_word_by_word(client, settings, monkeypatch):
     settings.OFFLINE_STREAM_DELAY_MS = 2  # a word every 2 ms, each sent as it comes
     monkeypatch.setattr(writing, "SEND_EVERY", 0)
