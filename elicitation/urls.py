@@ -29,6 +29,7 @@ urlpatterns = [
     ),
     path("s/<slug:slug>/interview/card/", interview.interview_finish, name="interview_finish"),
     path("s/<slug:slug>/card/", card.card, name="card"),
+    path("s/<slug:slug>/card/revise/", card.card_revise, name="card_revise"),
     path("s/<slug:slug>/selection/", selection.selection, name="selection"),
     path("s/<slug:slug>/judgments/", judgments.judgments, name="judgments"),
     path("s/<slug:slug>/survey/", survey.survey, name="survey"),

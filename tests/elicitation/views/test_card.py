@@ -77,7 +77,7 @@ def test_asking_the_interviewer_to_revise(client):
     study = make_study()
     participant = to_card(client, study)
     response = client.post(
-        url(study, "card"), card_data("revise", request="rename it to Quiet Presence")
+        url(study, "card", "revise"), card_data("revise", request="rename it to Quiet Presence")
     )
     assert 'value="Quiet Presence"' in response.content.decode()
     assert ValuesCard.objects.get(participant=participant).title == "Quiet Presence"
@@ -86,7 +86,7 @@ def test_asking_the_interviewer_to_revise(client):
 def test_an_empty_revision_request_is_an_inline_error(client):
     study = make_study()
     to_card(client, study)
-    response = client.post(url(study, "card"), card_data("revise", request=""))
+    response = client.post(url(study, "card", "revise"), card_data("revise", request=""))
     assert response.status_code == 400
     assert b"Say what you would like changed." in response.content
 
@@ -95,7 +95,9 @@ def test_a_failed_revision_is_a_friendly_error(client, monkeypatch):
     study = make_study()
     to_card(client, study)
     monkeypatch.setenv("LLM_OFFLINE_FAULT", "revise:timeout")
-    response = client.post(url(study, "card"), card_data("revise", request="remove the first"))
+    response = client.post(
+        url(study, "card", "revise"), card_data("revise", request="remove the first")
+    )
     assert response.status_code == 503
     assert b"please try again" in response.content
 
@@ -212,14 +214,28 @@ def test_a_refused_revision_keeps_the_request_typed(client):
     study = make_study(messages_per_minute=5)
     to_card(client, study)  # three messages and the draft: four of five
     asked = "add something about listening to her family"
-    first = client.post(url(study, "card"), card_data("revise", request=asked))
+    first = client.post(url(study, "card", "revise"), card_data("revise", request=asked))
     assert first.status_code == 200
-    limited = client.post(url(study, "card"), card_data("revise", request=asked + " again"))
+    limited = client.post(
+        url(study, "card", "revise"), card_data("revise", request=asked + " again")
+    )
     assert limited.status_code == 429 and int(limited["Retry-After"]) > 0
     assert f">{asked} again</textarea>" in limited.content.decode()
     too_long = "x" * 1001
-    refused = client.post(url(study, "card"), card_data("revise", request=too_long))
+    refused = client.post(url(study, "card", "revise"), card_data("revise", request=too_long))
     assert refused.status_code == 400 and f">{too_long}</textarea>" in refused.content.decode()
+
+
+def test_the_revise_button_posts_to_its_own_address(client):
+    study = make_study()
+    to_card(client, study)
+    html = client.get(url(study, "card")).content.decode()
+    assert f'value="revise" formaction="{url(study, "card", "revise")}"' in html
+    # A page from before (no formaction): the same form is sent on, method and body kept.
+    handed = client.post(url(study, "card"), card_data("revise", request="shorter please"))
+    assert handed.status_code == 307 and handed["Location"] == url(study, "card", "revise")
+    # Opened as a page (a reload of the address): the card.
+    assert client.get(url(study, "card", "revise"))["Location"] == url(study, "card")
 
 
 def test_long_text_is_not_cut_by_the_page(client):

@@ -68,7 +68,7 @@ def test_a_revision_awaits_the_async_gateway_and_saves_the_edits_first(client):
         mock.patch.object(llm, "astructured", astructured),
     ):
         response = client.post(
-            url(study, "card"),
+            url(study, "card", "revise"),
             card_data("revise", title="My Own Words", request="shorter please"),
         )
     assert response.status_code == 200
@@ -90,7 +90,7 @@ def test_a_revision_the_model_fails_keeps_the_card_and_the_request_as_typed(clie
 
     with mock.patch.object(llm, "astructured", astructured):
         response = client.post(
-            url(study, "card"),
+            url(study, "card", "revise"),
             card_data("revise", title="Edited Title Here", request="add her family"),
         )
     assert response.status_code == 503
