@@ -63,11 +63,14 @@ def test_no_bound_when_set_to_zero(settings):
 
 
 def test_only_sync_views_take_the_one_hop_path():
-    # The reply stream and drafting a card await a model: they keep the async chain,
-    # which serves static files and 404s too.
+    # Drafting and revising a card await a model: they keep the async chain, which serves static
+    # files and 404s too. The reply stream's look-ups take the one hop; its stream runs
+    # on the event loop afterwards.
     assert is_sync_view("/s/demo/consent/")
-    assert not is_sync_view("/s/demo/interview/reply/1/")
+    assert is_sync_view("/s/demo/interview/reply/1/")
     assert not is_sync_view("/s/demo/interview/card/")
+    assert is_sync_view("/s/demo/card/")
+    assert not is_sync_view("/s/demo/card/revise/")
     assert not is_sync_view("/static/css/app.css")
     assert not is_sync_view("/no/such/page/")
 
