@@ -111,7 +111,7 @@ def _database(url: str) -> dict:
         config["OPTIONS"] = {
             "pool": {
                 "min_size": env_int("DATABASE_POOL_MIN", 1, minimum=0),
-                "max_size": env_int("DATABASE_POOL_MAX", 10, minimum=1),
+                "max_size": env_int("DATABASE_POOL_MAX", 20, minimum=1),
                 "timeout": 10,
             }
         }
@@ -320,10 +320,14 @@ LLM_OFFLINE_LATENCY_SECONDS = _offline_latency("LLM_OFFLINE_LATENCY_SECONDS")
 STUDY_CACHE_SECONDS = env_float("STUDY_CACHE_SECONDS", 2.0, minimum=0.0)
 
 # Requests to sync views running at once per web process (0: no bound); the others wait
-# on the event loop. Below the pool's size, leaving connections for the async views'
-# short steps (config/static.py).
+# on the event loop (config/static.py). Well below the pool's size: the async views' short
+# database steps (a stream's start and saves, a card's draft) take connections beside
+# them. With 8 of 10, hundreds of those steps queued for the other two while the pages
+# held theirs (bench/load.py, 500 people: a message sent waited 5-7 s for its page).
 SYNC_REQUESTS_AT_ONCE = env_int(
-    "SYNC_REQUESTS_AT_ONCE", max(1, env_int("DATABASE_POOL_MAX", 10, minimum=1) - 2), minimum=0
+    "SYNC_REQUESTS_AT_ONCE",
+    max(1, min(8, env_int("DATABASE_POOL_MAX", 20, minimum=1) - 2)),
+    minimum=0,
 )
 
 # --- Participant limits -------------------------------------------------------------
