@@ -249,12 +249,6 @@ def reply_generate(*, participant: Participant, reply: Message) -> Message:
     return reply
 
 
-def _stream_delay() -> float:
-    """Seconds between offline tokens. The offline interviewer answers instantly; a short
-    pause per word makes its stream look (and test) like a real model's."""
-    return max(0, settings.OFFLINE_STREAM_DELAY_MS) / 1000
-
-
 def _claim(participant: Participant, reply: Message) -> tuple[list[dict], dict] | None:
     """Claim an owed reply for writing: (the conversation so far, the call), or None if
     another stream claimed it first."""
@@ -288,8 +282,7 @@ async def reply_stream(
     claim = await sync_to_async(_claim)(participant, reply)
     if claim is not None:
         history, call = claim
-        delay = _stream_delay() if llm.is_offline("interview", participant.study) else 0
-        writing.start(reply.pk, history=history, call=call, delay=delay)
+        writing.start(reply.pk, history=history, call=call)
     # Following at once (no wait before the first read): every chunk reaches this stream.
     texts = writing.follow(reply.pk)
     try:

@@ -118,11 +118,11 @@ def release_connection() -> None:
         connection.close()
 
 
-def start(reply_id: int, *, history: list[dict], call: dict, delay: float) -> None:
+def start(reply_id: int, *, history: list[dict], call: dict) -> None:
     """Begin writing a reply that this process has just claimed."""
     current = _Writing()
     _writing[reply_id] = current
-    current.task = asyncio.create_task(_write(reply_id, current, history, call, delay))
+    current.task = asyncio.create_task(_write(reply_id, current, history, call))
 
 
 async def finished(reply_id: int) -> None:
@@ -156,7 +156,7 @@ async def _asave(reply_id: int, begun: asyncio.Event, **fields) -> None:
         await sync_to_async(_save)(reply_id, **fields)
 
 
-async def _write(reply_id: int, writing: _Writing, history: list[dict], call: dict, delay):
+async def _write(reply_id: int, writing: _Writing, history: list[dict], call: dict):
     """Write the reply to the end, telling every follower, and save it as it goes.
 
     The saves along the way run beside the writing, one at a time per reply (a save due
@@ -177,8 +177,6 @@ async def _write(reply_id: int, writing: _Writing, history: list[dict], call: di
                 saving = asyncio.create_task(
                     _asave(reply_id, begun, content="".join(writing.parts))
                 )
-            if delay:
-                await asyncio.sleep(delay)
         status = Message.Status.COMPLETE
     except llm.LLMError as failed:
         status, error = Message.Status.FAILED, failed

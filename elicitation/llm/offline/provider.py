@@ -49,6 +49,13 @@ def latency(stage: str) -> float:
     return by_stage.get(stage, by_stage.get("*", 0.0))
 
 
+def stream_pace() -> float:
+    """Seconds between the words of a streamed reply (OFFLINE_STREAM_DELAY_MS). The
+    offline interviewer answers at once; a short pause per word makes its stream look
+    (and test, and load the server) like a real model's."""
+    return max(0, settings.OFFLINE_STREAM_DELAY_MS) / 1000
+
+
 def _offline_fault(stage: str) -> str | None:
     """The fault LLM_OFFLINE_FAULT asks for on this call of ``stage``, if any."""
     spec = os.environ.get("LLM_OFFLINE_FAULT", "").strip()
@@ -186,9 +193,12 @@ class OfflineProvider(CustomLLM):
         self, model: str, messages: list, **kwargs: Any
     ) -> AsyncIterator[GenericStreamingChunk]:
         text = self._reply(model, messages)
+        pace = stream_pace()
         for chunk in self._chunks(messages, text):
             yield chunk
-            await asyncio.sleep(0)  # let other requests on the event loop move too
+            # A word at a time, as a model's tokens come over the network: one wait on
+            # the event loop per word (0 still lets other requests move).
+            await asyncio.sleep(pace)
 
 
 def register() -> None:

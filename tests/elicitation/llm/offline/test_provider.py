@@ -93,3 +93,31 @@ def test_an_invalid_offline_fault_exercises_the_repair(db, monkeypatch):
         llm.structured(stage="response", prompt=llm.load_prompt("moralgraph/response"), payload={})
 
     assert len(calls()) == 2
+
+
+@pytest.mark.django_db(transaction=True)  # the stream runs under its own event loop
+def test_a_streamed_offline_reply_waits_its_pace_once_per_word(settings, monkeypatch):
+    # The pace is the provider's, as a real model's is: one wait on the event loop per
+    # word, not one more in the code that reads the stream.
+    import asyncio
+
+    settings.OFFLINE_STREAM_DELAY_MS = 7
+    waits = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(seconds, *args):
+        waits.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(provider.asyncio, "sleep", sleep)
+    prompt, system = interview_prompt()
+
+    async def read():
+        stream = llm.astream_chat(
+            stage="interview", prompt=prompt, system=system, messages=FIRST_ANSWER
+        )
+        return [chunk async for chunk in stream]
+
+    words = asyncio.run(read())
+    assert len(words) > 3
+    assert waits.count(0.007) == len(words)
