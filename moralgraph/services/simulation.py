@@ -85,6 +85,16 @@ class Form:
         return {f["name"] for f in self.fields}
 
 
+def _button(attrs: dict) -> dict:
+    """A submit button: its name and value, and where it sends the form if not to the
+    form's action (``formaction``)."""
+    return {
+        "name": attrs.get("name", ""),
+        "value": attrs.get("value", ""),
+        "formaction": attrs.get("formaction", ""),
+    }
+
+
 class _PageParser(HTMLParser):
     """Forms (inputs, selects, textareas, buttons) and htmx attributes of a page."""
 
@@ -112,7 +122,7 @@ class _PageParser(HTMLParser):
         if tag == "input" and a.get("name"):
             kind = a.get("type", "text").lower()
             if kind == "submit":
-                self._form.buttons.append({"name": a["name"], "value": a.get("value", "")})
+                self._form.buttons.append(_button(a))
             else:
                 self._form.fields.append(
                     {
@@ -125,7 +135,7 @@ class _PageParser(HTMLParser):
                 )
         elif tag == "button":
             if a.get("type", "submit") == "submit":
-                self._form.buttons.append({"name": a.get("name", ""), "value": a.get("value", "")})
+                self._form.buttons.append(_button(a))
         elif tag == "select" and a.get("name"):
             self._select = {"tag": "select", "name": a["name"], "options": [], "value": ""}
             self._form.fields.append(self._select)
@@ -534,8 +544,8 @@ class Walker:
                 raise RuntimeError("no card form")
             return self._settle(self._post(onward[0].action, self._values(onward[0])))
         data = self._values(form)
-        names = {b["value"] for b in form.buttons}
-        if self.persona.edits_card and not self.edited and "revise" in names:
+        buttons = {b["value"]: b for b in form.buttons}
+        if self.persona.edits_card and not self.edited and "revise" in buttons:
             self.edited = True
             card = {
                 "title": data.get("title", ""),
@@ -545,7 +555,8 @@ class Walker:
             self.guard()
             data["request"] = self._say("revise", card=card)
             data["action"] = "revise"
-            revised = self._post(form.action, data)
+            # Where the button sends the form, as a browser does (its formaction).
+            revised = self._post(buttons["revise"]["formaction"] or form.action, data)
             if revised.status_code == 200:
                 return revised
             response = self._get(form.action)
