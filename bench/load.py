@@ -768,8 +768,7 @@ async def run_load(run: Run, journeys: list[Journey], server: LiveServer) -> flo
             run.stop.set()
 
     workers = [asyncio.create_task(participant_loop()) for _ in range(args.concurrency)]
-    helpers = [asyncio.create_task(watch()), asyncio.create_task(deadline())]
-    helpers.append(asyncio.create_task(lag()))
+    helpers = [asyncio.create_task(h()) for h in (watch, deadline, lag)]
     stopped = asyncio.create_task(run.stop.wait())
     remaining = set(workers)
     while remaining and not run.stop.is_set():

@@ -58,6 +58,26 @@ def test_p95_non_llm_leaves_out_the_streams_and_the_draft(load):
     assert figures["think_seconds"] == [0.0, 0.0]
 
 
+def test_the_timeline_says_when_the_slow_requests_were(load):
+    stats = load.Stats()
+    # Quick pages in the first 15 s; slow ones in the next 15, beside a slow card draft
+    # (left out, as from p95_non_llm_ms).
+    stats.ended = [(t, "GET consent", 10.0) for t in range(15)]
+    stats.ended += [(15 + t, "POST interview", 2000.0) for t in range(15)]
+    stats.ended += [(20.0, "POST interview/card", 9000.0)]
+    # Server and machine CPU seconds so far, sampled each second (2 CPUs here).
+    stats.cpu_samples = [(float(t), 0.5 * t, 1.5 * t) for t in range(46)]
+    stats.lags = [(1.0, 3.0), (20.0, 400.0)]
+    windows = load.timeline(stats, 45.0)
+    assert [w["from_s"] for w in windows] == [0, 15, 30]
+    assert [w["requests"] for w in windows] == [15, 15, 0]
+    assert [w["p95_non_llm_ms"] for w in windows] == [10.0, 2000.0, None]
+    cpus = load.os.cpu_count() or 1
+    assert windows[0]["server_cpu_share"] == round(0.5 / cpus, 2)
+    assert windows[0]["machine_cpu_share"] == round(1.5 / cpus, 2)
+    assert [w["client_lag_ms_p95"] for w in windows] == [3.0, 400.0, None]
+
+
 def test_think_pauses_within_the_range(load):
     import asyncio
 
