@@ -149,6 +149,11 @@ def test_after_submit_the_card_is_read_only_and_says_so(client):
         late = client.post(url(study, "card"), card_data(action, title="Changed After Submit"))
         assert late.status_code == 409
         assert "these changes were not saved" in late.content.decode()
+    # The revise button's own address too (a tab still open on the card).
+    late = client.post(
+        url(study, "card", "revise"), card_data("revise", title="Changed After Submit")
+    )
+    assert late.status_code == 409 and "these changes were not saved" in late.content.decode()
     assert ValuesCard.objects.get().title == "Patient Listening"
 
 
