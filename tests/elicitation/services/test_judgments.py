@@ -80,6 +80,15 @@ def test_the_last_judgment_moves_on_to_the_survey(selecting):
     assert WiserJudgment.objects.filter(participant=participant).count() == 3
 
 
+def test_what_is_left_to_judge_comes_in_the_drawn_order_not_the_saved_one(selecting):
+    participant = advance_to(selecting[0], Step.JUDGMENTS)
+    drawn = list(JudgmentAssignment.objects.filter(participant=participant).order_by("id"))
+    for position, assignment in enumerate(reversed(drawn)):
+        JudgmentAssignment.objects.filter(pk=assignment.pk).update(position=position)
+    left, total = selectors.assignments_left(participant)
+    assert [a.pk for a in left] == [a.pk for a in reversed(drawn)] and total == 3
+
+
 def test_judgments_finish_moves_on_when_the_drawn_stories_are_gone(selecting):
     participant = advance_to(selecting[0], Step.JUDGMENTS)
     JudgmentAssignment.objects.filter(participant=participant).delete()
