@@ -82,7 +82,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _live import HOST, ROOT, LiveServer  # noqa: E402
+from _live import HOST, ROOT, LiveServer, machine_speed_ms  # noqa: E402
 
 LOOPBACK_DB_HOSTS = {"", "127.0.0.1", "localhost", "::1"}
 MAX_REDIRECTS = 5
@@ -1370,6 +1370,8 @@ def main(argv=None) -> int:
 
         connections.close_all()
 
+        speed = machine_speed_ms()
+        say(f"Machine speed: {speed} ms for the reference work (lower is faster)")
         say(f"Starting uvicorn with {args.workers} workers ...")
         server = LiveServer(env=env, workers=args.workers, log_path=folder / "uvicorn.log")
         say(
@@ -1397,6 +1399,7 @@ def main(argv=None) -> int:
                 "consistency_figures": figures,
                 "database": database,
                 "study": slug,
+                "machine_speed_ms": speed,
             },
         )
         say(
