@@ -22,26 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 
 
-def _reference_work() -> int:
-    # Small dicts, f-strings, a list and a join: the kind of work a request does.
-    rows = [{"id": n, "title": f"value {n}"} for n in range(100_000)]
-    return len(",".join(row["title"] for row in rows if row["id"] % 3))
-
-
-def machine_speed_ms(rounds: int = 5) -> float:
-    """Milliseconds for a fixed piece of pure-Python work, the fastest of ``rounds``:
-    lower is a faster machine. Two machines of one kind ran the same commit's server at
-    twice the CPU per journey of each other (30 November 2026); with this beside every
-    run, figures from different days say which machine they came from. Take it before
-    the server starts, with nothing else running."""
-    best = float("inf")
-    for _ in range(rounds):
-        began = time.perf_counter()
-        _reference_work()
-        best = min(best, time.perf_counter() - began)
-    return round(best * 1000, 1)
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))

@@ -35,6 +35,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _machine import machine_speed_ms  # noqa: E402  (bench/, the script's own folder)
+
 SEED = 20240521
 QUESTIONS = 3
 CONTEXTS = 20
@@ -232,6 +234,8 @@ def main() -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="mge-bench-export-"))
     try:
+        speed = machine_speed_ms()
+        say(f"Machine speed: {speed} ms for the reference work (lower is faster)")
         started = time.perf_counter()
         setup_django(folder)
         from moralgraph.services.exports import ExportData, render, resolve_mode
@@ -281,6 +285,7 @@ def main() -> None:
             "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "total_s": round(time.perf_counter() - started, 1),
             "database": "sqlite",
+            "machine_speed_ms": speed,
         }
         print(json.dumps(result))
     finally:

@@ -82,7 +82,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _live import HOST, ROOT, LiveServer, machine_speed_ms  # noqa: E402
+from _live import HOST, ROOT, LiveServer  # noqa: E402
+from _machine import machine_speed_ms  # noqa: E402
 
 LOOPBACK_DB_HOSTS = {"", "127.0.0.1", "localhost", "::1"}
 MAX_REDIRECTS = 5

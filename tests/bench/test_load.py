@@ -144,12 +144,3 @@ def test_a_step_shown_at_once_is_read_from_its_pushed_address(load):
     assert list(run.stats.latencies) == ["POST about"]
     journey = load.Journey(0, "load-0", status="completed", seconds=60.0)
     assert load.report(run, [journey], 60.0, {})["p95_step_ms"] is not None
-
-
-def test_the_machine_speed_is_the_fastest_round_of_the_reference_work(load, monkeypatch):
-    live = sys.modules["_live"]
-    assert live.machine_speed_ms(rounds=1) > 0  # really timed
-    # Rounds of 0.3, 0.1 and 0.2 s: the fastest says what the machine can do.
-    ticks = iter([0.0, 0.3, 1.0, 1.1, 2.0, 2.2])
-    monkeypatch.setattr(live.time, "perf_counter", lambda: next(ticks))
-    assert live.machine_speed_ms(rounds=3) == 100.0
