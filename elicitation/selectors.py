@@ -333,8 +333,8 @@ def assignments_left(participant: Participant) -> tuple[list[JudgmentAssignment]
     many were drawn in all: one query for the judgments page, which shows "n of total"."""
     judged = participant.judgments.filter(hypothesis_id=OuterRef("hypothesis_id"))
     # Put in order here, not by the query: an ORDER BY beside the Exists makes Django
-    # hash the whole subquery while compiling, a third of this query's CPU (a handful
-    # of rows per participant).
+    # hash the whole subquery while compiling, about a quarter of this query's CPU (and
+    # a participant has a handful of rows).
     drawn = sorted(
         JudgmentAssignment.objects.filter(participant=participant)
         .annotate(judged=Exists(judged))
