@@ -39,6 +39,7 @@ bench: install
 	$(PY) bench/dedup.py
 	$(PY) bench/reconcile_cost.py
 	$(PY) bench/export.py
+	$(PY) bench/stream_cost.py
 
 # The participant journey under load on this machine (loopback only); see bench/load.py.
 load: install
