@@ -153,11 +153,26 @@ async def run(args: argparse.Namespace) -> dict:
     }
 
 
-def main(argv=None) -> None:
+def positive(text: str) -> int:
+    """A count of at least one (each figure is a time divided by it)."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return number
+
+
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--replies", type=int, default=200, help="per round and provider")
-    parser.add_argument("--rounds", type=int, default=2)
-    args = parser.parse_args(argv)
+    parser.add_argument("--replies", type=positive, default=200, help="per round and provider")
+    parser.add_argument("--rounds", type=positive, default=2)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
     speed = machine_speed_ms()
     print(f"Machine speed: {speed} ms for the reference work (lower is faster)", flush=True)
     setup()

@@ -2,12 +2,35 @@
 gets a CPU figure (small, so the suite stays quick; the figures themselves are read by
 hand)."""
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def stream_cost():
+    sys.path.insert(0, str(ROOT / "bench"))
+    spec = importlib.util.spec_from_file_location(
+        "bench_stream_cost", ROOT / "bench" / "stream_cost.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("bad", ["0", "-3", "many"])
+def test_a_count_below_one_is_refused_before_anything_runs(stream_cost, bad):
+    with pytest.raises(SystemExit):
+        stream_cost.parse_args(["--replies", bad])
+    with pytest.raises(SystemExit):
+        stream_cost.parse_args(["--rounds", bad])
+    assert stream_cost.parse_args(["--replies", "3"]).replies == 3
 
 
 def test_both_providers_stream_the_same_words_and_are_measured():
