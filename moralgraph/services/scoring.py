@@ -33,6 +33,15 @@ def judgments_for(study: Study, *, as_of: datetime | None = None) -> list[graph.
     a value that was later merged counts for the merged value; a judgment whose two sides
     have become one value carries no information and is left out.
     """
+    return [graph.Judgment(*row) for row in judgment_rows(study, as_of=as_of)]
+
+
+def judgment_rows(
+    study: Study, *, as_of: datetime | None = None
+) -> list[tuple[str, str, str, str, str | None, str]]:
+    """``judgments_for`` as plain tuples, the fields of ``graph.Judgment`` in order (from_id,
+    to_id, context_id, verdict, group, participant_id), for readers that only count them:
+    an export's votes per group reads 200,000 of them without building an object each."""
     # One study filter (the participant's): a second one on the stories' study let the
     # planner, with the stale statistics of a freshly imported study, pair every story
     # with every participant (seconds at 20,000 judgments, quadratic beyond).
@@ -51,25 +60,25 @@ def judgments_for(study: Study, *, as_of: datetime | None = None) -> list[graph.
     hidden = selectors.moderated_value_ids(study)  # moderation: not a node, no votes
     # The study's groups; an unlabelled participant's judgments count in pooled figures only.
     groups = participant_groups(study)
-    judgments = []
+    out = []
     for from_id, to_id, context_id, duplicate_of, verdict, participant_id in rows:
         from_id = roots.get(from_id, from_id)
         to_id = roots.get(to_id, to_id)
         if from_id == to_id or from_id in hidden or to_id in hidden:
             continue
-        judgments.append(
-            graph.Judgment(
-                from_id=str(from_id),
-                to_id=str(to_id),
+        out.append(
+            (
+                str(from_id),
+                str(to_id),
                 # A story written for a context later found to duplicate another counts
                 # toward the one it duplicates.
-                context_id=str(duplicate_of or context_id),
-                verdict=verdict,
-                group=groups.get(participant_id),
-                participant_id=str(participant_id),
+                str(duplicate_of or context_id),
+                verdict,
+                groups.get(participant_id),
+                str(participant_id),
             )
         )
-    return judgments
+    return out
 
 
 def score_study(

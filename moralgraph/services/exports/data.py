@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 import zipfile
 from collections import Counter, defaultdict
@@ -18,6 +17,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
+import orjson
 from django.db import connections
 from django.db.models import Count, Exists, OuterRef, Q
 
@@ -57,11 +57,16 @@ class ExportData:
         # ones in the order scoring built them: sort every object's keys so that both
         # export alike.
         self.results: dict = canonical(snapshot.results)
-        # The same results, typed: what a format reads unless it copies the JSON as is.
-        self.graph: ScoredGraph = ScoredGraph.from_json(self.results)
         self.mode: str = snapshot.mode
         # The as_of asked for: a stored snapshot of the same inputs may carry another one.
         self.as_of = as_of
+
+    @cached_property
+    def graph(self) -> ScoredGraph:
+        """The same results, typed: what a format reads unless it copies the JSON as is
+        (built on first use: a third of a second at 200,000 judgments, for the training
+        formats only)."""
+        return ScoredGraph.from_json(self.results)
 
     def before(self, field: str = "created_at") -> Q:
         """Rows made before the snapshot's as_of (every row when there is none)."""
@@ -88,11 +93,15 @@ class ExportData:
         """Values moderation keeps out (moralgraph.selectors.moderated_value_ids)."""
         return selectors.moderated_value_ids(self.study)
 
-    def is_hidden(self, value_id) -> bool:
-        """Is this value, or the value it was merged into, out of the graph by moderation?"""
-        value_id = int(value_id)
+    @cached_property
+    def _hidden_or_merged_into_hidden(self) -> frozenset[int]:
         hidden = self.hidden_value_ids
-        return value_id in hidden or self.roots.get(value_id, value_id) in hidden
+        return frozenset(hidden | {v for v, root in self.roots.items() if root in hidden})
+
+    def is_hidden(self, value_id) -> bool:
+        """Is this value, or the value it was merged into, out of the graph by moderation?
+        (Asked for each row of the largest tables: one set lookup.)"""
+        return int(value_id) in self._hidden_or_merged_into_hidden
 
     @cached_property
     def values(self) -> dict[str, Value]:
@@ -251,16 +260,24 @@ class ExportData:
         """Per scored edge (context, from, to as the snapshot orients it), the votes of each
         of the study's groups: upgrade for to_id, no_upgrade for from_id, not_sure. From the
         judgments scoring read; unlabelled participants count in no group."""
+        # Counted by (context, from, to, group, verdict) in one pass of Counter's C loop,
+        # then spread over both orientations: per judgment, as this once did, it was a
+        # quarter of the graph-json export's time at 200,000 judgments.
+        tally = Counter(
+            (context_id, from_id, to_id, group, verdict)
+            for from_id, to_id, context_id, verdict, group, _ in scoring.judgment_rows(
+                self.study, as_of=self.as_of
+            )
+            if group is not None
+        )
         votes: dict[tuple[str, str, str], dict[str, Counter]] = defaultdict(
             lambda: defaultdict(Counter)
         )
         flip = {"upgrade": "no_upgrade", "no_upgrade": "upgrade", "not_sure": "not_sure"}
-        for j in scoring.judgments_for(self.study, as_of=self.as_of):
-            if j.group is None:
-                continue
-            votes[(j.context_id, j.from_id, j.to_id)][j.group][j.verdict] += 1
-            # The same judgment seen from the edge oriented the other way round.
-            votes[(j.context_id, j.to_id, j.from_id)][j.group][flip[j.verdict]] += 1
+        for (context_id, from_id, to_id, group, verdict), n in tally.items():
+            votes[(context_id, from_id, to_id)][group][verdict] += n
+            # The same judgments seen from the edge oriented the other way round.
+            votes[(context_id, to_id, from_id)][group][flip[verdict]] += n
         return {
             key: {
                 group: {v: counts[v] for v in ("upgrade", "no_upgrade", "not_sure")}
@@ -333,12 +350,9 @@ class ExportData:
 
 
 def canonical(obj: Any) -> Any:
-    """``obj`` with every object's keys sorted, recursively."""
-    if isinstance(obj, dict):
-        return {key: canonical(obj[key]) for key in sorted(obj)}
-    if isinstance(obj, list):
-        return [canonical(item) for item in obj]
-    return obj
+    """``obj`` with every object's keys sorted, recursively (a round trip through orjson:
+    twice as fast as walking it in Python, for a snapshot of 200,000 dicts)."""
+    return orjson.loads(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS))
 
 
 def raw_rows(queryset, *, chunk_size: int = 5000) -> Iterator[tuple]:
@@ -347,12 +361,26 @@ def raw_rows(queryset, *, chunk_size: int = 5000) -> Iterator[tuple]:
 
     For the largest tables (judgments, draws): the converters cost more than the rest
     of the CSV together. Only for columns whose raw value reads the same: numbers, text,
-    booleans used as conditions, and times passed to ``iso_db``."""
+    booleans used as conditions, and times passed to ``iso_db``. On PostgreSQL the times
+    are read by psycopg's own loader, in C, instead of the one Django puts on every
+    connection (in Python, to set the time zone, which ``iso_db`` does anyway): four times
+    faster, 1.3 s less for the 266,000 impressions of a 200,000-judgment study."""
     sql, params = queryset.query.sql_with_params()
     with connections[queryset.db].chunked_cursor() as cursor:
+        if connections[queryset.db].vendor == "postgresql":
+            _fast_times(cursor.cursor)
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(chunk_size):
             yield from rows
+
+
+def _fast_times(cursor) -> None:
+    """Read timestamptz columns on this psycopg cursor with psycopg's default loader."""
+    import psycopg
+    from psycopg.pq import Format
+
+    oid = psycopg.adapters.types["timestamptz"].oid
+    cursor.adapters.register_loader(oid, psycopg.adapters.get_loader(oid, Format.TEXT))
 
 
 def iso_db(moment: datetime | str | None) -> str | None:
@@ -373,14 +401,22 @@ def iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+# orjson writes what the standard encoder would (UTF-8, keys in the order built), at C
+# speed with the indent: the standard one falls back to pure Python when indenting, which
+# was a third of the graph-json export's time. Floats are written in their shortest exact
+# form (0.00009175 rather than 9.175e-05); a NaN or infinity, which scoring never stores
+# (PostgreSQL's jsonb refuses them), would go out as null.
+_JSON = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
+
+
 def json_bytes(document: Any) -> bytes:
     """JSON as exports write it: UTF-8, indented, keys in the order built, a final newline."""
-    return (json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False) + "\n").encode()
+    return orjson.dumps(document, option=_JSON)
 
 
 def jsonl_bytes(rows: list[dict]) -> bytes:
-    lines = (json.dumps(row, ensure_ascii=False, allow_nan=False) for row in rows)
-    return "".join(line + "\n" for line in lines).encode()
+    option = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
+    return b"".join(orjson.dumps(row, option=option) for row in rows)
 
 
 # A text cell that a spreadsheet would run as a formula: one starting with =, +, -, @, a

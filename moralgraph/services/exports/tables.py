@@ -252,9 +252,11 @@ class _Tables:
 
     def judgments(self) -> bytes:
         # How the story was drawn (adaptive elicitation): the assignment that showed it.
+        # At most one row (one assignment per participant and story): no ordering, which
+        # by the model's default would join the participant for every judgment.
         shown = JudgmentAssignment.objects.filter(
             participant_id=OuterRef("participant_id"), hypothesis_id=OuterRef("hypothesis_id")
-        )
+        ).order_by()
         rows = (
             counted_judgments(self.study)
             .filter(self.data.before())

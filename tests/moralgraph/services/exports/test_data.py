@@ -1,0 +1,68 @@
+"""The JSON every export writes (json_bytes, jsonl_bytes) and canonical key order: read
+back by the standard library as the same document, floats exact, text unescaped."""
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from moralgraph.services.exports.data import canonical, json_bytes, jsonl_bytes
+
+# What a snapshot's results hold: text, whole numbers, finite floats, booleans, nulls,
+# nested in lists and objects.
+SCALARS = (
+    st.text()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.booleans()
+    | st.none()
+)
+DOCUMENTS = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@given(DOCUMENTS)
+def test_json_bytes_reads_back_as_the_same_document(document):
+    content = json_bytes(document)
+    assert content.endswith(b"\n")
+    assert json.loads(content) == document
+
+
+@given(st.lists(st.dictionaries(st.text(), SCALARS, max_size=4), max_size=5))
+def test_jsonl_bytes_is_one_document_a_line(rows):
+    lines = jsonl_bytes(rows).decode().split("\n")
+    assert lines[-1] == ""
+    assert [json.loads(line) for line in lines[:-1]] == rows
+
+
+def test_json_bytes_indents_keeps_key_order_and_writes_text_as_is():
+    document = {"title": "Écoute — 傾聴", "b": [1, 0.1], "a": {"z": None, "y": True}}
+    assert json_bytes(document).decode() == (
+        "{\n"
+        '  "title": "Écoute — 傾聴",\n'
+        '  "b": [\n'
+        "    1,\n"
+        "    0.1\n"
+        "  ],\n"
+        '  "a": {\n'
+        '    "z": null,\n'
+        '    "y": true\n'
+        "  }\n"
+        "}\n"
+    )
+    # Script in text stays text: escaped as JSON needs, never changed otherwise.
+    assert json.loads(json_bytes({"t": '</script><b>"x"</b>'})) == {"t": '</script><b>"x"</b>'}
+
+
+def test_a_float_goes_out_in_its_shortest_exact_form():
+    content = json_bytes({"strength": -9.175233482194716e-05})
+    assert json.loads(content)["strength"] == -9.175233482194716e-05
+
+
+def test_canonical_sorts_every_objects_keys_and_keeps_list_order():
+    document = {"b": [{"z": 1, "a": 2}, 3], "a": {"y": {"d": 1, "c": 2}}}
+    assert json.dumps(canonical(document)) == json.dumps(document, sort_keys=True)
+    assert canonical(document) == document
