@@ -1,8 +1,11 @@
 """Benchmark the exports on a synthetic study of 200,000 wiser judgments.
 
-Run from the repository root: ``.venv/bin/python bench/export.py [--judgments N]``. It needs
+Run from the repository root: ``.venv/bin/python bench/export.py [--judgments N]
+[--database-url postgres://postgres@127.0.0.1:5432/mge_bench_export]``. By default it needs
 no PostgreSQL: the study is built in a throwaway SQLite database in a temporary folder
-(migrated, then filled with bulk_create), and removed afterwards.
+(migrated, then filled with bulk_create), and removed afterwards. With ``--database-url``
+it is built in that PostgreSQL database, which the bench creates (it refuses one that
+exists), analyzes after filling it, as an import does, and drops afterwards.
 
 The study: 3 questions, 20 contexts, 6,000 values, one card per participant, each
 participant judging three upgrade stories of one context (distinct pairs), picking two
@@ -35,6 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _database import drop_postgres_database, ensure_postgres_database  # noqa: E402
 from _machine import machine_speed_ms  # noqa: E402  (bench/, the script's own folder)
 
 SEED = 20240521
@@ -51,9 +55,9 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def setup_django(folder: Path) -> None:
+def setup_django(folder: Path, database_url: str | None = None) -> None:
     # Before django.setup(): settings read the environment once.
-    os.environ["DATABASE_URL"] = f"sqlite:///{folder / 'bench.sqlite3'}"
+    os.environ["DATABASE_URL"] = database_url or f"sqlite:///{folder / 'bench.sqlite3'}"
     os.environ["VAR_DIR"] = str(folder)
     os.environ["CELERY_BROKER_URL"] = "filesystem://"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -230,20 +234,34 @@ def build_study(n_judgments: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--judgments", type=int, default=200_000)
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL database of the bench's own, created and dropped by it "
+        "(default: SQLite in a temporary folder)",
+    )
     args = parser.parse_args()
+    if args.database_url and not args.database_url.startswith(("postgres://", "postgresql://")):
+        parser.error("--database-url must be postgres://...")
+    if args.database_url and not ensure_postgres_database(args.database_url):
+        parser.error(
+            f"{args.database_url} exists already: the bench fills a database of its own "
+            "and drops it afterwards; name another one"
+        )
 
     folder = Path(tempfile.mkdtemp(prefix="mge-bench-export-"))
     try:
         speed = machine_speed_ms()
         say(f"Machine speed: {speed} ms for the reference work (lower is faster)")
         started = time.perf_counter()
-        setup_django(folder)
+        setup_django(folder, args.database_url)
         from moralgraph.services.exports import ExportData, render, resolve_mode
+        from moralgraph.services.importers import refresh_statistics
         from moralgraph.services.scoring import score_study
 
         say(f"Building a synthetic study of {args.judgments} judgments in {folder} ...")
         t = time.perf_counter()
         built = build_study(args.judgments)
+        refresh_statistics()  # what an import does after its bulk load (PostgreSQL only)
         build_s = time.perf_counter() - t
         study = built.pop("study")
 
@@ -284,12 +302,17 @@ def main() -> None:
             "export_total_s": round(sum(f["seconds"] for f in figures.values()), 2),
             "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "total_s": round(time.perf_counter() - started, 1),
-            "database": "sqlite",
+            "database": "postgresql" if args.database_url else "sqlite",
             "machine_speed_ms": speed,
         }
         print(json.dumps(result))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        if args.database_url:
+            from django.db import connections
+
+            connections.close_all()
+            drop_postgres_database(args.database_url)
 
 
 if __name__ == "__main__":

@@ -82,6 +82,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _database import ensure_postgres_database  # noqa: E402
 from _live import HOST, ROOT, LiveServer  # noqa: E402
 from _machine import machine_speed_ms  # noqa: E402
 
@@ -831,26 +832,6 @@ async def main_async(run: Run, journeys: list[Journey], server: LiveServer) -> f
 # ---------------------------------------------------------------------------------------
 # Database: create, migrate, seed, check
 # ---------------------------------------------------------------------------------------
-
-
-def ensure_postgres_database(url: str) -> None:
-    """Create the database named by ``url`` if it does not exist yet."""
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name:
-        raise SystemExit("--database-url needs a database name")
-    admin = parts._replace(path="/postgres", query="").geturl()
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-            if not exists:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-                say(f"Created database {name}")
-    except psycopg.OperationalError as error:
-        raise SystemExit(f"Cannot reach PostgreSQL for --database-url: {error}") from None
 
 
 def server_env(args, var_dir: Path, database_url: str) -> dict:

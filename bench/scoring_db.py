@@ -32,21 +32,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._database import ensure_postgres_database  # noqa: E402
 from bench.scoring_default import synthetic_study  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/mge_bench_scoring"
-
-
-def _ensure_database(url: str) -> None:
-    if not url.startswith("postgres"):
-        return
-    import psycopg
-
-    base, name = url.rsplit("/", 1)
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if exists.fetchone() is None:
-            connection.execute(f'CREATE DATABASE "{name}"')
 
 
 def _write_study(size: int):
@@ -165,7 +154,8 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
     parser.add_argument("--sizes", default="5000,200000")
     args = parser.parse_args()
-    _ensure_database(args.database_url)
+    if args.database_url.startswith("postgres"):
+        ensure_postgres_database(args.database_url)
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "config.settings",
