@@ -5,6 +5,7 @@ The server is a child process with the offline LLM provider, a filesystem Celery
 in a temporary folder (so nothing reaches a shared queue) and no network use at all.
 """
 
+import contextlib
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from django.db import connection, connections
 from tests.conftest import ARTIFACTS, ROOT, django_env
 
 SCREENSHOTS = ARTIFACTS / "screenshots"
+FAILURES = ARTIFACTS / "e2e" / "failures"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -76,8 +78,10 @@ def uvicorn_server(transactional_db, tmp_path, request, live_server_env):
             "127.0.0.1",
             "--port",
             str(port),
+            # Each request's line (method, path, status), so that a failed test's log
+            # says what the server answered, or that a request never arrived.
             "--log-level",
-            "warning",
+            "info",
         ],
         cwd=ROOT,
         env=env,
@@ -100,6 +104,9 @@ def uvicorn_server(transactional_db, tmp_path, request, live_server_env):
             raise RuntimeError(f"uvicorn not ready in 60s:\n{server.log()}")
         time.sleep(0.2)
     yield server
+    if _failed(request):
+        # In the failure's report (and in CI's output): the server's side of the story.
+        print(f"\n--- the server's log, {log_path} (last lines) ---\n{server.log()}")
     proc.terminate()
     try:
         proc.wait(timeout=20)
@@ -112,8 +119,20 @@ def uvicorn_server(transactional_db, tmp_path, request, live_server_env):
     connection.close()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
+def _failed(request) -> bool:
+    report = getattr(request.node, "report_call", None)
+    return report is not None and report.failed
+
+
 @pytest.fixture
-def browser(monkeypatch):
+def browser(monkeypatch, request):
     # Playwright's sync API runs an event loop in this thread; the ORM calls the test
     # makes between page actions are still plain synchronous code.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -141,6 +160,15 @@ def browser(monkeypatch):
 
         browser.new_context = watched_context
         yield browser
+        if _failed(request):
+            # Every page as it was when the test failed, beside the screenshots.
+            FAILURES.mkdir(parents=True, exist_ok=True)
+            pages = [page for context in browser.contexts for page in context.pages]
+            for n, page in enumerate(pages):
+                path = FAILURES / f"{request.node.name}-{n}.png"
+                with contextlib.suppress(Exception):  # a page that crashed has none
+                    page.screenshot(path=str(path), full_page=True)
+                    print(f"\nfailure screenshot ({page.url}): {path}")
         browser.close()
         # ORM calls made while Playwright's loop ran may have opened their own
         # connections; close them so the test database can be dropped.
