@@ -35,8 +35,8 @@ from moralgraph.models import CardMapping, UpgradeHypothesis
 from moralgraph.services.exports import scored_tables
 from moralgraph.services.exports.data import (
     ExportData,
+    IsoTime,
     csv_bytes,
-    iso_db,
     raw_rows,
     zip_bytes,
 )
@@ -148,6 +148,7 @@ class _Tables:
         rows = (
             counted_cards(self.study)
             .filter(self.data.before())
+            .annotate(submitted=IsoTime("submitted_at"))
             .order_by("pk")
             .values_list(
                 "pk",
@@ -159,7 +160,7 @@ class _Tables:
                 "policies",
                 "quality",
                 "edited_by_participant",
-                "submitted_at",
+                "submitted",
             )
         )
 
@@ -194,7 +195,7 @@ class _Tables:
                     quality,
                     bool(edited),  # SQLite gives 0 or 1
                     "" if value is None else roots.get(value, value),
-                    "" if at is None else iso_db(at),
+                    at or "",
                 ]
 
         return csv_bytes(
@@ -263,6 +264,7 @@ class _Tables:
             .annotate(
                 draw_policy=Subquery(shown.values("policy")[:1]),
                 draw_status=Subquery(shown.values("context_status")[:1]),
+                at=IsoTime("created_at"),
             )
             .order_by("pk")
             .values_list(
@@ -275,7 +277,7 @@ class _Tables:
                 "verdict",
                 "reason",
                 "reason_private",
-                "created_at",
+                "at",
                 "draw_policy",
                 "draw_status",
             )
@@ -297,7 +299,7 @@ class _Tables:
                     context,
                     verdict,
                     "" if private else reason,
-                    iso_db(at),
+                    at,
                     row[10] or "",
                     row[11] or "",
                 ]
@@ -321,12 +323,13 @@ class _Tables:
         )
 
     def draws(self, model: type, *, with_reason: bool) -> bytes:
-        fields = ["pk", "participant_id", "question_id", "value_id", "draw_id", "created_at"]
+        fields = ["pk", "participant_id", "question_id", "value_id", "draw_id", "at"]
         if with_reason:
             fields.insert(5, "reason")
         rows = (
             model.objects.filter(participant__in=self.counted.values("pk"))
             .filter(self.data.before())
+            .annotate(at=IsoTime("created_at"))
             .order_by("pk")
             .values_list(*fields)
         )
@@ -337,7 +340,7 @@ class _Tables:
         return csv_bytes(
             header,
             (
-                [row[0], pids[row[1]], *row[2:-1], iso_db(row[-1])]
+                [row[0], pids[row[1]], *row[2:]]
                 for row in raw_rows(rows, chunk_size=CHUNK)
                 if not self.data.is_hidden(row[3])
             ),

@@ -1,12 +1,19 @@
 """The JSON every export writes (json_bytes, jsonl_bytes) and canonical key order: read
-back by the standard library as the same document, floats exact, text unescaped."""
+back by the standard library as the same document, floats exact, text unescaped. Times
+written by the database (IsoTime) as ``iso`` writes them, on PostgreSQL and SQLite."""
 
 import json
+import sqlite3
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from moralgraph.services.exports.data import canonical, json_bytes, jsonl_bytes
+from elicitation.models import Participant
+from moralgraph.services.exports.data import IsoTime, canonical, iso, json_bytes, jsonl_bytes
+from tests import factories
 
 # What a snapshot's results hold: text, whole numbers, finite floats, booleans, nulls,
 # nested in lists and objects.
@@ -66,3 +73,42 @@ def test_canonical_sorts_every_objects_keys_and_keeps_list_order():
     document = {"b": [{"z": 1, "a": 2}, 3], "a": {"y": {"d": 1, "c": 2}}}
     assert json.dumps(canonical(document)) == json.dumps(document, sort_keys=True)
     assert canonical(document) == document
+
+
+# Times with and without a fraction, at the edges of a second, a day and a year.
+TIMES = [
+    datetime(2024, 3, 1, 10, 0, 0, tzinfo=UTC),
+    datetime(2024, 3, 1, 10, 0, 0, 250000, tzinfo=UTC),
+    datetime(2024, 3, 1, 10, 0, 0, 1, tzinfo=UTC),
+    datetime(2024, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    datetime(2024, 2, 29, 0, 0, 0, 500, tzinfo=UTC),
+    # Given in another zone: written in UTC.
+    datetime(2024, 7, 1, 1, 30, 5, 120000, tzinfo=ZoneInfo("Europe/Helsinki")),
+]
+
+
+@pytest.mark.django_db
+def test_iso_time_in_the_database_writes_what_iso_writes():
+    participant = factories.ParticipantFactory()
+    for moment in TIMES:
+        Participant.objects.filter(pk=participant.pk).update(created_at=moment)
+        written = (
+            Participant.objects.filter(pk=participant.pk)
+            .annotate(at=IsoTime("created_at"))
+            .values_list("at", flat=True)
+            .get()
+        )
+        assert written == iso(moment)
+    assert Participant.objects.annotate(at=IsoTime("completed_at")).first().at is None
+
+
+def test_iso_time_in_sqlite_writes_what_iso_writes():
+    """SQLite holds what Django stores there: the time in UTC, as text."""
+    database = sqlite3.connect(":memory:")
+    database.execute("CREATE TABLE t (at datetime)")
+    for moment in TIMES:
+        stored = str(moment.astimezone(UTC).replace(tzinfo=None))  # Django's SQLite format
+        database.execute("DELETE FROM t")
+        database.execute("INSERT INTO t VALUES (?)", [stored])
+        sql = IsoTime.SQLITE % {"expressions": "at"}
+        assert database.execute(f"SELECT {sql} FROM t").fetchone()[0] == iso(moment)
