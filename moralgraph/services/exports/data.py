@@ -240,12 +240,15 @@ class ExportData:
             .values_list("pk", "public_id", "question_id", "completed_at", "demographics__answers")
         )
         out = []
-        for pk, public_id, question, completed, answers in rows.iterator(chunk_size=5000):
+        # The answers as the driver gives them, JSON text, read with orjson: Django's own
+        # reading of 66,000 of them was a tenth of a large study's CSV export.
+        for pk, public_id, question, completed, answers in raw_rows(rows):
+            answers = orjson.loads(answers) if answers is not None else {}
             answers = answers if isinstance(answers, dict) else {}
             out.append(
                 {
                     "pk": pk,
-                    "id": str(public_id),
+                    "id": uuid_text(public_id),
                     "question_id": None if question is None else str(question),
                     "completed": completed is not None,
                     "answers": {k: answers[k] for k in keys if answers.get(k) not in (None, "")},
@@ -367,6 +370,14 @@ def raw_rows(queryset, *, chunk_size: int = 5000) -> Iterator[tuple]:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(chunk_size):
             yield from rows
+
+
+def uuid_text(value) -> str:
+    """A public id as text, from what the driver returns (``raw_rows``): a UUID
+    (PostgreSQL) or its 32 hex digits (SQLite)."""
+    if value.__class__ is str and len(value) == 32:
+        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+    return str(value)
 
 
 class IsoTime(Func):

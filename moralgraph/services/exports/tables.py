@@ -38,6 +38,7 @@ from moralgraph.services.exports.data import (
     IsoTime,
     csv_bytes,
     raw_rows,
+    uuid_text,
     zip_bytes,
 )
 
@@ -48,21 +49,13 @@ def _s(value) -> str:
     return "" if value is None else str(value)
 
 
-def _uuid_text(value) -> str:
-    """A public id as text, from what the driver returns: a UUID (PostgreSQL) or its 32
-    hex digits (SQLite)."""
-    if value.__class__ is str and len(value) == 32:
-        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
-    return str(value)
-
-
 class _Tables:
     def __init__(self, data: ExportData):
         self.data = data
         self.study = data.study
         # Each public id turned into text once, not once per row that names it.
         self.participant_ids = {
-            pk: _uuid_text(public_id)
+            pk: uuid_text(public_id)
             for pk, public_id in raw_rows(
                 Participant.objects.filter(study=self.study).values_list("pk", "public_id")
             )
