@@ -165,13 +165,15 @@ def gexf_bytes(g: nx.DiGraph, *, date: str) -> bytes:
                     declared[kind][title] = (str(number), _GEXF_TYPES[type(value)])
 
     def attvalues(element, attributes: dict, kind: str) -> None:
-        values = etree.SubElement(element, "attvalues")
         ids = declared[kind]
-        for title, value in attributes.items():
-            if title != own[kind]:
-                etree.SubElement(
-                    values, "attvalue", {"for": ids[title][0], "value": _gexf_value(value)}
-                )
+        titles = [title for title in attributes if title != own[kind]]
+        if not titles:
+            return  # GEXF has no empty <attvalues>
+        values = etree.SubElement(element, "attvalues")
+        for title in titles:
+            etree.SubElement(
+                values, "attvalue", {"for": ids[title][0], "value": _gexf_value(attributes[title])}
+            )
 
     buffer = io.BytesIO()
     location = {f"{{{XSI_NS}}}schemaLocation": f"{GEXF_NS} {GEXF_NS}/gexf.xsd"}

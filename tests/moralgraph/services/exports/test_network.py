@@ -51,3 +51,13 @@ def test_awkward_values_read_back_as_networkx_writes_them():
     nodes = _read(ours)[1]
     assert nodes["1"]["label"] == 'Care & "candour" <b>'
     assert nodes["1"]["note"] == "line one\nline two"
+
+
+def test_a_node_with_only_a_label_and_an_edge_with_only_a_weight_have_no_attvalues():
+    graph = nx.DiGraph()
+    graph.add_node("1", label="Alone")
+    graph.add_node("2", label="Together", n=1)
+    graph.add_edge("1", "2", weight=0.5)
+    ours = network.gexf_bytes(graph, date="2024-03-01")
+    assert _read(ours) == _read(_networkx(graph))
+    assert ours.count(b"<attvalues") == 1  # node 2's; GEXF has no empty <attvalues>
