@@ -7,6 +7,7 @@ import sqlite3
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -73,6 +74,9 @@ def test_canonical_sorts_every_objects_keys_and_keeps_list_order():
     document = {"b": [{"z": 1, "a": 2}, 3], "a": {"y": {"d": 1, "c": 2}}}
     assert json.dumps(canonical(document)) == json.dumps(document, sort_keys=True)
     assert canonical(document) == document
+    # What scoring builds may hold numpy numbers before it is stored: plain ones come out.
+    read = canonical({"share": np.float64(0.25), "n": np.int64(3)})
+    assert read == {"n": 3, "share": 0.25} and type(read["share"]) is float
 
 
 # Times with and without a fraction, at the edges of a second, a day and a year.
