@@ -59,3 +59,9 @@ def test_a_database_that_exists_is_refused_and_left_alone():
     assert done.returncode == 2
     assert "exists already" in done.stderr
     assert _exists(name)
+
+
+def test_a_database_url_that_is_not_postgresql_is_refused():
+    done = _bench("--judgments", "600", "--database-url", "sqlite:////tmp/bench.sqlite3")
+    assert done.returncode == 2
+    assert "must be postgres://" in done.stderr

@@ -68,6 +68,8 @@ def test_json_bytes_indents_keeps_key_order_and_writes_text_as_is():
 def test_a_float_goes_out_in_its_shortest_exact_form():
     content = json_bytes({"strength": -9.175233482194716e-05})
     assert json.loads(content)["strength"] == -9.175233482194716e-05
+    # JSON has no NaN: one would go out as null, never as invalid JSON.
+    assert json.loads(json_bytes({"share": float("nan")})) == {"share": None}
 
 
 def test_canonical_sorts_every_objects_keys_and_keeps_list_order():
