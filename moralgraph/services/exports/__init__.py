@@ -21,7 +21,7 @@ from moralgraph.models import GraphSnapshot
 from moralgraph.services import scoring, training
 from moralgraph.services.exports import constitution, graph_json, network, reference, tables
 from moralgraph.services.exports import training_data as tdata
-from moralgraph.services.exports.data import ExportData
+from moralgraph.services.exports.data import ExportData, collector_paused, one_reading
 
 
 @dataclass(frozen=True)
@@ -195,6 +195,11 @@ def build_export(
 
 def render(fmt: str, data: ExportData, responses: dict | None = None) -> bytes:
     """The bytes of one format from loaded data (and responses, for the LLM-written ones)."""
+    with collector_paused(), one_reading():
+        return _render(fmt, data, responses)
+
+
+def _render(fmt: str, data: ExportData, responses: dict | None) -> bytes:
     if fmt == "reference-json":
         return reference.build(data)
     if fmt == "graph-json":

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import Case, OuterRef, Q, Subquery, TextField, Value, When
 
 from elicitation.models import (
     Impression,
@@ -36,6 +36,7 @@ from moralgraph.services.exports import scored_tables
 from moralgraph.services.exports.data import (
     ExportData,
     IsoTime,
+    UuidText,
     csv_bytes,
     raw_rows,
     uuid_text,
@@ -245,6 +246,9 @@ class _Tables:
         )
 
     def judgments(self) -> bytes:
+        # Everything a row needs is written by the database (public id, time, a private
+        # reason left empty, hidden values out): its rows go from the cursor to the CSV
+        # writer with no Python per row.
         # How the story was drawn (adaptive elicitation): the assignment that showed it.
         # At most one row (one assignment per participant and story): no ordering, which
         # by the model's default would join the participant for every judgment.
@@ -254,49 +258,35 @@ class _Tables:
         rows = (
             counted_judgments(self.study)
             .filter(self.data.before())
+            .exclude(
+                self.hidden("hypothesis__from_value_id") | self.hidden("hypothesis__to_value_id")
+            )
             .annotate(
+                public=UuidText("participant__public_id"),
+                shown_reason=Case(
+                    When(reason_private=True, then=Value("")),
+                    default="reason",
+                    output_field=TextField(),
+                ),
+                at=IsoTime("created_at"),
                 draw_policy=Subquery(shown.values("policy")[:1]),
                 draw_status=Subquery(shown.values("context_status")[:1]),
-                at=IsoTime("created_at"),
             )
             .order_by("pk")
             .values_list(
                 "pk",
-                "participant_id",
+                "public",
                 "hypothesis_id",
                 "hypothesis__from_value_id",
                 "hypothesis__to_value_id",
                 "hypothesis__context_id",
                 "verdict",
-                "reason",
-                "reason_private",
+                "shown_reason",
                 "at",
                 "draw_policy",
                 "draw_status",
             )
         )
-
-        pids = self.participant_ids
-
-        def lines() -> Iterator[list]:
-            for row in raw_rows(rows, chunk_size=CHUNK):
-                pk, participant, hyp, a, b, context, verdict, reason, private, at = row[:10]
-                if self.data.is_hidden(a) or self.data.is_hidden(b):
-                    continue  # a story with a hidden value: out with it
-                yield [
-                    pk,
-                    pids[participant],
-                    hyp,
-                    a,
-                    b,
-                    context,
-                    verdict,
-                    "" if private else reason,
-                    at,
-                    row[10] or "",
-                    row[11] or "",
-                ]
-
         return csv_bytes(
             [
                 "judgment_id",
@@ -311,34 +301,35 @@ class _Tables:
                 "draw_policy",
                 "context_status",
             ],
-            lines(),
+            raw_rows(rows, chunk_size=CHUNK),
             plain=(0, 1, 2, 3, 4, 5, 8),
         )
 
     def draws(self, model: type, *, with_reason: bool) -> bytes:
-        fields = ["pk", "participant_id", "question_id", "value_id", "draw_id", "at"]
+        # As judgments: rows written by the database, no Python per row.
+        fields = ["pk", "public", "question_id", "value_id", "draw_id", "at"]
         if with_reason:
             fields.insert(5, "reason")
         rows = (
             model.objects.filter(participant__in=self.counted.values("pk"))
             .filter(self.data.before())
-            .annotate(at=IsoTime("created_at"))
+            .exclude(self.hidden("value_id"))
+            .annotate(public=UuidText("participant__public_id"), at=IsoTime("created_at"))
             .order_by("pk")
             .values_list(*fields)
         )
         header = ["id", "participant_id", "question_id", "value_id", "draw_id"]
         header += ["draw_reason"] if with_reason else []
         header += ["created_at"]
-        pids = self.participant_ids
         return csv_bytes(
-            header,
-            (
-                [row[0], pids[row[1]], *row[2:]]
-                for row in raw_rows(rows, chunk_size=CHUNK)
-                if not self.data.is_hidden(row[3])
-            ),
-            plain=(0, 1, 2, 3, len(header) - 1),
+            header, raw_rows(rows, chunk_size=CHUNK), plain=(0, 1, 2, 3, len(header) - 1)
         )
+
+    def hidden(self, field: str) -> Q:
+        """Rows whose ``field`` names a value out of the graph by moderation (or merged into
+        one): none, as a rule, else a handful of ids."""
+        hidden = self.data.hidden_or_merged_into_hidden
+        return Q(**{f"{field}__in": sorted(hidden)}) if hidden else Q()
 
     def survey(self) -> bytes:
         fields = ["represented", "clarified", "learned", "trust", "fair_position", "comment"]

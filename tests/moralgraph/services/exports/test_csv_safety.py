@@ -8,10 +8,12 @@ import re
 import zipfile
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from elicitation.models import Question, SurveyAnswer, ValuesCard, WiserJudgment
 from moralgraph.models import Context, UpgradeHypothesis, Value
-from moralgraph.services.exports import FORMATS, build_export
+from moralgraph.services.exports import FORMATS, build_export, data
 from moralgraph.services.exports.data import csv_bytes, safe_cell
 from moralgraph.services.importers import import_reference
 from tests.moralgraph.support import REFERENCE
@@ -47,6 +49,65 @@ def test_a_line_break_typed_in_a_browser_stays_inside_its_cell():
     # A textarea sends CRLF; a lone CR was written unquoted and split the row.
     content = csv_bytes(["a", "b"], [["one\r\ntwo\rthree", "x"]]).decode()
     assert list(csv.reader(io.StringIO(content))) == [["a", "b"], ["one\ntwo\nthree", "x"]]
+
+
+def careful_csv(header, rows, plain=()):
+    """What csv_bytes writes, cell by cell: the rule its shortcut must never change."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([safe_cell(cell) for cell in header])
+    for row in rows:
+        writer.writerow([cell if i in plain else safe_cell(cell) for i, cell in enumerate(row)])
+    return buffer.getvalue().encode()
+
+
+# Text made mostly of what matters here (formula characters, separators, quotes, line
+# breaks, digits), any other character now and then; and plain cells, so that a chunk
+# often holds a single unsafe cell among safe ones.
+CELL_TEXT = st.text(
+    alphabet=st.one_of(
+        st.sampled_from("=+-@\t\r\n,\"' 0123456789.eE"), st.characters(exclude_categories=("Cs",))
+    ),
+    max_size=6,
+)
+CELL = st.one_of(
+    CELL_TEXT,
+    # Starts unsafe; often with what makes csv quote it, so that it starts after a quote.
+    st.builds(
+        lambda first, rest, last: first + rest + last,
+        st.sampled_from("=+-@\t\r"),
+        CELL_TEXT,
+        st.sampled_from(["", ",", '"', "\n", "\r\n"]),
+    ),
+    st.sampled_from(["ok", "a b", "1", ""]),
+    st.integers(-5, 5),
+    st.none(),
+)
+
+
+@settings(max_examples=1000)
+@given(rows=st.lists(st.lists(CELL, min_size=3, max_size=3), max_size=8))
+def test_csv_bytes_writes_what_safe_cell_on_every_cell_writes(rows):
+    # Chunks of two rows: a table of a few rows has safe and unsafe chunks side by side.
+    original = data.CSV_CHUNK
+    data.CSV_CHUNK = 2
+    try:
+        assert csv_bytes(["a", "b", "c"], rows) == careful_csv(["a", "b", "c"], rows)
+        # A cell the caller calls plain is written as it is, in a chunk written either way.
+        plain_rows = [[f"id{i}", *row[1:]] for i, row in enumerate(rows)]
+        assert csv_bytes(["a", "b", "c"], plain_rows, plain=(0,)) == careful_csv(
+            ["a", "b", "c"], plain_rows, plain=(0,)
+        )
+    finally:
+        data.CSV_CHUNK = original
+
+
+def test_one_unsafe_cell_deep_in_a_large_table_is_made_safe():
+    rows = [[i, "fine", "2024-03-01T10:00:00Z"] for i in range(12_000)]
+    rows[7_777][1] = "@SUM(1,2)"
+    lines = csv_bytes(["id", "text", "at"], rows, plain=(0, 2)).decode().splitlines()
+    assert lines[7_778] == '7777,"\'@SUM(1,2)",2024-03-01T10:00:00Z'
+    assert lines[7_779] == "7778,fine,2024-03-01T10:00:00Z"
 
 
 @pytest.fixture

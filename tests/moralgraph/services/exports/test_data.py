@@ -2,18 +2,33 @@
 back by the standard library as the same document, floats exact, text unescaped. Times
 written by the database (IsoTime) as ``iso`` writes them, on PostgreSQL and SQLite."""
 
+import gc
 import json
 import sqlite3
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+from django.db import connection
 from hypothesis import given
 from hypothesis import strategies as st
 
 from elicitation.models import Participant
-from moralgraph.services.exports.data import IsoTime, canonical, iso, json_bytes, jsonl_bytes
+from moralgraph.services.exports.data import (
+    IsoTime,
+    UuidText,
+    canonical,
+    collector_paused,
+    iso,
+    json_bytes,
+    jsonl_bytes,
+    one_reading,
+    uuid_text,
+)
 from tests import factories
 
 # What a snapshot's results hold: text, whole numbers, finite floats, booleans, nulls,
@@ -118,3 +133,78 @@ def test_iso_time_in_sqlite_writes_what_iso_writes():
         database.execute("INSERT INTO t VALUES (?)", [stored])
         sql = IsoTime.SQLITE % {"expressions": "at"}
         assert database.execute(f"SELECT {sql} FROM t").fetchone()[0] == iso(moment)
+
+
+@pytest.mark.django_db
+def test_uuid_text_in_the_database_writes_what_uuid_text_writes():
+    participant = factories.ParticipantFactory()
+    written = (
+        Participant.objects.filter(pk=participant.pk)
+        .annotate(public=UuidText("public_id"))
+        .values_list("public", flat=True)
+        .get()
+    )
+    assert written == uuid_text(participant.public_id) == str(participant.public_id)
+
+
+def test_uuid_text_in_sqlite_writes_what_uuid_text_writes():
+    """Django stores a UUID in SQLite as its 32 hex digits."""
+    database = sqlite3.connect(":memory:")
+    value = uuid.uuid4()
+    sql = UuidText.SQLITE % {"expressions": "x"}
+    database.execute("CREATE TABLE t (x char(32))")
+    database.execute("INSERT INTO t VALUES (?)", [value.hex])
+    assert database.execute(f"SELECT {sql} FROM t").fetchone()[0] == str(value)
+    assert uuid_text(value.hex) == str(value)
+
+
+def test_the_collector_is_paused_while_any_export_runs_and_only_if_it_was_on():
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        with collector_paused():  # another export at once (a thread of the same process)
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the first one still runs
+    assert gc.isenabled()
+    gc.disable()  # someone else turned it off: an export leaves it off
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_the_collector_comes_back_on_when_an_export_fails():
+    with pytest.raises(RuntimeError), collector_paused():
+        raise RuntimeError("boom")
+    assert gc.isenabled()
+
+
+def test_exports_from_threads_leave_the_collector_on():
+    barrier = threading.Barrier(4)
+
+    def export():
+        with collector_paused():
+            barrier.wait()  # every thread inside at once
+        return gc.isenabled()
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: export(), range(4)))
+    assert gc.isenabled()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_export_reads_in_one_transaction_without_jit_on_postgresql():
+    assert not connection.in_atomic_block
+    with one_reading():
+        assert connection.in_atomic_block
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SHOW jit")
+                assert cursor.fetchone()[0] == "off"
+    assert not connection.in_atomic_block
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # only for the export's own transaction
+            cursor.execute("SHOW jit")
+            assert cursor.fetchone()[0] == "on"
