@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gc
 import io
+import queue
 import re
 import threading
 import zipfile
@@ -241,7 +242,8 @@ class ExportData:
                 | made(SurveyAnswer)
             )
             .order_by("pk")
-            .values_list("pk", "public_id", "question_id", "completed_at", "demographics__answers")
+            .annotate(public=UuidText("public_id"))
+            .values_list("pk", "public", "question_id", "completed_at", "demographics__answers")
         )
         out = []
         # The answers as the driver gives them, JSON text, read with orjson: Django's own
@@ -252,7 +254,7 @@ class ExportData:
             out.append(
                 {
                     "pk": pk,
-                    "id": uuid_text(public_id),
+                    "id": public_id,
                     "question_id": None if question is None else str(question),
                     "completed": completed is not None,
                     "answers": {k: answers[k] for k in keys if answers.get(k) not in (None, "")},
@@ -424,18 +426,11 @@ def raw_rows(queryset, *, chunk_size: int = 5000) -> Iterator[tuple]:
             yield from rows
 
 
-def uuid_text(value) -> str:
-    """A public id as text, from what the driver returns (``raw_rows``): a UUID
-    (PostgreSQL) or its 32 hex digits (SQLite)."""
-    if value.__class__ is str and len(value) == 32:
-        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
-    return str(value)
-
-
 class UuidText(Func):
-    """A public id as ``uuid_text`` writes it, written by the database: for the largest
-    tables, whose rows then go from the cursor to the CSV writer with no Python per row.
-    PostgreSQL has a uuid type; Django stores one in SQLite as its 32 hex digits."""
+    """A public id as text ("1b4e28ba-2fa1-41d2-883f-0016d3cca427"), written by the
+    database: the largest tables' rows then need no Python (``table_csv``), and no UUID
+    is made per participant to be turned back into text. PostgreSQL has a uuid type;
+    Django stores one in SQLite as its 32 hex digits."""
 
     output_field = CharField()
     SQLITE = (
@@ -504,7 +499,9 @@ def jsonl_bytes(rows: list[dict]) -> bytes:
 # A text cell that a spreadsheet would run as a formula: one starting with =, +, -, @, a
 # tab or a carriage return (OWASP's list). Numbers keep their sign: "-0.25" is data.
 _FORMULA_FIRST = frozenset("=+-@\t\r")
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# Only ASCII digits make a number ("-٣" gets its apostrophe), as in the same rule in
+# PostgreSQL (``table_csv``), whose \d would depend on the locale.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def safe_cell(value: Any) -> Any:
@@ -576,21 +573,89 @@ def csv_bytes(header: list[str], rows: Iterable, *, plain: Iterable[int] = ()) -
     return buffer.getvalue().encode()
 
 
+def table_csv(header: list[str], queryset, *, plain: Iterable[int] = ()) -> bytes:
+    """``csv_bytes(header, raw_rows(queryset), plain=plain)``, byte for byte; on
+    PostgreSQL written by the database itself (``COPY ... TO STDOUT``), with ``safe_cell``
+    in SQL on every cell but the plain ones: no row comes into Python. For the largest
+    tables (a 200,000-judgment study's judgments, selections and impressions: 600,000
+    rows), whose reading and writing row by row was most of the CSV export's time; the
+    database writes them on a core of its own while this process reads. Tested against
+    ``csv_bytes`` with generated text.
+
+    The queryset's cells must be text, numbers or NULL."""
+    connection = connections[queryset.db]
+    if connection.vendor != "postgresql":
+        return csv_bytes(header, raw_rows(queryset), plain=plain)
+    plain = set(plain)
+    columns = [f"c{i}" for i in range(len(header))]
+    cells = ", ".join(c if i in plain else _safe_cell_sql(c) for i, c in enumerate(columns))
+    sql, params = queryset.query.sql_with_params()
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow([safe_cell(cell) for cell in header])
+    blocks = [out.getvalue().encode()]
+    with connection.cursor() as cursor:
+        # COPY takes no parameters: the query with its values in it, as Django itself
+        # sends it (client-side binding); nothing else is ours but column names. The
+        # subquery's ordering stands: PostgreSQL flattens it into the outer query.
+        query = cursor.mogrify(sql, params)
+        select = f"SELECT {cells} FROM ({query}) AS t({', '.join(columns)}) ORDER BY c0"  # noqa: S608
+        statement = f"COPY ({select}) TO STDOUT WITH (FORMAT csv)"
+        with cursor.copy(statement) as copy:
+            blocks.extend(bytes(block) for block in copy)
+    return b"".join(blocks)
+
+
+def _safe_cell_sql(column: str) -> str:
+    """``safe_cell`` in PostgreSQL. csv writes an empty text as it writes a missing one,
+    unquoted; COPY quotes an empty text to tell it from NULL: NULLIF makes it NULL."""
+    x = f"NULLIF(CAST({column} AS text), '')"
+    return (
+        f"REPLACE(REPLACE(CASE WHEN LEFT({x}, 1) IN ('=', '+', '-', '@', E'\\t', E'\\r') "
+        f"AND {x} !~ '^[+-]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][+-]?[0-9]+)?$' "
+        f"THEN '''' || {x} ELSE {x} END, E'\\r\\n', E'\\n'), E'\\r', E'\\n')"
+    )
+
+
 # Deflate's fastest level: about a fifth of level 6's time on the CSV tables, for files
 # a little larger (the tables of a 200k-judgment study: seconds saved, a few MB more).
 ZIP_LEVEL = 1
 
 
-def zip_bytes(files: list[tuple[str, bytes]], moment: datetime) -> bytes:
-    """A zip whose bytes depend only on the files and ``moment`` (every entry's time)."""
+def zip_bytes(files: Iterable[tuple[str, bytes]], moment: datetime) -> bytes:
+    """A zip whose bytes depend only on the files and ``moment`` (every entry's time).
+
+    Each file is deflated in a thread while the caller makes the next one (``files`` may
+    be a generator): zlib lets go of the interpreter while it works, so a large CSV
+    export's half-second of deflating overlaps writing its tables."""
     stamp = moment.astimezone(UTC).timetuple()[:6]
     stamp = max(stamp, (1980, 1, 1, 0, 0, 0))
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, content in files:
-            info = zipfile.ZipInfo(name, date_time=stamp)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.create_system = 3  # Unix, whatever machine wrote it
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, content, compresslevel=ZIP_LEVEL)
+    made: queue.SimpleQueue = queue.SimpleQueue()
+    failed: list[BaseException] = []
+
+    def deflate() -> None:
+        try:
+            with zipfile.ZipFile(buffer, "w") as archive:
+                while (file := made.get()) is not None:
+                    name, content = file
+                    info = zipfile.ZipInfo(name, date_time=stamp)
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    info.create_system = 3  # Unix, whatever machine wrote it
+                    info.external_attr = 0o644 << 16
+                    archive.writestr(info, content, compresslevel=ZIP_LEVEL)
+        except BaseException as error:  # raised again in the caller's thread
+            failed.append(error)
+
+    worker = threading.Thread(target=deflate, name="zip-deflate", daemon=True)
+    worker.start()
+    try:
+        for file in files:
+            if failed:
+                break
+            made.put(file)
+    finally:
+        made.put(None)
+        worker.join()
+    if failed:
+        raise failed[0]
     return buffer.getvalue()

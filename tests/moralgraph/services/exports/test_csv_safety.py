@@ -8,14 +8,16 @@ import re
 import zipfile
 
 import pytest
+from django.db import transaction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from elicitation.models import Question, SurveyAnswer, ValuesCard, WiserJudgment
 from moralgraph.models import Context, UpgradeHypothesis, Value
 from moralgraph.services.exports import FORMATS, build_export, data
-from moralgraph.services.exports.data import csv_bytes, safe_cell
+from moralgraph.services.exports.data import IsoTime, csv_bytes, raw_rows, safe_cell, table_csv
 from moralgraph.services.importers import import_reference
+from tests import factories
 from tests.moralgraph.support import REFERENCE
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +30,7 @@ FORMULAS = [
     "\tTabbed",
     "\rReturned",
 ]
-NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def test_safe_cell_follows_the_owasp_rule_and_keeps_numbers():
@@ -37,6 +39,7 @@ def test_safe_cell_follows_the_owasp_rule_and_keeps_numbers():
     for kept in ["-0.25", "+3", "-1e-05", "42", "", "plain", "a=b", " =spaced", 7, -3.5, None]:
         assert safe_cell(kept) == kept
     assert safe_cell("-inf") == "'-inf"  # not a number a spreadsheet reads as such
+    assert safe_cell("-\u0663") == "'-\u0663"  # only ASCII digits make a number
 
 
 def test_csv_bytes_neutralises_header_and_cells_and_still_quotes():
@@ -173,3 +176,53 @@ def test_the_datasheet_explains_the_apostrophe(study):
     readme = zipfile.ZipFile(io.BytesIO(export.content)).read("README.md").decode()
     assert "apostrophe (')" in readme
     assert "OWASP" in readme
+
+
+# What a text column can hold: no NUL (PostgreSQL refuses it), no lone surrogate.
+DB_TEXT = st.text(
+    alphabet=st.one_of(
+        st.sampled_from("=+-@\t\r\n,\"' 0123456789.eE\\"),
+        st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),
+    ),
+    max_size=12,
+)
+DB_CELL = st.one_of(
+    DB_TEXT,
+    st.builds(str.__add__, st.sampled_from("=+-@\t\r"), DB_TEXT),
+    st.sampled_from(["", "ok", "\\.", "-1.5e3", "-7", "+3", ".5", "-", "=", '""']),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(cells=st.lists(st.tuples(DB_CELL, DB_CELL), min_size=1, max_size=5))
+def test_table_csv_writes_what_csv_bytes_writes(cells):
+    """On PostgreSQL the database writes the table (COPY) and makes its cells safe in SQL:
+    the same bytes as the rows read into Python and written by csv_bytes. (On SQLite the
+    two are one.)"""
+    with transaction.atomic():
+        card = factories.ValuesCardFactory()
+        ids = [
+            ValuesCard.objects.create(
+                interview=card.interview,
+                participant=card.participant,
+                study=card.study,
+                question=card.question,
+                title=title,
+                description=description,
+            ).pk
+            for title, description in cells
+        ]
+        rows = (
+            ValuesCard.objects.filter(pk__in=ids)
+            .annotate(at=IsoTime("submitted_at"))
+            .order_by("pk")
+            .values_list("pk", "title", "description", "at")
+        )
+        header = ["id", "title", "=description", "at"]
+        written = table_csv(header, rows, plain=(0, 3))
+        assert written == csv_bytes(header, raw_rows(rows), plain=(0, 3))
+        read = list(csv.reader(io.StringIO(written.decode(), newline="")))
+        assert [row[1:3] for row in read[1:]] == [
+            [safe_cell(title), safe_cell(description)] for title, description in cells
+        ]
+        transaction.set_rollback(True)
