@@ -390,17 +390,21 @@ def collector_paused() -> Iterator[None]:
 
 @contextmanager
 def one_reading(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
-    """An export's reads in one transaction. On PostgreSQL this matters for speed: outside
-    a transaction Django declares its server-side cursors (``raw_rows``) WITH HOLD, and
+    """An export's reads in one transaction, on PostgreSQL, for speed: outside a
+    transaction Django declares its server-side cursors (``raw_rows``) WITH HOLD, and
     PostgreSQL then computes and stores a query's every row before handing over the
     first; inside one, rows stream. And JIT compilation is off for these reads: the
     largest tables' queries cost enough by the planner's estimate to be compiled, which
-    took longer than it saved (about 0.7 s of a 200,000-judgment study's CSV export)."""
+    took longer than it saved (about 0.7 s of a 200,000-judgment study's CSV export).
+    Not on SQLite, where a transaction begins IMMEDIATE (config.settings): it would hold
+    the write lock, and every participant's request, for the whole export."""
     connection = connections[using]
+    if connection.vendor != "postgresql":
+        yield
+        return
     with transaction.atomic(using=using):
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL jit = off")
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
         yield
 
 
