@@ -135,7 +135,8 @@ class ExportData:
 
         def with_roots(rows) -> set[int]:
             # A card mapped to a value merged away counts toward the value it merged into.
-            ids = set(rows.values_list("value_id", flat=True))
+            # Each value once, from the database: not a row per card.
+            ids = set(rows.order_by().values_list("value_id", flat=True).distinct())
             return ids | {self.roots[i] for i in ids if i in self.roots}
 
         return with_roots(mapped) - with_roots(counted)
@@ -449,6 +450,19 @@ class UuidText(Func):
 
     def as_postgresql(self, compiler, connection, **extra):
         return self.as_sql(compiler, connection, template=self.POSTGRESQL)
+
+
+class Unindexed(Func):
+    """A column that SQLite's planner must not look up by its index ("+column"): for a
+    large table read whole in id order (``table_csv``), where SQLite otherwise drives the
+    read from an ``IN`` on an indexed column and sorts every row afterwards (a 266,668-row
+    impressions table: 0.37 s, 0.22 s without). PostgreSQL plans these well: the column
+    as it is."""
+
+    template = "%(expressions)s"
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="+%(expressions)s")
 
 
 class IsoTime(Func):

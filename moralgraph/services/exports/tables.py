@@ -37,6 +37,7 @@ from moralgraph.services.exports import scored_tables
 from moralgraph.services.exports.data import (
     ExportData,
     IsoTime,
+    Unindexed,
     UuidText,
     csv_bytes,
     raw_rows,
@@ -326,7 +327,8 @@ class _Tables:
         if with_reason:
             fields.insert(5, "reason")
         rows = (
-            model.objects.filter(participant__in=self.counted.values("pk"))
+            model.objects.alias(by=Unindexed("participant_id"))
+            .filter(by__in=self.counted.values("pk"))
             .filter(self.data.before())
             .exclude(self.hidden("value_id"))
             .annotate(public=UuidText("participant__public_id"), at=IsoTime("created_at"))

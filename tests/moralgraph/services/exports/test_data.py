@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from elicitation.models import Participant
 from moralgraph.services.exports.data import (
     IsoTime,
+    Unindexed,
     UuidText,
     canonical,
     collector_paused,
@@ -208,3 +209,18 @@ def test_an_export_reads_in_one_transaction_without_jit_on_postgresql():
         with connection.cursor() as cursor:  # only for the export's own transaction
             cursor.execute("SHOW jit")
             assert cursor.fetchone()[0] == "on"
+
+
+@pytest.mark.django_db
+def test_unindexed_keeps_the_rows_and_on_sqlite_the_read_in_id_order():
+    participants = [factories.ParticipantFactory() for _ in range(3)]
+    wanted = Participant.objects.filter(pk__in=[p.pk for p in participants[:2]]).values("pk")
+    plain = Participant.objects.filter(pk__in=wanted).order_by("pk")
+    unindexed = Participant.objects.alias(by=Unindexed("id")).filter(by__in=wanted).order_by("pk")
+    assert list(unindexed) == list(plain) == participants[:2]
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            sql, params = unindexed.query.sql_with_params()
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+            plan = " ".join(row[-1] for row in cursor.fetchall())
+        assert "TEMP B-TREE" not in plan and "SCAN elicitation_participant" in plan
