@@ -1,0 +1,26 @@
+"""config/asgi.py: the web process's start-up (its collector set for a server)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_web_process_freezes_its_start_up_and_collects_young_objects_less_often():
+    # In a process of its own: the test process keeps the collector as Python sets it.
+    probe = (
+        "import gc, config.asgi; "
+        "print(gc.get_threshold(), gc.get_freeze_count() > 100_000, gc.isenabled())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[-2] == "(50000, 20, 100) True True"
