@@ -206,8 +206,9 @@ def datasheet(
         "left out; survey comments are included as typed.",
         "- In the CSV tables, a text cell starting with =, +, -, @, a tab or a carriage "
         "return has an apostrophe (') put in front, so that a spreadsheet shows it instead "
-        "of running it as a formula (OWASP's rule for CSV injection); numbers keep their "
-        "sign. Remove that one leading apostrophe to get such a text exactly as written. "
+        "of running it as a formula (OWASP's rule for CSV injection); numbers (digits 0-9) "
+        "keep their sign. Remove that one leading apostrophe to get such a text exactly as "
+        "written. "
         "Line breaks inside a text cell are written as a newline (\\n), never a bare CR.",
         "",
         "## Excluded from training",

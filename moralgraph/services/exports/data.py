@@ -456,8 +456,8 @@ class Unindexed(Func):
     """A column that SQLite's planner must not look up by its index ("+column"): for a
     large table read whole in id order (``table_csv``), where SQLite otherwise drives the
     read from an ``IN`` on an indexed column and sorts every row afterwards (a 266,668-row
-    impressions table: 0.37 s, 0.22 s without). PostgreSQL plans these well: the column
-    as it is."""
+    impressions table: 0.37 s with the sort, 0.22 s without). PostgreSQL plans these well:
+    there, the column as it is."""
 
     template = "%(expressions)s"
 
