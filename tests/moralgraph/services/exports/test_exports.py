@@ -432,6 +432,7 @@ def test_without_generation_missing_responses_are_refused(study):
 # --- constitution-md -----------------------------------------------------------------------
 
 
+@pytest.mark.django_db(transaction=True, reset_sequences=True)
 def test_constitution_names_the_winners_their_policies_support_and_stories(study):
     text = _export(study, "constitution-md").content.decode()
     assert text.startswith("# Constitution: ref\n")
