@@ -608,9 +608,7 @@ def table_csv(header: list[str], queryset, *, plain: Iterable[int] = ()) -> byte
     columns = [f"c{i}" for i in range(len(header))]
     cells = ", ".join(c if i in plain else _safe_cell_sql(c) for i, c in enumerate(columns))
     sql, params = queryset.query.sql_with_params()
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow([safe_cell(cell) for cell in header])
-    blocks = [out.getvalue().encode()]
+    blocks = [csv_bytes(header, ())]  # the header line, as every CSV writes it
     with connection.cursor() as cursor:
         # COPY takes no parameters: the query with its values in it, as Django itself
         # sends it (client-side binding); nothing else is ours but column names. The
