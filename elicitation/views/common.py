@@ -180,9 +180,12 @@ def show_at_once(request, url: str):
         return None
     path, _, query = url.partition("?")
     # The request becomes the GET of ``url`` in place: the middleware's response hooks
-    # (the session's save, the CSRF cookie) then see what the step's view did.
+    # (the session's save, the CSRF cookie) then see what the step's view did. Its META
+    # is a copy: under WSGI the original is the server's environ, whose access log would
+    # then name the GET of the next step instead of the POST that was sent.
     request.method = "GET"
-    request.META.update(REQUEST_METHOD="GET", PATH_INFO=path, QUERY_STRING=query)
+    request.META = {**request.META, "REQUEST_METHOD": "GET", "PATH_INFO": path}
+    request.META["QUERY_STRING"] = query
     request.META.pop("CONTENT_TYPE", None)
     request.META.pop("CONTENT_LENGTH", None)
     request.path = request.path_info = path

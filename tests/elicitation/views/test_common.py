@@ -73,6 +73,11 @@ def test_a_step_sent_by_htmx_answers_with_the_next_step_at_once(client):
     assert html.lstrip().startswith('<section id="step"')
     assert 'action="' + url(study, "question") + '"' in html  # the next step's own form
     assert fresh(participant_of(client, study)).step == Step.QUESTION
+    # The server's own record of the request (its WSGI environ, which gunicorn's access
+    # log reads) still says what was sent.
+    environ = response.wsgi_request.environ
+    assert (environ["REQUEST_METHOD"], environ["PATH_INFO"]) == ("POST", url(study, "about"))
+    assert response.wsgi_request.path == url(study, "question")
 
 
 def test_a_step_sent_without_javascript_still_redirects(client):
