@@ -1,5 +1,7 @@
-"""A live uvicorn for benchmarks: start it on a free loopback port, watch its memory and
-CPU time, stop its whole process group.
+"""A live web tier for benchmarks: one uvicorn (the demo's layout, ``LiveServer``) or the
+production one (``SplitServer``: nginx in front of gunicorn for the pages and uvicorn for
+the streams, deploy/nginx.conf.template), on free loopback ports; its memory and CPU time
+watched, its process groups stopped.
 
 Shared by the benchmarks that drive the app over HTTP. Linux only (memory comes from
 /proc, since psutil is not a dependency). The server only ever listens on 127.0.0.1.
@@ -8,11 +10,14 @@ Shared by the benchmarks that drive the app over HTTP. Linux only (memory comes 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,9 +33,51 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _uvicorn() -> list[str]:
-    script = ROOT / ".venv" / "bin" / "uvicorn"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "uvicorn"]
+def _script(name: str) -> list[str]:
+    script = ROOT / ".venv" / "bin" / name
+    return [str(script)] if script.exists() else [sys.executable, "-m", name]
+
+
+def uvicorn_command(port: int, workers: int, *, access_log: bool = False) -> list[str]:
+    return [
+        *_script("uvicorn"),
+        "config.asgi:application",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        # Longer than a participant's pause between two requests: with uvicorn's
+        # 5 s default an idle keep-alive connection is closed just as the client
+        # sends on it, and the request fails (see README, Production settings).
+        "--timeout-keep-alive",
+        "75",
+        *(["--log-level", "info"] if access_log else ["--no-access-log", "--log-level", "warning"]),
+    ]
+
+
+def gunicorn_command(
+    port: int, workers: int, threads: int, *, access_log: bool = False
+) -> list[str]:
+    """The pages' server as docker-compose.yml runs it."""
+    return [
+        *_script("gunicorn"),
+        "config.wsgi:application",
+        "--worker-class",
+        "gthread",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--bind",
+        f"{HOST}:{port}",
+        "--keep-alive",
+        "75",
+        "--log-level",
+        "warning",
+        *(["--access-logfile", "-"] if access_log else []),
+    ]
 
 
 def _proc_status(pid: int) -> dict[str, str]:
@@ -85,9 +132,9 @@ class Usage:
     cpu_ticks: dict[int, int] = field(default_factory=dict)
     peak_total_rss_kib: int = 0  # largest sum of VmRSS over the tree at one sample
 
-    def sample(self, root: int) -> None:
+    def sample(self, *roots: int) -> None:
         total = 0
-        for pid in descendants(root):
+        for pid in (pid for root in roots for pid in descendants(root)):
             status = _proc_status(pid)
             if not status:
                 continue
@@ -99,12 +146,12 @@ class Usage:
     def cpu_seconds(self) -> float:
         return sum(self.cpu_ticks.values()) / os.sysconf("SC_CLK_TCK")
 
-    def summary(self, root: int) -> dict:
+    def summary(self, *roots: int) -> dict:
         mib = 1024
         return {
             "processes": len(self.hwm_kib),
             "peak_rss_mib_per_process": {
-                f"{pid}{' (supervisor)' if pid == root else ''}": round(kib / mib, 1)
+                f"{pid}{' (supervisor)' if pid in roots else ''}": round(kib / mib, 1)
                 for pid, kib in sorted(self.hwm_kib.items())
             },
             "peak_rss_mib_max": round(max(self.hwm_kib.values(), default=0) / mib, 1),
@@ -114,34 +161,31 @@ class Usage:
 
 
 class LiveServer:
-    """``uvicorn config.asgi:application`` in its own session (process group)."""
+    """One server (by default ``uvicorn config.asgi:application``) in its own session
+    (process group), started with ``nice`` when asked; ready once ``ready_path`` answers."""
 
-    def __init__(self, *, env: dict, workers: int, log_path: Path, ready_seconds: float = 60):
-        self.port = free_port()
+    def __init__(
+        self,
+        *,
+        env: dict,
+        log_path: Path,
+        workers: int = 1,
+        command: Callable[[int], list[str]] | None = None,
+        port: int | None = None,
+        nice: int = 0,
+        ready_path: str = "/healthz",
+        ready_seconds: float = 60,
+    ):
+        self.port = port or free_port()
         self.url = f"http://{HOST}:{self.port}"
         self.log_path = log_path
         self.usage = Usage()
-        command = [
-            *_uvicorn(),
-            "config.asgi:application",
-            "--host",
-            HOST,
-            "--port",
-            str(self.port),
-            "--workers",
-            str(workers),
-            # Longer than a participant's pause between two requests: with uvicorn's
-            # 5 s default an idle keep-alive connection is closed just as the client
-            # sends on it, and the request fails (see README, Production settings).
-            "--timeout-keep-alive",
-            "75",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
+        argv = command(self.port) if command else uvicorn_command(self.port, workers)
+        if nice:
+            argv = ["nice", "-n", str(nice), *argv]
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            command,
+            argv,
             cwd=ROOT,
             env=env,
             stdout=self._log,
@@ -149,25 +193,31 @@ class LiveServer:
             start_new_session=True,
         )
         try:
-            self._wait_ready(ready_seconds)
+            self._wait_ready(ready_path, ready_seconds)
         except BaseException:
             self.stop()
             raise
 
-    def _wait_ready(self, seconds: float) -> None:
+    def _wait_ready(self, path: str, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         with httpx.Client(trust_env=False, timeout=2) as client:
             while True:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"uvicorn exited early:\n{self.log_tail()}")
+                    raise RuntimeError(f"{self.proc.args[0]} exited early:\n{self.log_tail()}")
                 try:
-                    if client.get(f"{self.url}/healthz").status_code == 200:
+                    if client.get(f"{self.url}{path}").status_code == 200:
                         return
                 except httpx.HTTPError:
                     pass
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"uvicorn not ready in {seconds:.0f}s:\n{self.log_tail()}")
+                    raise RuntimeError(
+                        f"{self.proc.args[0]} not ready in {seconds:.0f}s:\n{self.log_tail()}"
+                    )
                 time.sleep(0.2)
+
+    @property
+    def roots(self) -> list[int]:
+        return [self.proc.pid]
 
     def sample(self) -> None:
         """Record the processes' memory and CPU time now."""
@@ -202,3 +252,132 @@ class LiveServer:
             time.sleep(0.5)
         if not self._log.closed:
             self._log.close()
+
+
+NGINX_TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
+
+# The http {} around the template, as the nginx image's own nginx.conf gives it: every
+# path in the run's folder, nothing of the machine's nginx touched.
+_NGINX_MAIN = """\
+{user}worker_processes 1;
+pid nginx.pid;
+error_log nginx-error.log warn;
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+    client_body_temp_path body;
+    proxy_temp_path proxy;
+    fastcgi_temp_path fastcgi;
+    uwsgi_temp_path uwsgi;
+    scgi_temp_path scgi;
+    {types}
+    default_type application/octet-stream;
+    include site.conf;
+}}
+"""
+
+
+def nginx_conf(folder: Path, *, listen: int, pages: int, streams: int, static_root: Path) -> Path:
+    """deploy/nginx.conf.template filled in for loopback, in ``folder``; the main file."""
+    values = {
+        "MGE_LISTEN": f"{HOST}:{listen}",
+        "MGE_PAGES": f"{HOST}:{pages}",
+        "MGE_STREAMS": f"{HOST}:{streams}",
+        "MGE_STATIC_ROOT": str(static_root),
+    }
+    # As the nginx image's envsubst does: ${MGE_...} only; $host and the like are nginx's.
+    site = re.sub(r"\$\{(MGE_\w+)\}", lambda m: values[m.group(1)], NGINX_TEMPLATE.read_text())
+    (folder / "site.conf").write_text(site)
+    types = Path("/etc/nginx/mime.types")
+    main = _NGINX_MAIN.format(
+        # As root, nginx's workers would run as nobody and could not read the run's
+        # folder (mkdtemp makes it private).
+        user="user root;\n" if os.geteuid() == 0 else "",
+        types=f"include {types};" if types.exists() else "types { text/css css; }",
+    )
+    (folder / "nginx.conf").write_text(main)
+    return folder / "nginx.conf"
+
+
+class SplitServer:
+    """The production layout on loopback (docker-compose.yml, deploy/nginx.conf.template):
+    nginx in front; gunicorn with ``threads`` per process for the pages; uvicorn, at
+    ``nice`` for the streams and the model waits. ``url``, ``usage``, ``sample`` and
+    ``stop`` as ``LiveServer``'s, over all three."""
+
+    def __init__(
+        self,
+        *,
+        env: dict,
+        folder: Path,
+        workers: int,
+        threads: int,
+        stream_workers: int,
+        nice: int,
+        access_log: bool = False,
+    ):
+        nginx = shutil.which("nginx") or (
+            "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+        )
+        if nginx is None:
+            raise RuntimeError(
+                "nginx is not installed (Debian: apt-get install nginx-light); "
+                "or run the demo's layout, one uvicorn, with --layout single"
+            )
+        self.parts: list[LiveServer] = []
+        self.usage = Usage()
+        try:
+            pages = self._start(
+                env=env,
+                log_path=folder / "gunicorn.log",
+                command=lambda port: gunicorn_command(
+                    port, workers, threads, access_log=access_log
+                ),
+            )
+            streams = self._start(
+                env=env,
+                log_path=folder / "uvicorn.log",
+                command=lambda port: uvicorn_command(port, stream_workers, access_log=access_log),
+                nice=nice,
+            )
+            site = folder / "nginx"
+            site.mkdir()
+            port = free_port()
+            conf = nginx_conf(
+                site,
+                listen=port,
+                pages=pages.port,
+                streams=streams.port,
+                static_root=Path(env["VAR_DIR"]) / "staticfiles",
+            )
+            errors = str(site / "nginx-error.log")
+            command = [nginx, "-p", str(site), "-c", str(conf), "-e", errors, "-g", "daemon off;"]
+            # Ready when a page comes back through it: the route to gunicorn works.
+            self.front = self._start(
+                env=env, log_path=folder / "nginx.log", command=lambda _: command, port=port
+            )
+        except BaseException:
+            self.stop()
+            raise
+        self.url, self.port = self.front.url, self.front.port
+        self.pages, self.streams = pages, streams
+
+    def _start(self, **options) -> LiveServer:
+        part = LiveServer(**options)
+        self.parts.append(part)
+        return part
+
+    @property
+    def roots(self) -> list[int]:
+        return [part.proc.pid for part in self.parts]
+
+    def sample(self) -> None:
+        self.usage.sample(*(part.proc.pid for part in self.parts if part.proc.poll() is None))
+
+    def log_text(self) -> str:
+        return "".join(part.log_text() for part in self.parts)
+
+    def stop(self, timeout: float = 20) -> None:
+        self.sample()
+        for part in reversed(self.parts):
+            part.stop(timeout)

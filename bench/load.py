@@ -2,9 +2,15 @@
 
     .venv/bin/python bench/load.py [--participants 100] [--concurrency 25] [--workers 2]
         [--database-url postgres://postgres@127.0.0.1:5432/mge_load] [--max-seconds 300]
-        [--think-seconds 3-10] [--llm-latency-seconds 5]
+        [--think-seconds 3-10] [--llm-latency-seconds 5] [--layout split|single]
 
-Starts its own uvicorn (``--workers`` processes) on a free 127.0.0.1 port, against a
+Starts its own web tier on free 127.0.0.1 ports. By default production's layout
+(``--layout split``, docker-compose.yml): nginx from deploy/nginx.conf.template in front,
+gunicorn for the pages (``--workers`` processes of ``--threads`` threads), uvicorn for
+the reply streams and the card's drafting and revising (``--stream-workers``, at
+``--stream-nice``), the static files from disk; nginx must be installed (Debian:
+nginx-light). ``--layout single`` runs the demo's one uvicorn (``--workers`` processes)
+for everything, WhiteNoise serving the static files. Either runs against a
 SQLite database in a temporary folder that it migrates (or the PostgreSQL database named
 by ``--database-url``, created if missing), with the offline LLM streaming one word per
 ``--stream-delay-ms`` as in the demo. It creates a fresh open study with the demo's three
@@ -26,7 +32,7 @@ arriving, reading and typing do: then ``p95_non_llm_ms`` says how quickly pages 
 study of that many people.
 
 The server runs with production settings (DEBUG off, a random SECRET_KEY, static files
-collected and served by WhiteNoise), over plain HTTP on loopback.
+collected), over plain HTTP on loopback.
 
 The offline card writer answers after ``--llm-latency-seconds`` (5 by default, a real
 model's time to draft a card; LLM_OFFLINE_LATENCY_SECONDS in the server), so a view
@@ -83,7 +89,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _database import ensure_postgres_database  # noqa: E402
-from _live import HOST, ROOT, LiveServer  # noqa: E402
+from _live import HOST, ROOT, LiveServer, SplitServer  # noqa: E402
 from _machine import machine_speed_ms  # noqa: E402
 
 LOOPBACK_DB_HOSTS = {"", "127.0.0.1", "localhost", "::1"}
@@ -870,6 +876,25 @@ def server_env(args, var_dir: Path, database_url: str) -> dict:
     return env
 
 
+def start_server(args, env: dict, folder: Path) -> LiveServer | SplitServer:
+    if args.layout == "single":
+        say(f"Starting uvicorn with {args.workers} workers (the demo's layout) ...")
+        return LiveServer(env=env, workers=args.workers, log_path=folder / "uvicorn.log")
+    say(
+        f"Starting nginx, gunicorn with {args.workers} workers of {args.threads} threads for "
+        f"the pages, uvicorn with {args.stream_workers} at nice {args.stream_nice} for the "
+        "streams (the production layout) ..."
+    )
+    return SplitServer(
+        env=env,
+        folder=folder,
+        workers=args.workers,
+        threads=args.threads,
+        stream_workers=args.stream_workers,
+        nice=args.stream_nice,
+    )
+
+
 def setup_django(env: dict) -> None:
     os.environ.update(env)
     # This process only seeds and checks: one plain connection, no pool.
@@ -1234,6 +1259,16 @@ def report(run: Run, journeys: list[Journey], wall: float, extra: dict) -> dict:
         "participants": len(journeys),
         "concurrency": run.args.concurrency,
         "workers": run.args.workers,
+        "layout": run.args.layout,
+        **(
+            {
+                "threads": run.args.threads,
+                "stream_workers": run.args.stream_workers,
+                "stream_nice": run.args.stream_nice,
+            }
+            if run.args.layout == "split"
+            else {}
+        ),
         "completed": counts["completed"],
         "failed": counts["failed"],
         "unfinished": counts["unfinished"],
@@ -1283,7 +1318,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--participants", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=25)
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument(
+        "--layout",
+        choices=["split", "single"],
+        default="split",
+        help="split: production's nginx, gunicorn for the pages and uvicorn for the streams "
+        "(docker-compose.yml); single: one uvicorn for everything (the demo's)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="the pages' server processes (single: uvicorn's)"
+    )
+    parser.add_argument("--threads", type=int, default=8, help="split: threads per page process")
+    parser.add_argument(
+        "--stream-workers", type=int, default=1, help="split: the streams' uvicorn processes"
+    )
+    parser.add_argument(
+        "--stream-nice", type=int, default=10, help="split: the streams' server's nice value"
+    )
     parser.add_argument(
         "--database-url",
         default="",
@@ -1354,8 +1405,7 @@ def main(argv=None) -> int:
 
         speed = machine_speed_ms()
         say(f"Machine speed: {speed} ms for the reference work (lower is faster)")
-        say(f"Starting uvicorn with {args.workers} workers ...")
-        server = LiveServer(env=env, workers=args.workers, log_path=folder / "uvicorn.log")
+        server = start_server(args, env, folder)
         say(
             f"{server.url}/s/{slug}/: {args.participants} participants, {args.concurrency} at "
             f"a time, at most {args.max_seconds:.0f}s"
@@ -1366,7 +1416,7 @@ def main(argv=None) -> int:
         signal.signal(signal.SIGTERM, _terminated)  # the loop put back the default
 
         server.stop()
-        memory = server.usage.summary(server.proc.pid)
+        memory = server.usage.summary(*server.roots)
         errors = server_errors(server.log_text())
         checks, figures = check_database(study_id, journeys)
         connections.close_all()

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Makes sure what the test suite talks to is here: PostgreSQL and Redis running on
 # loopback, Debian's Chromium for the browser tests, docker-compose to validate the
-# compose file. Starts a service that is installed but stopped; installs the two
-# Debian packages when it can (root with apt-get); otherwise says what is missing.
+# compose file, nginx for production's web tier (tests/e2e/test_production_layout.py and
+# bench/load.py start their own, on loopback ports; the machine's nginx stays as it is).
+# Starts a service that is installed but stopped; installs the Debian packages when it
+# can (root with apt-get); otherwise says what is missing.
 set -u
 
 PG_PORT=${PG_PORT:-5432}
@@ -52,10 +54,14 @@ apt_install() {  # package, what for
 
 [ -x /usr/bin/chromium ] || apt_install chromium "the browser tests drive /usr/bin/chromium"
 command -v docker-compose >/dev/null 2>&1 || apt_install docker-compose "validates docker-compose.yml offline"
+# nginx-light's package starts the machine's nginx on port 80 where it can; nothing here
+# needs that one.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] \
+  || apt_install nginx-light "production's web tier in the browser test and the load bench"
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Cannot run the tests; missing:" >&2
   for item in "${missing[@]}"; do echo "  - $item" >&2; done
   exit 1
 fi
-echo "Services ready: PostgreSQL on :$PG_PORT, Redis on :$REDIS_PORT, chromium, docker-compose"
+echo "Services ready: PostgreSQL on :$PG_PORT, Redis on :$REDIS_PORT, chromium, docker-compose, nginx"

@@ -26,6 +26,13 @@ def test_think_seconds_parse_as_a_range(load):
     assert load.parse_args(["--think-seconds", "2"]).think_seconds == (2.0, 2.0)
 
 
+def test_production_s_layout_by_default_and_the_demo_s_on_request(load):
+    args = load.parse_args([])
+    assert (args.layout, args.workers, args.threads) == ("split", 2, 8)
+    assert (args.stream_workers, args.stream_nice) == (1, 10)
+    assert load.parse_args(["--layout", "single"]).layout == "single"
+
+
 def test_no_think_time_by_default(load):
     args = load.parse_args([])
     assert args.think_seconds == (0.0, 0.0)
