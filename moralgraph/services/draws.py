@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models.functions import Coalesce
 
 from elicitation import selectors
 from elicitation.llm import embeddings
@@ -152,12 +153,17 @@ def draw_values(participant: Participant, *, count: int) -> list[Drawn]:
     if question is None or count <= 0:
         return []
     rng = random.Random(participant.pk)  # the same participant always gets the same mix
+    # Only what the draw reads: ids, vectors and counts. The rest of a value (its text,
+    # policies) is for the page, which reads the few drawn; every value of the question
+    # is a candidate, hundreds in a large study, on every participant's draw.
     candidates = list(
         question_values(
             question,
             exclude=own_value_ids(participant)
             | graph_selectors.moderated_value_ids(participant.study),
-        ).annotate(
+        )
+        .only("id", "embedding")
+        .annotate(
             seen=Count("impressions", filter=Q(impressions__question=question), distinct=True),
             picked=Count("selections", filter=Q(selections__question=question), distinct=True),
         )
@@ -251,8 +257,15 @@ def draw_stories(participant: Participant, *, count: int) -> list[DrawnStory]:
         .exclude(to_value_id__in=own)
         .exclude(from_value_id__in=hidden)
         .exclude(to_value_id__in=hidden)
-        .annotate(shown=Count("assignments", distinct=True), on_question=Exists(on_question))
-        .select_related("from_value", "to_value", "context")
+        # Only what the draw reads (ends, context, counts): the stories of the whole
+        # study are candidates on every participant's draw, thousands in a large one;
+        # the judgments page reads the text of the few drawn.
+        .only("id", "from_value_id", "to_value_id", "context_id")
+        .annotate(
+            shown=Count("assignments", distinct=True),
+            on_question=Exists(on_question),
+            context_root=Coalesce("context__duplicate_of_id", "context_id"),
+        )
     )
     pairs: dict[str, list[UpgradeHypothesis]] = {}
     for hypothesis in hypotheses:
@@ -269,7 +282,7 @@ def draw_stories(participant: Participant, *, count: int) -> list[DrawnStory]:
         by_context: dict[str, list[UpgradeHypothesis]] = {}
         for h in group:
             if h.on_question:
-                by_context.setdefault(str(h.context.duplicate_of_id or h.context_id), []).append(h)
+                by_context.setdefault(str(h.context_root), []).append(h)
         for context_id, stories in sorted(by_context.items()):
             a, b = (
                 str(roots.get(v, v)) for v in (stories[0].from_value_id, stories[0].to_value_id)
@@ -298,7 +311,7 @@ def draw_stories(participant: Participant, *, count: int) -> list[DrawnStory]:
     )
     for group in ranked[: max(0, count - len(drawn))]:
         story = _direction(group, rng)
-        state = states.get(str(story.context.duplicate_of_id or story.context_id))
+        state = states.get(str(story.context_root))
         drawn.append(DrawnStory(story, FILL, state.status if state is not None else ""))
     return drawn
 

@@ -331,3 +331,40 @@ def test_the_adaptive_draw_never_shows_the_participants_own_value(judging):
     drawn = draws.draw_stories(participant, count=10)
     involved = {v for d in drawn for v in (d.hypothesis.from_value_id, d.hypothesis.to_value_id)}
     assert drawn and values[1].pk not in involved
+
+
+# --- What a draw reads ---------------------------------------------------------------------
+
+
+def _selected_columns(queries, table: str) -> list[str]:
+    """The SELECT lists of the captured queries that read ``table``'s rows."""
+    return [
+        q["sql"].split(" FROM ", 1)[0]
+        for q in queries
+        if q["sql"].startswith("SELECT") and f'FROM "{table}"' in q["sql"]
+    ]
+
+
+def test_the_draws_read_ids_and_counts_not_the_texts_of_every_candidate(judging):
+    # Every story of the study and every value of the question is a candidate on every
+    # participant's draw: their texts and policies are read for the few drawn, by the page.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    study, question, values = judging
+    seed_stories(study, values, question=question)
+    participant = start(study)
+    with CaptureQueriesContext(connection) as captured:
+        assert draws.draw_stories(participant, count=2)
+    stories = _selected_columns(captured.captured_queries, "moralgraph_upgradehypothesis")
+    assert stories
+    for columns in stories:
+        assert '"story"' not in columns and '"mapping"' not in columns
+        assert '"policies"' not in columns  # no value joined in whole
+    carded = advance_to(start(study, session_key="carded"), Step.SURVEY)
+    with CaptureQueriesContext(connection) as captured:
+        assert draws.draw_values(carded, count=3)
+    candidates = _selected_columns(captured.captured_queries, "moralgraph_value")
+    assert candidates
+    for columns in candidates:
+        assert '"policies"' not in columns and '"description"' not in columns
