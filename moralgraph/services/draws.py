@@ -13,8 +13,10 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.conf import settings
+from django.db import router
 from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import Coalesce
 
@@ -246,7 +248,11 @@ def draw_stories(participant: Participant, *, count: int) -> list[DrawnStory]:
     own = own_value_ids(participant)
     hidden = graph_selectors.moderated_value_ids(participant.study)
     roots = graph_selectors.value_roots(participant.study)
-    hypotheses = list(
+    # Rows, not model instances, of only what the draw reads (ends, context, counts):
+    # every story of the study is a candidate on every participant's draw, thousands in
+    # a large study. The few drawn become stories at the end; the judgments page reads
+    # their text.
+    rows = (
         UpgradeHypothesis.objects.filter(
             study_id=participant.study_id,
             is_active=True,
@@ -257,18 +263,15 @@ def draw_stories(participant: Participant, *, count: int) -> list[DrawnStory]:
         .exclude(to_value_id__in=own)
         .exclude(from_value_id__in=hidden)
         .exclude(to_value_id__in=hidden)
-        # Only what the draw reads (ends, context, counts): the stories of the whole
-        # study are candidates on every participant's draw, thousands in a large one;
-        # the judgments page reads the text of the few drawn.
-        .only("id", "from_value_id", "to_value_id", "context_id")
         .annotate(
             shown=Count("assignments", distinct=True),
             on_question=Exists(on_question),
             context_root=Coalesce("context__duplicate_of_id", "context_id"),
         )
+        .values_list(*_Candidate._fields)
     )
-    pairs: dict[str, list[UpgradeHypothesis]] = {}
-    for hypothesis in hypotheses:
+    pairs: dict[str, list[_Candidate]] = {}
+    for hypothesis in map(_Candidate._make, rows):
         ends = (hypothesis.from_value_id, hypothesis.to_value_id)
         if any(roots.get(value_id, value_id) in own for value_id in ends):
             continue  # a value merged into the participant's own: theirs too
@@ -279,7 +282,7 @@ def draw_stories(participant: Participant, *, count: int) -> list[DrawnStory]:
     states = adaptive.context_states(participant.study)
     candidates = []
     for key, group in sorted(pairs.items()):
-        by_context: dict[str, list[UpgradeHypothesis]] = {}
+        by_context: dict[str, list[_Candidate]] = {}
         for h in group:
             if h.on_question:
                 by_context.setdefault(str(h.context_root), []).append(h)
@@ -300,7 +303,8 @@ def draw_stories(participant: Participant, *, count: int) -> list[DrawnStory]:
     for pick in picks:
         state = states.get(pick.candidate.context_id)
         status = state.status if state is not None else ""
-        drawn.append(DrawnStory(_direction(pick.candidate.item, rng), pick.policy, status))
+        story = _direction(pick.candidate.item, rng)
+        drawn.append(DrawnStory(story.hypothesis(), pick.policy, status))
         pairs.pop(pick.candidate.key, None)
 
     # Too few on the question's contexts: the least-shown pairs elsewhere fill up.
@@ -312,11 +316,34 @@ def draw_stories(participant: Participant, *, count: int) -> list[DrawnStory]:
     for group in ranked[: max(0, count - len(drawn))]:
         story = _direction(group, rng)
         state = states.get(str(story.context_root))
-        drawn.append(DrawnStory(story, FILL, state.status if state is not None else ""))
+        drawn.append(
+            DrawnStory(story.hypothesis(), FILL, state.status if state is not None else "")
+        )
     return drawn
 
 
-def _direction(group: list[UpgradeHypothesis], rng: random.Random) -> UpgradeHypothesis:
+class _Candidate(NamedTuple):
+    """A story as the draw reads it."""
+
+    id: int
+    from_value_id: int
+    to_value_id: int
+    context_id: int
+    context_root: int  # the context it was merged into, else its own
+    shown: int  # assignments so far
+    on_question: bool  # its context is one of the participant's question's
+
+    def hypothesis(self) -> UpgradeHypothesis:
+        """The story as a model instance, as read from the database with only these
+        fields (the others load when read)."""
+        return UpgradeHypothesis.from_db(
+            router.db_for_read(UpgradeHypothesis),
+            ["id", "from_value_id", "to_value_id", "context_id"],
+            [self.id, self.from_value_id, self.to_value_id, self.context_id],
+        )
+
+
+def _direction(group: list[_Candidate], rng: random.Random) -> _Candidate:
     """The least-shown story of a pair (its direction), and on a tie one at random."""
     group = list(group)
     rng.shuffle(group)
