@@ -40,6 +40,7 @@ bench: install
 	$(PY) bench/reconcile_cost.py
 	$(PY) bench/export.py
 	$(PY) bench/stream_cost.py
+	$(PY) bench/draws.py
 
 # The participant journey under load on this machine (loopback only); see bench/load.py.
 load: install
