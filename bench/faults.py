@@ -2,11 +2,14 @@
 
     .venv/bin/python bench/faults.py [--journeys 8] [--concurrency 4] [--workers 2]
         [--scenarios postgres-restart,redis-down,worker-kill] [--without-pool-check]
+        [--layout split|single]
 
 Everything runs on this machine, on loopback ports of its own, and is stopped at the end:
 a PostgreSQL cluster made for the run (initdb in a temporary folder, run as the
 ``postgres`` user with runuser because PostgreSQL refuses root), a redis-server without
-persistence, a Celery worker (one process, acks late) and uvicorn (``--workers``). The
+persistence, a Celery worker (one process, acks late) and the web tier as bench/load.py
+starts it: production's (nginx, gunicorn with ``--workers`` processes for the pages,
+uvicorn for the streams) or with ``--layout single`` the demo's one uvicorn. The
 machine's own PostgreSQL and Redis are never touched. The database is migrated and
 given a study with the demo's questions, values and stories (bench/load.py's), and the
 simulated participants of bench/load.py walk the whole journey over HTTP.
@@ -58,7 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import load  # noqa: E402
-from _live import HOST, ROOT, LiveServer, free_port  # noqa: E402
+from _live import HOST, ROOT, LiveServer, SplitServer, free_port  # noqa: E402
 
 SCENARIOS = ("postgres-restart", "redis-down", "worker-kill")
 SETTLE_SECONDS = 150.0  # the longest wait for queued work to be done
@@ -248,7 +251,7 @@ def _load_args(args) -> argparse.Namespace:
     loaded = load.parse_args([])
     loaded.__dict__.update(
         concurrency=args.concurrency, timeout=60.0, stream_timeout=90.0, max_seconds=240.0,
-        stream_delay_ms=0, workers=args.workers, llm_latency_seconds=0.0,
+        stream_delay_ms=0, workers=args.workers, llm_latency_seconds=0.0, layout=args.layout,
     )  # fmt: skip
     return loaded
 
@@ -400,14 +403,12 @@ class Bench:
         say("Migrating ...")
         load.setup_django(self.env)  # this process: one plain connection, no pool
         self.worker = Worker(self.env, folder / "worker.log")
-        self.server: LiveServer | None = None
+        self.server: LiveServer | SplitServer | None = None
 
-    def start_server(self, **overrides: str) -> LiveServer:
-        self.server = LiveServer(
-            env={**self.env, **overrides},
-            workers=self.args.workers,
-            log_path=self.folder / f"uvicorn-{time.monotonic_ns()}.log",
-        )
+    def start_server(self, **overrides: str) -> LiveServer | SplitServer:
+        folder = self.folder / f"tier-{time.monotonic_ns()}"
+        folder.mkdir()
+        self.server = load.start_server(_load_args(self.args), {**self.env, **overrides}, folder)
         return self.server
 
     def stop(self) -> None:
@@ -574,7 +575,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--journeys", type=int, default=8, help="participants per scenario")
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument(
+        "--layout",
+        choices=["split", "single"],
+        default="split",
+        help="split: production's nginx, gunicorn and uvicorn; single: the demo's uvicorn",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="the pages' server processes (single: uvicorn's)"
+    )
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument(
         "--without-pool-check",
