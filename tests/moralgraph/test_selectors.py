@@ -116,3 +116,53 @@ def test_a_story_names_a_merged_value_by_its_canonical_title():
         "Once I saw Caring Candour at work, QUIET PATIENCE felt like Caring Candour's start."
     )
     assert "Gentle Honesty" not in story.text
+
+
+def _moderated_by_the_orm(study) -> set[int]:
+    """The moderation rule as the ORM says it (the statement's oracle): hidden, or with
+    cards mapped but none counted (not hidden, not a test participant's)."""
+    from django.db.models import Exists, OuterRef
+
+    from moralgraph.models import CardMapping
+
+    mapped = CardMapping.objects.filter(value=OuterRef("pk"), undone_at=None)
+    counted = mapped.filter(card__hidden_at=None).exclude(card__participant__is_test=True)
+    orphaned = Value.objects.filter(study=study).filter(Exists(mapped)).exclude(Exists(counted))
+    hidden = Value.objects.filter(study=study, hidden_at__isnull=False)
+    return set(hidden.values_list("pk", flat=True)) | set(orphaned.values_list("pk", flat=True))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_moderated_values_are_the_rule_s_every_way_a_value_can_be_kept_or_left(seed):
+    import random
+
+    from django.utils import timezone
+
+    from moralgraph.models import CardMapping
+
+    rng = random.Random(seed)
+    study = factories.StudyFactory()
+    other = factories.StudyFactory()  # its values never count for the first
+    question = factories.QuestionFactory(study=study)
+    real = factories.ParticipantFactory(study=study, question=question)
+    tester = factories.ParticipantFactory(study=study, question=question, is_test=True)
+    for _ in range(24):
+        value = factories.ValueFactory(study=rng.choice([study, study, study, other]))
+        if rng.random() < 0.2:
+            Value.objects.filter(pk=value.pk).update(hidden_at=timezone.now())
+        for _ in range(rng.randrange(4)):  # none, or up to three cards
+            card = factories.ValuesCardFactory(
+                study=value.study,
+                question=question,
+                # A real participant's, a test participant's, or an imported one's (none).
+                participant=rng.choice([real, tester, None]),
+                hidden_at=timezone.now() if rng.random() < 0.3 else None,
+            )
+            CardMapping.objects.create(
+                card=card, value=value, undone_at=timezone.now() if rng.random() < 0.25 else None
+            )
+    expected = _moderated_by_the_orm(study)
+    assert selectors.moderated_value_ids(study) == expected
+    assert selectors.moderated_value_ids(other) == _moderated_by_the_orm(other)
+    assert expected  # the mixture holds some of each
+    assert expected != set(Value.objects.filter(study=study).values_list("pk", flat=True))
