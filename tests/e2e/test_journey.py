@@ -83,10 +83,12 @@ def _send(page, text: str, *, pasted: bool = False):
             text,
         )
     box.fill(text)
+    # Counted before sending: a quick answer may already hold the new bubble by the time
+    # a count after the key press is taken, which would then wait for one more forever.
+    sent = page.locator("#transcript .bubble-user").count() + 1
     page.keyboard.press("Control+Enter")
     page.wait_for_function(
-        "n => document.querySelectorAll('#transcript .bubble-user').length >= n",
-        arg=page.locator("#transcript .bubble-user").count() + 1,
+        "n => document.querySelectorAll('#transcript .bubble-user').length >= n", arg=sent
     )
     page.wait_for_function("() => !document.querySelector('#transcript [data-stream-url]')")
 

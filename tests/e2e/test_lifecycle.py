@@ -45,10 +45,10 @@ def _step(page, name: str):
 def _send(page, text: str):
     page.wait_for_selector("#composer[data-ready]", state="attached")
     page.locator("#id_content").fill(text)
+    sent = page.locator("#transcript .bubble-user").count() + 1  # before: see test_journey
     page.get_by_role("button", name="Send").click()
     page.wait_for_function(
-        "n => document.querySelectorAll('#transcript .bubble-user').length >= n",
-        arg=page.locator("#transcript .bubble-user").count() + 1,
+        "n => document.querySelectorAll('#transcript .bubble-user').length >= n", arg=sent
     )
     page.wait_for_function("() => !document.querySelector('#transcript [data-stream-url]')")
 
