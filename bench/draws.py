@@ -25,14 +25,13 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._database import ensure_postgres_database  # noqa: E402
+from bench._database import remove_study, setup_django  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/mge_bench_draws"
 PARTICIPANTS = 30
@@ -46,7 +45,7 @@ def _write_study(values: int, stories: int, rng: random.Random):
 
     slug = f"bench-draws-{values}-{stories}"
     for old in Study.objects.filter(slug=slug):
-        _remove(old)
+        remove_study(old)
     study = Study.objects.create(
         slug=slug,
         title=f"Draws {values}:{stories}",
@@ -121,21 +120,6 @@ def _write_study(values: int, stories: int, rng: random.Random):
     return study
 
 
-def _remove(study) -> None:
-    # Values, contexts, stories and the participants' questions are protected from a
-    # study's cascade: children first.
-    from elicitation.models import JudgmentAssignment, Participant
-    from moralgraph.models import CardMapping, Context, UpgradeHypothesis, Value
-
-    JudgmentAssignment.objects.filter(participant__study=study).delete()
-    UpgradeHypothesis.objects.filter(study=study).delete()
-    CardMapping.objects.filter(value__study=study).delete()
-    Context.objects.filter(study=study).delete()
-    Value.objects.filter(study=study).delete()
-    Participant.objects.filter(study=study).delete()
-    study.delete()
-
-
 def _timed(draw, participants) -> tuple[float, float]:
     cpu, wall = [], []
     for participant in participants:
@@ -170,7 +154,7 @@ def _measure(values: int, stories: int) -> dict:
             "draw_stories_wall_ms": stories_wall,
         }
     finally:
-        _remove(study)
+        remove_study(study)
     print(f"{values}:{stories}: {figures}", flush=True)
     return figures
 
@@ -180,25 +164,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
     parser.add_argument("--sizes", default="115:500,400:2400")
     args = parser.parse_args()
-    if args.database_url.startswith("postgres"):
-        ensure_postgres_database(args.database_url)
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DATABASE_URL": args.database_url,
-            "CELERY_BROKER_URL": "filesystem://",
-            "VAR_DIR": tempfile.mkdtemp(prefix="mge-bench-draws-"),
-            "LLM_MODEL": "offline",
-            "EMBEDDING_MODEL": "",
-            "LOG_LEVEL": "ERROR",
-        }
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    setup_django(args.database_url, name="draws")
     sizes = [tuple(int(n) for n in size.split(":")) for size in args.sizes.split(",")]
     figures = {
         "database": args.database_url.split(":", 1)[0],

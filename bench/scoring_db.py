@@ -25,14 +25,13 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._database import ensure_postgres_database  # noqa: E402
+from bench._database import remove_study, setup_django  # noqa: E402
 from bench.scoring_default import synthetic_study  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/mge_bench_scoring"
@@ -44,7 +43,7 @@ def _write_study(size: int):
 
     judgments = synthetic_study(contexts=13, values=115, judgments=size, per_participant=10)
     for old in Study.objects.filter(slug=f"bench-scoring-{size}"):
-        _remove(old)
+        remove_study(old)
     study = Study.objects.create(slug=f"bench-scoring-{size}", title=f"Scoring {size}")
     value_ids = sorted({j.from_id for j in judgments} | {j.to_id for j in judgments})
     values = {
@@ -101,19 +100,6 @@ def _write_study(size: int):
     return study, len(rows)
 
 
-def _remove(study) -> None:
-    # Values, contexts and stories are protected from a study's cascade: children first.
-    from elicitation.models import WiserJudgment
-    from moralgraph.models import Context, GraphSnapshot, UpgradeHypothesis, Value
-
-    WiserJudgment.objects.filter(participant__study=study).delete()
-    GraphSnapshot.objects.filter(study=study).delete()
-    UpgradeHypothesis.objects.filter(study=study).delete()
-    Context.objects.filter(study=study).delete()
-    Value.objects.filter(study=study).delete()
-    study.delete()
-
-
 def _measure(size: int) -> dict:
     from moralgraph.services import scoring
 
@@ -144,7 +130,7 @@ def _measure(size: int) -> dict:
             },
         }
     finally:
-        _remove(study)
+        remove_study(study)
     print(f"{size}: {figures}", flush=True)
     return figures
 
@@ -154,25 +140,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
     parser.add_argument("--sizes", default="5000,200000")
     args = parser.parse_args()
-    if args.database_url.startswith("postgres"):
-        ensure_postgres_database(args.database_url)
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DATABASE_URL": args.database_url,
-            "CELERY_BROKER_URL": "filesystem://",  # nothing is queued by scoring
-            "VAR_DIR": tempfile.mkdtemp(prefix="mge-bench-scoring-"),
-            "LLM_MODEL": "offline",
-            "EMBEDDING_MODEL": "",
-            "LOG_LEVEL": "ERROR",
-        }
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    setup_django(args.database_url, name="scoring")
     figures = {
         "database": args.database_url.split(":", 1)[0],
         **{f"study_{int(size) // 1000}k": _measure(int(size)) for size in args.sizes.split(",")},

@@ -5,6 +5,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
+from bench import _live
 from bench._live import nginx_conf
 
 
@@ -28,3 +31,16 @@ def test_the_template_is_filled_in_and_nginx_accepts_the_result(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "syntax is ok" in done.stderr
+
+
+def test_without_nginx_the_split_tier_says_what_to_install_and_starts_nothing(
+    monkeypatch, tmp_path
+):
+
+    started = []
+    monkeypatch.setattr(_live.shutil, "which", lambda name: None)
+    monkeypatch.setattr(_live.Path, "exists", lambda self: False)
+    monkeypatch.setattr(_live, "LiveServer", lambda **options: started.append(options))
+    with pytest.raises(RuntimeError, match="nginx-light.*--layout single"):
+        _live.SplitServer(env={}, folder=tmp_path, workers=1, threads=1, stream_workers=1, nice=0)
+    assert started == []

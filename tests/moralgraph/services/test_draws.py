@@ -336,35 +336,33 @@ def test_the_adaptive_draw_never_shows_the_participants_own_value(judging):
 # --- What a draw reads ---------------------------------------------------------------------
 
 
-def _selected_columns(queries, table: str) -> list[str]:
-    """The SELECT lists of the captured queries that read ``table``'s rows."""
-    return [
+def _reads(draw, table: str) -> str:
+    """The SELECT lists of the queries ``draw()`` runs on ``table``'s rows (at least one)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        assert draw()
+    selects = [
         q["sql"].split(" FROM ", 1)[0]
-        for q in queries
+        for q in captured.captured_queries
         if q["sql"].startswith("SELECT") and f'FROM "{table}"' in q["sql"]
     ]
+    assert selects
+    return " ".join(selects)
 
 
 def test_the_draws_read_ids_and_counts_not_the_texts_of_every_candidate(judging):
     # Every story of the study and every value of the question is a candidate on every
     # participant's draw: their texts and policies are read for the few drawn, by the page.
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     study, question, values = judging
     seed_stories(study, values, question=question)
     participant = start(study)
-    with CaptureQueriesContext(connection) as captured:
-        assert draws.draw_stories(participant, count=2)
-    stories = _selected_columns(captured.captured_queries, "moralgraph_upgradehypothesis")
-    assert stories
-    for columns in stories:
-        assert '"story"' not in columns and '"mapping"' not in columns
-        assert '"policies"' not in columns  # no value joined in whole
+    stories = _reads(
+        lambda: draws.draw_stories(participant, count=2), "moralgraph_upgradehypothesis"
+    )
+    assert '"story"' not in stories and '"mapping"' not in stories
+    assert '"policies"' not in stories  # no value joined in whole
     carded = advance_to(start(study, session_key="carded"), Step.SURVEY)
-    with CaptureQueriesContext(connection) as captured:
-        assert draws.draw_values(carded, count=3)
-    candidates = _selected_columns(captured.captured_queries, "moralgraph_value")
-    assert candidates
-    for columns in candidates:
-        assert '"policies"' not in columns and '"description"' not in columns
+    candidates = _reads(lambda: draws.draw_values(carded, count=3), "moralgraph_value")
+    assert '"policies"' not in candidates and '"description"' not in candidates
