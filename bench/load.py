@@ -88,7 +88,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _database import ensure_postgres_database  # noqa: E402
+from _database import ensure_postgres_database, remove_study  # noqa: E402
 from _live import HOST, ROOT, LiveServer, SplitServer  # noqa: E402
 from _machine import machine_speed_ms  # noqa: E402
 
@@ -1363,7 +1363,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=30.0, help="per request, seconds")
     parser.add_argument("--stream-timeout", type=float, default=90.0, help="per reply stream")
     parser.add_argument("--stream-delay-ms", type=int, default=25, help="offline LLM, per word")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder and log")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temporary folder, the log and the study"
+    )
     args = parser.parse_args(argv)
     if args.max_seconds is None:
         args.max_seconds = 900.0 if args.think_seconds[1] else 300.0
@@ -1419,6 +1421,12 @@ def main(argv=None) -> int:
         memory = server.usage.summary(*server.roots)
         errors = server_errors(server.log_text())
         checks, figures = check_database(study_id, journeys)
+        if not args.keep:
+            # Each run starts from the same database: a study left behind would make the
+            # next run's tables larger than this one's.
+            from elicitation.models import Study
+
+            remove_study(Study.objects.get(pk=study_id))
         connections.close_all()
         figures_out = report(
             run,
