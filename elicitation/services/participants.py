@@ -82,7 +82,7 @@ class WrongResumeCode(Exception):
 
 def lock(participant: Participant, *steps: str) -> Participant:
     """Re-read and lock the participant; raise StepMismatch unless on one of ``steps``."""
-    locked = Participant.objects.select_for_update().get(pk=participant.pk)
+    locked = selectors.participant_for_update(participant.pk)
     # The study and the question as this request read them (the lock is on the
     # participant): joining them again costs every POST more CPU than the row itself.
     locked.study = participant.study

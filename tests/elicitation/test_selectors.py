@@ -158,3 +158,96 @@ def test_a_draft_study_is_not_found_until_it_leaves_draft():
     study.status = Study.Status.PILOT
     study.save(update_fields=["status"])
     assert selectors.published_study(study.slug).pk == study.pk
+
+
+# The participant's two reads of every request (SQL of their own on PostgreSQL), held to
+# what the ORM reads.
+
+
+def _orm_fields(model, obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in model._meta.concrete_fields}
+
+
+def _participants_in_every_state(study):
+    from django.utils import timezone
+
+    from elicitation.models import Participant
+
+    question = study.questions.first()
+    now = timezone.now()
+    return [
+        factories.ParticipantFactory(study=study, question=None),
+        factories.ParticipantFactory(study=study, question=question, recruiter_pid="P-1"),
+        factories.ParticipantFactory(
+            study=study,
+            question=question,
+            step=Participant.Step.DONE,
+            skipped_steps=["about", "selection"],
+            consented_at=now,
+            completed_at=now,
+            completion_code="C0DE",
+            is_test=True,
+            screened_out_at=now,
+            abandoned_at=now,
+        ),
+    ]
+
+
+def test_the_participant_is_read_as_the_orm_reads_them(django_assert_num_queries):
+    from elicitation.models import Participant, Question
+
+    study = make_study()
+    for made in _participants_in_every_state(study):
+        expected = Participant.objects.select_related("question").get(pk=made.pk)
+        with django_assert_num_queries(1):
+            read = selectors.participant_by_public_id(study, str(made.public_id))
+            question = read.question  # read with the participant, not afterwards
+            assert read.study is study
+        assert _orm_fields(Participant, read) == _orm_fields(Participant, expected)
+        assert type(read.skipped_steps) is type(expected.skipped_steps)
+        if expected.question is None:
+            assert question is None
+        else:
+            assert _orm_fields(Question, question) == _orm_fields(Question, expected.question)
+        assert not read._state.adding and read._state.db == "default"
+        read.save(update_fields=["step"])  # an object the ORM can save as its own
+
+
+def test_an_unknown_malformed_or_other_studys_id_is_no_one():
+    study, other = make_study(), make_study(slug="other")
+    elsewhere = factories.ParticipantFactory(study=other)
+    for public_id in ("", None, "not-a-uuid", "\x00", str(elsewhere.public_id)):
+        assert selectors.participant_by_public_id(study, public_id) is None
+    assert selectors.participant_by_public_id(other, str(elsewhere.public_id)) == elsewhere
+
+
+def test_the_lock_reads_as_the_orm_and_only_inside_a_transaction():
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from elicitation.models import Participant
+
+    study = make_study()
+    for made in _participants_in_every_state(study):
+        with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+            locked = selectors.participant_for_update(made.pk)
+        assert _orm_fields(Participant, locked) == _orm_fields(
+            Participant, Participant.objects.get(pk=made.pk)
+        )
+        if connection.vendor == "postgresql":
+            assert queries.captured_queries[-1]["sql"].rstrip().endswith("FOR UPDATE")
+    with pytest.raises(Participant.DoesNotExist), transaction.atomic():
+        selectors.participant_for_update(10**12)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_outside_a_transaction_is_refused_as_the_orm_refuses_it():
+    from django.db.transaction import TransactionManagementError
+
+    from elicitation.models import Participant
+
+    made = factories.ParticipantFactory(study=make_study())
+    with pytest.raises(TransactionManagementError):
+        Participant.objects.select_for_update().get(pk=made.pk)
+    with pytest.raises(TransactionManagementError):
+        selectors.participant_for_update(made.pk)
