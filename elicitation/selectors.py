@@ -186,7 +186,7 @@ def participant_for_update(pk: int) -> Participant:
 # (Model.from_db, each field's converters). The demo's SQLite reads through the ORM.
 # tests/elicitation/test_selectors.py holds both reads to the ORM's.
 _BY_PUBLIC_ID = "p.{study} = %s AND p.{public_id} = %s"
-_FOR_UPDATE = "p.{pk} = %s"
+_FOR_UPDATE = "p.{pk} = %s FOR UPDATE"
 
 
 def _converters(model) -> list[tuple[int, list]]:
@@ -220,8 +220,6 @@ def _participant_query(where: str, with_question: bool) -> tuple[str, list, list
     )
     # Names from the models, quoted; values only as parameters.
     sql = f"SELECT {', '.join(columns)} FROM {quote(p.db_table)} p{joined} WHERE {condition}"  # noqa: S608
-    if not with_question:
-        sql += " FOR UPDATE"
     return sql, _converters(Participant), _converters(Question)
 
 
