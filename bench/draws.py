@@ -8,7 +8,8 @@ the judgments draws the stories they judge (``draws.draw_stories``: every story 
 study is a candidate). Both run inside a participant's request, so their CPU is the
 pages' CPU. For each size ``VALUES:STORIES`` a study is stored (values with real-length
 texts and policies, stories on random pairs in 13 contexts of the question, some
-already shown) and 30 fresh participants each draw both; the figures are the median
+already shown, and 500 earlier participants each shown six of the values and picking
+two) and 30 fresh participants each draw both; the figures are the median
 CPU milliseconds of this process per draw (PostgreSQL's own time aside) and the median
 wall milliseconds.
 
@@ -36,11 +37,20 @@ from bench._database import remove_study, setup_django  # noqa: E402
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/mge_bench_draws"
 PARTICIPANTS = 30
 CONTEXTS = 13
+PAST, SHOWN, PICKED = 500, 6, 2
 POLICY = "MOMENTS when she can weigh what matters to her without anyone rushing her"
 
 
 def _write_study(values: int, stories: int, rng: random.Random):
-    from elicitation.models import JudgmentAssignment, Participant, Question, Study, ValuesCard
+    from elicitation.models import (
+        Impression,
+        JudgmentAssignment,
+        Participant,
+        Question,
+        Selection,
+        Study,
+        ValuesCard,
+    )
     from moralgraph.models import CardMapping, Context, UpgradeHypothesis, Value
 
     slug = f"bench-draws-{values}-{stories}"
@@ -108,6 +118,20 @@ def _write_study(values: int, stories: int, rng: random.Random):
         ],
         batch_size=5000,
     )
+    # As mid-study: PAST participants went through the question, each shown SHOWN of
+    # its values and picking PICKED of them.
+    past = Participant.objects.bulk_create(
+        [Participant(study=study, question=question) for _ in range(PAST)]
+    )
+    impressions, selections = [], []
+    for person in past:
+        shown = rng.sample(rows, min(SHOWN, len(rows)))
+        impressions += [Impression(participant=person, value=v, question=question) for v in shown]
+        selections += [
+            Selection(participant=person, value=v, question=question) for v in shown[:PICKED]
+        ]
+    Impression.objects.bulk_create(impressions, batch_size=5000)
+    Selection.objects.bulk_create(selections, batch_size=5000)
     # A third of the stories shown once already, as mid-study.
     JudgmentAssignment.objects.bulk_create(
         [

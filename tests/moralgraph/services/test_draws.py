@@ -82,6 +82,38 @@ def test_the_draw_mixes_nearest_most_selected_and_least_seen(carded):
     assert sparse and all(pk not in {v.pk for v in values[1:4]} for pk in sparse)
 
 
+def test_popular_is_picked_per_impression_on_this_question_counted_without_a_join(carded):
+    participant, _ = carded
+    question = participant.question
+    elsewhere = factories.QuestionFactory(study=participant.study, key="elsewhere")
+    often, seldom, *_ = values = seed_values(question, 5)
+    # often: shown 4 times here, picked once (1/4); seldom: shown twice, picked twice (1).
+    # Shown elsewhere many times, never picked: those impressions count for nothing here.
+    for i in range(4):
+        viewer = factories.ParticipantFactory(study=participant.study)
+        Impression.objects.create(participant=viewer, value=often, question=question)
+        for value in values[2:]:
+            Impression.objects.create(participant=viewer, value=value, question=question)
+            Impression.objects.create(participant=viewer, value=value, question=elsewhere)
+        if i < 2:
+            Impression.objects.create(participant=viewer, value=seldom, question=question)
+            Selection.objects.create(participant=viewer, value=seldom, question=question)
+        if i == 0:
+            Selection.objects.create(participant=viewer, value=often, question=question)
+    drawn = {d.value.pk: d.reason for d in draws.draw_values(participant, count=3)}
+    assert drawn[seldom.pk] == "popular"
+    # Each value's impressions and selections are counted apart: joining both would make
+    # a row for each impression times each selection (quadratic as a study fills).
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        draws.draw_values(participant, count=3)
+    (candidates,) = [q["sql"] for q in captured if '"moralgraph_value"."embedding"' in q["sql"]]
+    assert 'JOIN "elicitation_impression"' not in candidates
+    assert 'JOIN "elicitation_selection"' not in candidates
+
+
 def test_the_draw_skips_the_nearest_part_without_embeddings(carded):
     participant, _ = carded
     seed_values(participant.question, 4)
