@@ -10,7 +10,7 @@ from functools import cached_property
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import ExpressionWrapper, F, Q
 from django.utils import timezone
 
 from elicitation import cards
@@ -267,9 +267,22 @@ class GraphSnapshot(models.Model):
         over the same inputs is stored once, so the debounced scoring may find its
         snapshot already there as such a cut-off run.
         """
-        rows = cls.objects.filter(study=study, mode=mode).order_by("-created_at", "-id")
-        complete = Q(as_of=None) | Q(as_of__gte=F("created_at"))
-        return rows.filter(complete).first() or rows.first()
+        return cls._latest_first(study, mode).first()
+
+    @classmethod
+    def latest_id_for(cls, study, mode: str = Mode.DEFAULT) -> int | None:
+        """The id of ``latest_for``'s snapshot, without reading its results."""
+        return cls._latest_first(study, mode).values_list("id", flat=True).first()
+
+    @classmethod
+    def _latest_first(cls, study, mode: str):
+        # latest_for's rule as one ORDER BY: complete runs first, then the newest.
+        complete = ExpressionWrapper(
+            Q(as_of=None) | Q(as_of__gte=F("created_at")), output_field=models.BooleanField()
+        )
+        return cls.objects.filter(study=study, mode=mode).order_by(
+            complete.desc(), "-created_at", "-id"
+        )
 
     @cached_property
     def payload(self) -> ScoredGraph:

@@ -111,17 +111,33 @@ def _wanted(duels: list[list], needed_pairs: list) -> list[list[str]]:
 # ---------------------------------------------------------------------------------------
 
 
+# Snapshot id -> its context states. A snapshot is written once and never changed, and
+# every participant's judgments draw reads the states of the latest: each draw asks only
+# which snapshot that is, and the process reads and parses its results (every context's
+# fit and replicates: large in a large study) once.
+_STATES: dict[int, dict[str, ContextState]] = {}
+_STATES_KEPT = 16
+
+
 def context_states(study: Study) -> dict[str, ContextState]:
-    """Per canonical context id (a string), its state at the latest scoring."""
-    snapshot = GraphSnapshot.latest_for(study)
-    if snapshot is None:
+    """Per canonical context id (a string), its state at the latest scoring (read-only:
+    shared by every draw of this process)."""
+    snapshot_id = GraphSnapshot.latest_id_for(study)
+    if snapshot_id is None:
         return {}
-    return {
-        context_id: ContextState(
-            context_id, state.status or INSUFFICIENT, state.settled, state.duels
-        )
-        for context_id, state in snapshot.payload.adaptive.items()
-    }
+    states = _STATES.get(snapshot_id)
+    if states is None:
+        snapshot = GraphSnapshot.objects.only("results").get(pk=snapshot_id)
+        states = {
+            context_id: ContextState(
+                context_id, state.status or INSUFFICIENT, state.settled, state.duels
+            )
+            for context_id, state in snapshot.payload.adaptive.items()
+        }
+        if len(_STATES) >= _STATES_KEPT:
+            _STATES.pop(next(iter(_STATES)), None)  # the oldest kept
+        _STATES[snapshot_id] = states
+    return states
 
 
 def wanted_pairs(snapshot: GraphSnapshot | None) -> dict[str, list[tuple[str, str]]]:

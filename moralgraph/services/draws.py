@@ -91,7 +91,7 @@ def draw_judgments(participant: Participant) -> bool:
 # ---------------------------------------------------------------------------------------
 
 
-def own_value_ids(participant: Participant) -> set[int]:
+def own_value_ids(participant: Participant, roots: dict[int, int] | None = None) -> set[int]:
     """The values the participant's own cards count toward, following merges: the value
     each card is mapped to and the value that one was merged into, if it was. Nobody is
     shown their own value to select, nor asked to judge a story about it."""
@@ -102,7 +102,8 @@ def own_value_ids(participant: Participant) -> set[int]:
     )
     if not mapped:
         return set()
-    roots = graph_selectors.value_roots(participant.study)
+    if roots is None:
+        roots = graph_selectors.value_roots(participant.study)
     return mapped | {roots.get(value_id, value_id) for value_id in mapped}
 
 
@@ -263,9 +264,9 @@ def draw_stories(participant: Participant, *, count: int) -> list[DrawnStory]:
     on_question = Context.questions.through.objects.filter(
         context_id=OuterRef("context_id"), question_id=participant.question_id
     )
-    own = own_value_ids(participant)
-    hidden = graph_selectors.moderated_value_ids(participant.study)
     roots = graph_selectors.value_roots(participant.study)
+    own = own_value_ids(participant, roots)
+    hidden = graph_selectors.moderated_value_ids(participant.study)
     # Rows, not model instances, of only what the draw reads (ends, context, counts):
     # every story of the study is a candidate on every participant's draw, thousands in
     # a large study. The few drawn become stories at the end; the judgments page reads

@@ -216,3 +216,24 @@ def test_the_judgments_table_says_how_each_story_was_drawn(two_contexts):
     (mine,) = [r for r in rows if r["hypothesis_id"] == str(story.pk) and r["draw_policy"]]
     assert mine["draw_policy"] == assignment.policy in ("uniform", "adaptive")
     assert mine["context_status"] == assignment.context_status
+
+
+def test_the_draws_read_a_snapshots_states_once_then_only_which_is_latest(
+    two_contexts, django_assert_num_queries
+):
+    study, first, _ = two_contexts
+    judge(first[0])
+    scoring.score_study(study=study)
+    states = adaptive.context_states(study)
+    assert str(first[0].context_id) in states
+    with django_assert_num_queries(1):  # which snapshot is the latest; its results are kept
+        assert adaptive.context_states(study) == states
+    # A newer scoring is a new snapshot: its states are read.
+    judge(first[1], times=2)
+    newer = scoring.score_study(study=study)
+    assert GraphSnapshot.latest_id_for(study) == newer.pk
+    fresh = adaptive.context_states(study)
+    assert fresh is not states
+    assert {k: s.duels for k, s in fresh.items()} == {
+        k: tuple(s.duels) for k, s in newer.payload.adaptive.items()
+    }
