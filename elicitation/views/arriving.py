@@ -228,6 +228,11 @@ def consent(request, slug):
                 return common.page(
                     request, "elicitation/consent.html", context, step=journey.CONSENT, status=409
                 )
+            # This browser is theirs before anything else can fail: a connection lost
+            # after the row committed (a database restart) sends the browser back to
+            # this page, which must find them, not start somebody new without their
+            # recruiter ids (bench/faults.py saw one journey recorded so).
+            common.remember(request, participant)
             request.session.pop(common.PENDING_KEY.format(study.pk), None)
             code = participants.resume_code_issue(participant=participant)
             common.remember(request, participant, code=code)

@@ -294,3 +294,30 @@ def test_no_connection_free_in_time_is_not_run_again(inside, monkeypatch):
     monkeypatch.setattr(common, "_resolve_step", pool_empty)
     assert client.post(url(study, "about"), {"action": "skip"}, **BOOSTED).status_code == 500
     assert calls == ["POST"]
+
+
+def test_a_consent_cut_after_the_participant_committed_keeps_them_in_this_browser(monkeypatch):
+    # A restart between the participant's commit and the end of the request: the browser
+    # is sent back to the consent page, which must go on as that participant (recruiter
+    # ids and all), not start a second one without them.
+    client = Client(raise_request_exception=False)
+    study = make_study()
+    client.get(url(study) + "?PROLIFIC_PID=cut-at-consent&STUDY_ID=s&SESSION_ID=x")
+    issue = participants.resume_code_issue
+    cuts = []
+
+    def cut_then_issue(**kwargs):
+        if not cuts:
+            cuts.append(1)
+            _terminate_this_connection()
+        return issue(**kwargs)
+
+    monkeypatch.setattr(participants, "resume_code_issue", cut_then_issue)
+    response = client.post(url(study, "consent"), {"action": "agree"}, **BOOSTED)
+    assert cuts and response["HX-Redirect"] == url(study, "consent")
+    page = client.get(url(study, "consent"), follow=True)
+    assert page.status_code == 200
+    (participant,) = Participant.objects.filter(study=study)
+    assert participant.recruiter_pid == "cut-at-consent"
+    assert common.session_participant(page.wsgi_request, study) == participant
+    assert participant.step == Step.ABOUT and participant.resume_code_hash
