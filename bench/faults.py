@@ -34,7 +34,8 @@ Scenarios, each with ``--journeys`` participants, ``--concurrency`` at a time:
 
 One JSON line per scenario: ``scenario``, ``requests_5xx`` (server answers >= 500 to the
 participants, streams included), ``lost`` (what a participant was told was saved but is
-not in the database, and submitted cards never reconciled), ``duplicated`` (a participant,
+not in the database, submitted cards never reconciled, and participants without the
+recruiter id every journey came with), ``duplicated`` (a participant,
 message, judgment or story there twice, a card placed twice), ``recovered_seconds`` (from the
 restart to the first request served after it; Redis and worker: from Redis back or the
 kill to all work processed), then details. Progress goes to stderr.
@@ -314,6 +315,9 @@ def database_figures(study_id: int, journeys: list[load.Journey]) -> dict:
     carded = set(cards.values_list("participant__recruiter_pid", flat=True))
     lost = {
         "participants": sum(1 for j in journeys if j.consented and j.pid not in by_pid),
+        # Every journey comes with a recruiter id: a participant without one is someone's
+        # work recorded under nobody's id (their browser lost them and started anew).
+        "recruiter_ids": participants.filter(recruiter_pid="").count(),
         "messages": sum(max(0, j.messages_acked - sent.get(j.pid, 0)) for j in journeys),
         "cards": sum(1 for j in journeys if j.status == "completed" and j.pid not in carded),
         "judgments": sum(max(0, j.judgments - judged.get(j.pid, 0)) for j in journeys),
