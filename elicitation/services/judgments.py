@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 
 from elicitation import cards, selectors, signals
 from elicitation.models import JudgmentAssignment, Participant, WiserJudgment
@@ -28,25 +29,33 @@ def judgment_record(
     past this step. Judging the same story again returns the first verdict.
     """
     participant = participants.lock(participant, Step.JUDGMENTS)
-    assignment = (
-        JudgmentAssignment.objects.select_related("hypothesis")
-        .filter(participant=participant, hypothesis_id=hypothesis_id)
-        .first()
+    # One read for the story's two values and a verdict already given on it (each
+    # judgment page sends one of these; the story's text is not needed here).
+    judged = WiserJudgment.objects.filter(
+        participant=participant, hypothesis_id=OuterRef("hypothesis_id")
     )
-    if assignment is None:
+    found = list(
+        JudgmentAssignment.objects.filter(participant=participant, hypothesis_id=hypothesis_id)
+        .order_by()
+        .values_list(
+            "hypothesis__from_value_id",
+            "hypothesis__to_value_id",
+            Subquery(judged.values("pk")[:1]),
+        )[:1]
+    )
+    if not found:
         raise participants.NotFound(hypothesis_id)
     if verdict not in WiserJudgment.Verdict.values:
         raise ValidationError("Please choose Yes, No or Not sure.")
-    hypothesis = assignment.hypothesis
-    existing = participant.judgments.filter(hypothesis=hypothesis).first()
+    from_value_id, to_value_id, existing = found[0]
     if existing is not None:
-        return existing
+        return participant.judgments.get(pk=existing)  # with the locked participant
     try:
         # No savepoint of its own: a refusal ends this whole transaction anyway.
         judgment = WiserJudgment.objects.create(
             participant=participant,
-            hypothesis=hypothesis,
-            pair_key=WiserJudgment.make_pair_key(hypothesis.from_value_id, hypothesis.to_value_id),
+            hypothesis_id=hypothesis_id,
+            pair_key=WiserJudgment.make_pair_key(from_value_id, to_value_id),
             verdict=verdict,
             reason=(reason or "").strip()[: cards.REASON_MAX_CHARS],
             reason_private=reason_private,
