@@ -137,6 +137,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 14  # a participant may come back within two weeks
+# Database sessions whose save is made again when a database restart cut it.
+SESSION_ENGINE = "elicitation.sessions"
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -207,7 +207,7 @@ class ReconnectMiddleware(MiddlewareMixin):
         match = request.resolver_match
         if match is None or inspect.iscoroutinefunction(match.func):
             return None
-        if not _connection_lost(exception):
+        if not connection_lost(exception):
             return None  # the database answered with an error: running again changes nothing
         if request.method not in ("GET", "HEAD") and _kept_something(request):
             logger.warning(
@@ -245,7 +245,7 @@ def _to_the_page_as_it_is(request):
     return HttpResponseRedirect(path)
 
 
-def _connection_lost(exception) -> bool:
+def connection_lost(exception) -> bool:
     """Whether ``exception`` came from a connection the server cut (dropped here)."""
     error = exception.__cause__
     if isinstance(error, PoolTimeout):

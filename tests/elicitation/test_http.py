@@ -321,3 +321,31 @@ def test_a_consent_cut_after_the_participant_committed_keeps_them_in_this_browse
     assert participant.recruiter_pid == "cut-at-consent"
     assert common.session_participant(page.wsgi_request, study) == participant
     assert participant.step == Step.ABOUT and participant.resume_code_hash
+
+
+def test_a_session_save_cut_by_a_restart_is_made_again_not_a_400(monkeypatch):
+    # The consent's work is done; the restart comes as the session is saved at the end.
+    # Django calls any error there "the session was deleted" (400): the save is made
+    # again on a fresh connection, and the browser is the participant who agreed.
+    from django.contrib.sessions.backends import db
+
+    client = Client(raise_request_exception=False)
+    study = make_study()
+    client.get(url(study) + "?PROLIFIC_PID=cut-at-save&STUDY_ID=s&SESSION_ID=x")
+    build = db.SessionStore.create_model_instance
+    cuts = []
+
+    def cut_then_build(self, data):
+        if not cuts:
+            cuts.append(1)
+            _terminate_this_connection()
+        return build(self, data)
+
+    monkeypatch.setattr(db.SessionStore, "create_model_instance", cut_then_build)
+    response = client.post(url(study, "consent"), {"action": "agree"}, **BOOSTED)
+    assert cuts and response.status_code == 200, response.status_code
+    assert response["HX-Push-Url"] == url(study, "about")
+    (participant,) = Participant.objects.filter(study=study)
+    assert participant.recruiter_pid == "cut-at-save"
+    page = client.get(url(study, "about"))
+    assert common.session_participant(page.wsgi_request, study) == participant
