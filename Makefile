@@ -41,6 +41,7 @@ bench: install
 	$(PY) bench/export.py
 	$(PY) bench/stream_cost.py
 	$(PY) bench/draws.py
+	$(PY) bench/steps.py
 
 # The participant journey under load on this machine (loopback only); see bench/load.py.
 load: install

@@ -158,39 +158,17 @@ def test_a_short_run_checks_the_database_and_leaves_no_study_behind():
     """The whole bench, three journeys through nginx, gunicorn and uvicorn: every check
     passes, and the study it made is gone afterwards, so that runs on one database do not
     grow its tables for the next."""
-    import json
-    import os
-    import subprocess
+    from tests.bench import support
 
-    import psycopg
-    from django.db import connection
-
-    sys.path.insert(0, str(ROOT / "bench"))
-    from _database import drop_postgres_database
-
-    db = connection.settings_dict
-    url = (
-        f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:"
-        f"{db['PORT'] or 5432}/mge_load_bench_{os.getpid()}"
-    )
+    url = support.database_url("mge_load_bench")
     try:
-        done = subprocess.run(
-            [sys.executable, "bench/load.py", "--participants", "3", "--concurrency", "3"]
-            + ["--llm-latency-seconds", "0", "--database-url", url],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
+        figures = support.run(
+            "load.py",
+            *("--participants", "3", "--concurrency", "3", "--llm-latency-seconds", "0"),
+            *("--database-url", url),
         )
-        assert done.returncode == 0, done.stderr[-3000:]
-        figures = json.loads(done.stdout.strip().splitlines()[-1])
         assert (figures["completed"], figures["failed"], figures["http_5xx"]) == (3, 0, 0)
         assert all(figures["consistency"].values())
-        with psycopg.connect(url) as conn:
-            left = conn.execute(
-                "SELECT (SELECT count(*) FROM elicitation_study),"
-                " (SELECT count(*) FROM elicitation_participant)"
-            ).fetchone()
-        assert left == (0, 0)
+        assert support.studies_and_participants_left(url) == (0, 0)
     finally:
-        drop_postgres_database(url)
+        support.drop(url)
