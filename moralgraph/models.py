@@ -270,9 +270,11 @@ class GraphSnapshot(models.Model):
         return cls._latest_first(study, mode).first()
 
     @classmethod
-    def latest_id_for(cls, study, mode: str = Mode.DEFAULT) -> int | None:
-        """The id of ``latest_for``'s snapshot, without reading its results."""
-        return cls._latest_first(study, mode).values_list("id", flat=True).first()
+    def latest_key_for(cls, study, mode: str = Mode.DEFAULT) -> tuple[int, str] | None:
+        """The id and input hash of ``latest_for``'s snapshot, without reading its results:
+        together they name its results (an id alone may come again after a database's
+        sequences were reset)."""
+        return cls._latest_first(study, mode).values_list("id", "input_hash").first()
 
     @classmethod
     def _latest_first(cls, study, mode: str):

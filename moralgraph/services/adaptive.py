@@ -111,23 +111,23 @@ def _wanted(duels: list[list], needed_pairs: list) -> list[list[str]]:
 # ---------------------------------------------------------------------------------------
 
 
-# Snapshot id -> its context states. A snapshot is written once and never changed, and
-# every participant's judgments draw reads the states of the latest: each draw asks only
-# which snapshot that is, and the process reads and parses its results (every context's
-# fit and replicates: large in a large study) once.
-_STATES: dict[int, dict[str, ContextState]] = {}
+# (snapshot id, input hash) -> its context states. A snapshot's results are written once
+# and never changed, and every participant's judgments draw reads the states of the
+# latest: each draw asks only which snapshot that is, and the process reads and parses
+# its results (every context's fit and replicates: large in a large study) once.
+_STATES: dict[tuple[int, str], dict[str, ContextState]] = {}
 _STATES_KEPT = 16
 
 
 def context_states(study: Study) -> dict[str, ContextState]:
     """Per canonical context id (a string), its state at the latest scoring (read-only:
     shared by every draw of this process)."""
-    snapshot_id = GraphSnapshot.latest_id_for(study)
-    if snapshot_id is None:
+    key = GraphSnapshot.latest_key_for(study)
+    if key is None:
         return {}
-    states = _STATES.get(snapshot_id)
+    states = _STATES.get(key)
     if states is None:
-        snapshot = GraphSnapshot.objects.only("results").get(pk=snapshot_id)
+        snapshot = GraphSnapshot.objects.only("results").get(pk=key[0])
         states = {
             context_id: ContextState(
                 context_id, state.status or INSUFFICIENT, state.settled, state.duels
@@ -136,7 +136,7 @@ def context_states(study: Study) -> dict[str, ContextState]:
         }
         if len(_STATES) >= _STATES_KEPT:
             _STATES.pop(next(iter(_STATES)), None)  # the oldest kept
-        _STATES[snapshot_id] = states
+        _STATES[key] = states
     return states
 
 

@@ -49,15 +49,15 @@ def test_only_cut_off_runs_give_the_newest_of_them():
     assert GraphSnapshot.latest_for(study) == b
 
 
-def test_the_latest_id_follows_the_same_rule_in_one_query(django_assert_num_queries):
+def test_the_latest_key_follows_the_same_rule_in_one_query(django_assert_num_queries):
     study = factories.StudyFactory()
     with django_assert_num_queries(1):
-        assert GraphSnapshot.latest_id_for(study) is None
+        assert GraphSnapshot.latest_key_for(study) is None
     cut = _snapshot(study, "cut", as_of=timezone.now() - timedelta(days=3), minutes_ago=1)
-    assert GraphSnapshot.latest_id_for(study) == cut.pk  # only a cut-off run: that one
+    assert GraphSnapshot.latest_key_for(study) == (cut.pk, "cut")  # only a cut-off run: that one
     complete = _snapshot(study, "new", minutes_ago=10)
     with django_assert_num_queries(1):
-        assert GraphSnapshot.latest_id_for(study) == complete.pk
+        assert GraphSnapshot.latest_key_for(study) == (complete.pk, "new")
     with django_assert_num_queries(1):
         assert GraphSnapshot.latest_for(study) == complete
 

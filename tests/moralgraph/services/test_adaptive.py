@@ -231,7 +231,7 @@ def test_the_draws_read_a_snapshots_states_once_then_only_which_is_latest(
     # A newer scoring is a new snapshot: its states are read.
     judge(first[1], times=2)
     newer = scoring.score_study(study=study)
-    assert GraphSnapshot.latest_id_for(study) == newer.pk
+    assert GraphSnapshot.latest_key_for(study) == (newer.pk, newer.input_hash)
     fresh = adaptive.context_states(study)
     assert fresh is not states
     assert {k: s.duels for k, s in fresh.items()} == {
