@@ -349,3 +349,24 @@ def test_a_session_save_cut_by_a_restart_is_made_again_not_a_400(monkeypatch):
     assert participant.recruiter_pid == "cut-at-save"
     page = client.get(url(study, "about"))
     assert common.session_participant(page.wsgi_request, study) == participant
+
+
+def test_a_session_save_refused_on_a_working_connection_is_not_made_again(monkeypatch):
+    # Only a cut connection is worth a second save; any other database error stays
+    # Django's answer (the session could not be saved: 400), after one attempt.
+    from django.contrib.sessions.models import Session
+
+    client = Client(raise_request_exception=False)
+    study = make_study()
+    client.get(url(study) + "?PROLIFIC_PID=refused-save&STUDY_ID=s&SESSION_ID=x")
+    attempts = []
+
+    def refuse(self, *args, **kwargs):
+        attempts.append(1)
+        raise OperationalError("refused, the connection fine")
+
+    monkeypatch.setattr(Session, "save", refuse)
+    response = client.post(url(study, "consent"), {"action": "agree"}, **BOOSTED)
+    assert response.status_code == 400
+    assert len(attempts) == 1
+    assert connection.is_usable()
