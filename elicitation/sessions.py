@@ -25,8 +25,7 @@ class SessionStore(db.SessionStore):
         except (UpdateError, OperationalError, InterfaceError) as error:
             # An update's database error comes wrapped in UpdateError; a create's as is.
             cause = error.__context__ if isinstance(error, UpdateError) else error
-            if not isinstance(cause, (OperationalError, InterfaceError)) or not connection_lost(
-                cause
-            ):
+            lost = isinstance(cause, (OperationalError, InterfaceError)) and connection_lost(cause)
+            if not lost:
                 raise
             super().save(must_create=must_create)
